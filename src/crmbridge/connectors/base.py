@@ -29,10 +29,10 @@ times, once per batch, in source order.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
@@ -69,6 +69,10 @@ class Capabilities:
     deleted: bool = False
     #: one line for docs and ``describe``: what filters it evaluates itself
     pushdown: str = "none"
+    #: when the engine may call ``create_object`` for a target that does not exist:
+    #: "always" (files: the object is the file), "on_request" (SQL tables: when the profile
+    #: says ``target.create: true``) or "never" (CRM modules)
+    create_objects: Literal["always", "on_request", "never"] = "never"
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,18 @@ class Since:
 
     field: str
     value: Any
+
+
+@dataclass(frozen=True)
+class BadRecord:
+    """A source record the connector could not parse (a malformed CSV line, invalid JSON)."""
+
+    #: where it is in the source, e.g. the 1-based line number in a file
+    position: int | None
+    #: the raw text of the record, so nothing is lost
+    raw: str
+    #: why it could not be read
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -89,6 +105,9 @@ class ReadRequest:
     since: Since | None = None
     batch_size: int = 10_000
     include_deleted: bool = False
+    #: called for each source record that cannot be parsed; the read goes on. When None the
+    #: connector raises a RecordError for the first one instead.
+    on_bad_record: Callable[[BadRecord], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -191,6 +210,14 @@ class Connector(abc.ABC):
         raise UnsupportedOperationError(
             f"{self.type_name} connections cannot look records up",
             context=ErrorContext(connection=self.name, object=object),
+        )
+
+    def create_object(self, schema: ObjectSchema, match_keys: Sequence[str]) -> ObjectSchema:
+        """Create ``schema.name`` with these fields (match keys unique); return its schema as
+        ``describe`` will report it. Declared by ``Capabilities.create_objects``."""
+        raise UnsupportedOperationError(
+            f"{self.type_name} connections cannot create objects",
+            context=ErrorContext(connection=self.name, object=schema.name),
         )
 
     def write(self, request: WriteRequest) -> WriteResult:

@@ -1,0 +1,138 @@
+"""Converting a batch's columns to given types, rejecting (not crashing on) values that don't fit.
+
+One DuckDB query per batch does every conversion with ``TRY_CAST``; a value that was present
+before and is NULL after did not convert, and its record is reported as a :class:`Rejection`.
+Conversion rules are DuckDB's (documented in docs/expressions.md): surrounding spaces are
+ignored for numbers, text date-times without an offset are UTC, decimals are rounded to the
+target scale, booleans accept true/false/t/f/yes/no/1/0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from crmbridge.connectors.base import ROW_COLUMN
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One record that cannot go on, and why."""
+
+    row: int  # the record's ROW_COLUMN value
+    field: str | None
+    reason: str
+
+
+def duckdb_type(dtype: pa.DataType) -> str:
+    """The DuckDB SQL type name for an Arrow type used by crmbridge."""
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        return "VARCHAR"
+    if pa.types.is_boolean(dtype):
+        return "BOOLEAN"
+    if pa.types.is_integer(dtype):
+        return "BIGINT"
+    if pa.types.is_floating(dtype):
+        return "DOUBLE"
+    if pa.types.is_decimal(dtype):
+        return f"DECIMAL({dtype.precision},{dtype.scale})"
+    if pa.types.is_date(dtype):
+        return "DATE"
+    if pa.types.is_timestamp(dtype):
+        return "TIMESTAMPTZ" if dtype.tz else "TIMESTAMP"
+    raise ValueError(f"no DuckDB type for {dtype}")
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+_TYPE_WORDS = {
+    "VARCHAR": "text",
+    "BOOLEAN": "boolean (true/false)",
+    "BIGINT": "whole number",
+    "DOUBLE": "number",
+    "DATE": "date (YYYY-MM-DD)",
+    "TIMESTAMPTZ": "date-time (YYYY-MM-DD HH:MM:SS, UTC unless an offset is given)",
+    "TIMESTAMP": "date-time (YYYY-MM-DD HH:MM:SS)",
+}
+
+
+def describe_type(dtype: pa.DataType) -> str:
+    name = duckdb_type(dtype)
+    if name.startswith("DECIMAL"):
+        return f"decimal number (up to {dtype.scale} decimals)"
+    return _TYPE_WORDS[name]
+
+
+class Coercer:
+    """Converts batches to fixed column types. Create once per run; not thread-safe."""
+
+    def __init__(self, types: Mapping[str, pa.DataType]) -> None:
+        self.types = dict(types)
+        self._con = duckdb.connect()
+        self._con.execute("SET TimeZone = 'UTC'")
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> Coercer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def apply(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[Rejection]]:
+        """``batch`` with the typed columns converted; records that did not convert are
+        removed from it and returned as rejections (one per record, first failing field)."""
+        todo = {
+            name: dtype
+            for name, dtype in self.types.items()
+            if name in batch.schema.names and batch.schema.field(name).type != dtype
+        }
+        if not todo or batch.num_rows == 0:
+            return batch, []
+        selects = [
+            f"TRY_CAST({_quote(n)} AS {duckdb_type(todo[n])}) AS {_quote(n)}"
+            if n in todo
+            else _quote(n)
+            for n in batch.schema.names
+        ]
+        self._con.register("source", batch)
+        try:
+            converted = self._con.sql(f"SELECT {', '.join(selects)} FROM source").to_arrow_table()
+        finally:
+            self._con.unregister("source")
+        failed = pa.array([False] * batch.num_rows)
+        rejections: dict[int, Rejection] = {}
+        rows = batch.column(ROW_COLUMN)
+        for name, dtype in todo.items():
+            lost = pc.and_(pc.is_valid(batch.column(name)), pc.is_null(converted.column(name)))
+            lost = lost.combine_chunks() if isinstance(lost, pa.ChunkedArray) else lost
+            if not pc.any(lost).as_py():
+                continue
+            for i in pc.indices_nonzero(lost).to_pylist():
+                row = rows[i].as_py()
+                if row not in rejections:
+                    value = batch.column(name)[i].as_py()
+                    rejections[row] = Rejection(
+                        row, name, f"{value!r} is not a {describe_type(dtype)}"
+                    )
+            failed = pc.or_(failed, lost)
+        columns = [
+            converted.column(n).combine_chunks().cast(todo[n]) if n in todo else batch.column(n)
+            for n in batch.schema.names
+        ]
+        out = pa.RecordBatch.from_arrays(
+            columns,
+            schema=pa.schema(
+                [pa.field(n, todo.get(n, batch.schema.field(n).type)) for n in batch.schema.names]
+            ),
+        )
+        if rejections:
+            out = out.filter(pc.invert(failed))
+        return out, list(rejections.values())

@@ -1,0 +1,107 @@
+"""Checks mapped records against the target's schema before anything is written.
+
+Vectorized over a batch: required fields, text lengths (reject or truncate, per field),
+enum options, and match keys that must have a value. A record that fails is removed from the
+batch and reported as a :class:`~crmbridge.core.coerce.Rejection` naming the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from crmbridge.connectors.base import ROW_COLUMN
+from crmbridge.core.coerce import Rejection
+from crmbridge.core.outcomes import WriteMode
+from crmbridge.core.schema import Field, ObjectSchema
+
+
+@dataclass(frozen=True)
+class TargetRules:
+    schema: ObjectSchema
+    mode: WriteMode
+    match_keys: Sequence[str]
+    #: field name -> True to cut an over-long value to the limit, False to reject the record
+    truncate: Callable[[str], bool]
+    #: send enum values that are not among the field's options instead of rejecting them
+    allow_unlisted_values: bool = False
+
+
+def _preview(value: object, limit: int = 40) -> str:
+    text = str(value)
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def _no_key(key: str, i: int) -> str:
+    return f"match key {key!r} has no value"
+
+
+def _no_value(i: int) -> str:
+    return "required field has no value"
+
+
+def _unlisted(column: pa.Array, field: Field, i: int) -> str:
+    options = ", ".join(field.allowed_values or ())
+    return f"{_preview(column[i].as_py())} is not one of the options of {field.name!r}: {options}"
+
+
+def _too_long(column: pa.Array, lengths: pa.Array, field: Field, i: int) -> str:
+    value = _preview(column[i].as_py())
+    return f"{value} is {lengths[i].as_py()} characters, the limit is {field.length}"
+
+
+def validate(batch: pa.RecordBatch, rules: TargetRules) -> tuple[pa.RecordBatch, list[Rejection]]:
+    """The records of ``batch`` that fit the target, and a rejection for each that does not."""
+    if batch.num_rows == 0:
+        return batch, []
+    rows = batch.column(ROW_COLUMN)
+    bad = pa.array([False] * batch.num_rows)
+    rejections: dict[int, Rejection] = {}
+    columns = dict(zip(batch.schema.names, batch.columns, strict=True))
+
+    def reject(mask: pa.Array, field: str, reason: Callable[[int], str]) -> None:
+        nonlocal bad
+        if not pc.any(mask).as_py():
+            return
+        for i in pc.indices_nonzero(mask).to_pylist():
+            row = rows[i].as_py()
+            rejections.setdefault(row, Rejection(row, field, reason(i)))
+        bad = pc.or_(bad, mask)
+
+    if rules.mode is not WriteMode.INSERT:
+        for key in rules.match_keys:
+            if key in columns:
+                reject(pc.is_null(columns[key]), key, partial(_no_key, key))
+
+    if rules.mode is not WriteMode.DELETE:
+        for field in rules.schema.fields:
+            column = columns.get(field.name)
+            if column is None:
+                continue
+            if field.required:
+                reject(pc.is_null(column), field.name, _no_value)
+            if pa.types.is_null(column.type):
+                continue  # no values at all: nothing more to check
+            if field.allowed_values is not None and not rules.allow_unlisted_values:
+                options = pa.array(field.allowed_values, pa.string())
+                unlisted = pc.and_(pc.is_valid(column), pc.invert(pc.is_in(column, options)))
+                reject(pc.fill_null(unlisted, False), field.name, partial(_unlisted, column, field))
+            if field.length and field.type.is_text:
+                lengths = pc.utf8_length(column)
+                over = pc.fill_null(pc.greater(lengths, field.length), False)
+                if not pc.any(over).as_py():
+                    continue
+                if rules.truncate(field.name):
+                    cut = pc.utf8_slice_codeunits(column, 0, field.length)
+                    columns[field.name] = pc.if_else(over, cut, column)
+                else:
+                    reject(over, field.name, partial(_too_long, column, lengths, field))
+
+    out = pa.RecordBatch.from_arrays(list(columns.values()), schema=batch.schema)
+    if rejections:
+        out = out.filter(pc.invert(bad))
+    return out, list(rejections.values())

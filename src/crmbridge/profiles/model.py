@@ -1,0 +1,160 @@
+"""What a profile file may say: one transfer from a source object to a target object.
+
+The pydantic models here are the single definition of the profile format: the loader validates
+against them, ``crmbridge profile schema`` exports their JSON Schema for editors, and
+docs/profiles.md describes them field by field.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from crmbridge.core.outcomes import WriteMode
+from crmbridge.core.schema import FieldType
+
+Scalar = str | int | float | bool | None
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+class InlineConnection(BaseModel):
+    """A connection written inside the profile: ``{type: csv, path: data/}``. No secrets."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: str = Field(description="connector type, e.g. csv, xlsx, jsonl, sql, sugarcrm")
+
+    def settings(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+ConnectionRef = Annotated[
+    str | InlineConnection,
+    Field(
+        description="the name of a stored connection (`crmbridge connection add`), "
+        "or an inline connection without secrets"
+    ),
+]
+
+
+class Source(_Strict):
+    connection: ConnectionRef
+    object: str = Field(description="table, file, sheet or CRM module to read")
+    fields: list[str] | None = Field(
+        default=None, description="source fields to read; default: every field"
+    )
+    filter: str | None = Field(
+        default=None, description="SQL condition; records for which it is not TRUE are skipped"
+    )
+    types: dict[str, FieldType] = Field(
+        default_factory=dict,
+        description="types of untyped source fields (CSV); a value that does not convert "
+        "rejects its record",
+    )
+    include_deleted: bool = Field(default=False, description="also read deleted records")
+
+
+class Target(_Strict):
+    connection: ConnectionRef
+    object: str = Field(description="table, file, sheet or CRM module to write")
+    mode: WriteMode = Field(default=WriteMode.INSERT, description="insert, update, upsert, delete")
+    match_keys: list[str] = Field(
+        default_factory=list,
+        description="target fields that identify a record (update, upsert, delete)",
+    )
+    create: bool = Field(
+        default=False,
+        description="create the target table when it does not exist, with fields from the "
+        "mapping (file targets are always created)",
+    )
+
+    @model_validator(mode="after")
+    def _keys_for_mode(self) -> Target:
+        if self.mode is not WriteMode.INSERT and not self.match_keys:
+            raise ValueError(f"mode {self.mode.value} needs match_keys")
+        return self
+
+
+class TruncationAction(enum.StrEnum):
+    REJECT = "reject"
+    TRUNCATE = "truncate"
+
+
+class Truncation(_Strict):
+    """What to do with a text value longer than the target field allows."""
+
+    default: TruncationAction = TruncationAction.REJECT
+    fields: dict[str, TruncationAction] = Field(default_factory=dict)
+
+    def action(self, field: str) -> TruncationAction:
+        return self.fields.get(field, self.default)
+
+
+class OnReject(enum.StrEnum):
+    CONTINUE = "continue"
+    STOP = "stop"
+
+
+class Errors(_Strict):
+    """What a rejected record does to the run."""
+
+    on_reject: OnReject = Field(
+        default=OnReject.CONTINUE,
+        description="continue: record it and go on; stop: stop at the first rejected record",
+    )
+    max_rejects: int | None = Field(
+        default=None, ge=0, description="with continue: fail the run after this many rejects"
+    )
+
+
+class Profile(_Strict):
+    name: str | None = Field(default=None, description="default: the file name without .yaml")
+    description: str | None = None
+    source: Source
+    target: Target
+    mapping: dict[str, str] = Field(
+        default_factory=dict,
+        description="target field -> SQL expression over source fields; empty: fields with "
+        "the same name",
+    )
+    constants: dict[str, Scalar] = Field(
+        default_factory=dict, description="target field -> fixed value"
+    )
+    defaults: dict[str, Scalar] = Field(
+        default_factory=dict, description="target field -> value used when the mapped value is null"
+    )
+    truncation: Truncation = Field(default_factory=Truncation)
+    allow_unlisted_values: bool = Field(
+        default=False,
+        description="send values that are not among an enum field's options instead of "
+        "rejecting the record",
+    )
+    batch_size: int = Field(default=10_000, ge=1, le=1_000_000)
+    errors: Errors = Field(default_factory=Errors)
+    dry_run: bool = False
+
+    @field_validator("truncation", mode="before")
+    @classmethod
+    def _truncation_shorthand(cls, value: Any) -> Any:
+        # `truncation: truncate` is short for `truncation: {default: truncate}`
+        return {"default": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _no_field_set_twice(self) -> Profile:
+        twice = sorted(set(self.mapping) & set(self.constants))
+        if twice:
+            raise ValueError(f"fields set both by mapping and constants: {', '.join(twice)}")
+        return self
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of a profile file, for editors (yaml-language-server)."""
+    schema = Profile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "crmbridge profile"
+    return schema
