@@ -1,0 +1,15 @@
+"""Run history and key/value state (:class:`StateStore`), and where crmbridge stores things."""
+
+from crmbridge.state.migrations import LATEST as SCHEMA_VERSION
+from crmbridge.state.paths import HOME_ENV, home_dir
+from crmbridge.state.store import STATE_URL_ENV, RunRecord, RunStatus, StateStore
+
+__all__ = [
+    "HOME_ENV",
+    "SCHEMA_VERSION",
+    "STATE_URL_ENV",
+    "RunRecord",
+    "RunStatus",
+    "StateStore",
+    "home_dir",
+]
