@@ -39,12 +39,20 @@ from pydantic import BaseModel, ConfigDict
 from sqlglot import exp
 
 from crmbridge.core.outcomes import WriteMode, WriteResult
-from crmbridge.core.schema import ObjectSchema
+from crmbridge.core.schema import ROW_COLUMN, ObjectSchema
 from crmbridge.errors import ErrorContext, UnsupportedOperationError
 
-#: Name of the column the engine adds to every batch it reads: the record's position in the
-#: source (1-based). Connectors pass it through untouched and never write it to a target.
-ROW_COLUMN = "_crmbridge_row"
+__all__ = [
+    "ROW_COLUMN",
+    "BadRecord",
+    "Capabilities",
+    "ConnectionInfo",
+    "Connector",
+    "ConnectorSettings",
+    "ReadRequest",
+    "Since",
+    "WriteRequest",
+]
 
 
 class ConnectorSettings(BaseModel):
@@ -69,6 +77,8 @@ class Capabilities:
     deleted: bool = False
     #: one line for docs and ``describe``: what filters it evaluates itself
     pushdown: str = "none"
+    #: ``link`` is implemented (relate records, e.g. a CRM's relationships)
+    links: bool = False
     #: when the engine may call ``create_object`` for a target that does not exist:
     #: "always" (files: the object is the file), "on_request" (SQL tables: when the profile
     #: says ``target.create: true``) or "never" (CRM modules)
@@ -118,6 +128,10 @@ class WriteRequest:
     mode: WriteMode
     #: fields that identify a record for update / upsert / delete (and for insert duplicates)
     match_keys: Sequence[str] = ()
+    #: update / upsert: the only fields written to records that already exist (a record that
+    #: is created gets every field). None: every field of the batch. An empty list leaves
+    #: existing records as they are (outcome unchanged).
+    update_fields: Sequence[str] | None = None
     #: for the engine's messages
     context: ErrorContext = field(default_factory=ErrorContext)
 
@@ -209,6 +223,17 @@ class Connector(abc.ABC):
         """
         raise UnsupportedOperationError(
             f"{self.type_name} connections cannot look records up",
+            context=ErrorContext(connection=self.name, object=object),
+        )
+
+    def link(
+        self, object: str, record_id: str, link_name: str, related_ids: Sequence[str]
+    ) -> dict[str, bool]:
+        """Relate record ``record_id`` of ``object`` to ``related_ids`` through ``link_name``;
+        for each related id, whether the link exists afterwards (verified by reading it back).
+        Declared by ``Capabilities.links``."""
+        raise UnsupportedOperationError(
+            f"{self.type_name} connections cannot link records",
             context=ErrorContext(connection=self.name, object=object),
         )
 

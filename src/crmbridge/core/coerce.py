@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crmbridge.connectors.base import ROW_COLUMN
+from crmbridge.core.schema import ROW_COLUMN
 
 
 @dataclass(frozen=True)

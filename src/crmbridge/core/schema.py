@@ -16,6 +16,10 @@ import pyarrow as pa
 
 from crmbridge.errors import ConfigError, ErrorContext
 
+#: Name of the column the engine adds to every batch it reads: the record's position in the
+#: source (1-based). Connectors pass it through untouched and never write it to a target.
+ROW_COLUMN = "_crmbridge_row"
+
 
 class FieldType(enum.StrEnum):
     STRING = "string"  # short text, usually with a length limit

@@ -14,10 +14,9 @@ from functools import partial
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crmbridge.connectors.base import ROW_COLUMN
 from crmbridge.core.coerce import Rejection
 from crmbridge.core.outcomes import WriteMode
-from crmbridge.core.schema import Field, ObjectSchema
+from crmbridge.core.schema import ROW_COLUMN, Field, ObjectSchema
 
 
 @dataclass(frozen=True)
