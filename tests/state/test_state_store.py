@@ -245,3 +245,21 @@ def test_public_names() -> None:
         "FAILED": "failed",
         "DRY_RUN": "dry_run",
     }
+
+
+def test_sent_keys_are_remembered_per_scope(db_url: str) -> None:
+    store = StateStore(db_url)
+    assert store.sent("events", ["a", "b"]) == set()
+    store.mark_sent("events", ["a", "b", "a"], run_id=1)
+    store.mark_sent("events", ["b", "c"], run_id=2)  # b again: kept, no error
+    assert store.sent("events", ["a", "c", "d"]) == {"a", "c"}
+    assert store.sent("other", ["a"]) == set()
+    store.close()
+
+
+def test_sent_keys_handle_many_keys(db_url: str) -> None:
+    store = StateStore(db_url)
+    keys = [f"k{i}" for i in range(1_234)]
+    store.mark_sent("big", keys)
+    assert store.sent("big", [*keys, "missing"]) == set(keys)
+    store.close()

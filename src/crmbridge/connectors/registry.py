@@ -41,6 +41,10 @@ def get(type_name: str) -> type[Connector]:
             f"the {type_name!r} connector needs a package that is not installed ({err.name}); "
             f"install it with: pip install 'crmbridge[all]'"
         ) from err
+    except AttributeError as err:
+        raise ConfigError(
+            f"entry point {ep.value!r} for {type_name!r} names nothing that exists ({err})"
+        ) from err
     if not (isinstance(cls, type) and issubclass(cls, Connector)):
         raise ConfigError(f"entry point {ep.value!r} for {type_name!r} is not a Connector class")
     return cls

@@ -67,9 +67,21 @@ def _create_state_values(conn: sa.Connection) -> None:
     conn.execute(sa.text("CREATE INDEX ix_runs_profile_started ON runs (profile, started_at)"))
 
 
+def _create_sent_keys(conn: sa.Connection) -> None:
+    sa.Table(
+        "sent_keys",
+        sa.MetaData(),
+        sa.Column("scope", sa.Text, primary_key=True),
+        sa.Column("key", sa.Text, primary_key=True),
+        sa.Column("run_id", sa.Integer),
+        sa.Column("sent_at", UtcDateTime, nullable=False),
+    ).create(conn)
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "run history", _create_runs),
     Step(2, "key/value state; runs indexed by profile", _create_state_values),
+    Step(3, "keys of records already sent (deduplicate)", _create_sent_keys),
 )
 
 #: the schema version this code reads and writes

@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -28,7 +28,10 @@ from crmbridge.errors import ConfigError, ConnectionFailedError
 from crmbridge.state.engine import create_state_engine, display_url, parse_url
 from crmbridge.state.migrations import migrate
 from crmbridge.state.paths import home_dir
-from crmbridge.state.tables import runs, state_values
+from crmbridge.state.tables import runs, sent_keys, state_values
+
+#: keys per IN (...) query
+_IN_CHUNK = 500
 
 #: environment variable holding the state store URL (overrides the SQLite file in the home)
 STATE_URL_ENV = "CRMBRIDGE_STATE_URL"
@@ -199,6 +202,36 @@ class StateStore:
         )
         with self._engine.begin() as conn:
             conn.execute(upsert)
+
+    # -- keys already sent -----------------------------------------------------------------
+    def sent(self, scope: str, keys: Sequence[str]) -> set[str]:
+        """Those of ``keys`` recorded under ``scope`` by :meth:`mark_sent`."""
+        found: set[str] = set()
+        unique = list(dict.fromkeys(keys))
+        with self._engine.begin() as conn:
+            for start in range(0, len(unique), _IN_CHUNK):
+                chunk = unique[start : start + _IN_CHUNK]
+                query = sa.select(sent_keys.c.key).where(
+                    sent_keys.c.scope == scope, sent_keys.c.key.in_(chunk)
+                )
+                found.update(conn.execute(query).scalars())
+        return found
+
+    def mark_sent(self, scope: str, keys: Sequence[str], *, run_id: int | None = None) -> None:
+        """Remember ``keys`` under ``scope`` (keys already there are kept as they are)."""
+        if not keys:
+            return
+        now = _now()
+        rows = [
+            {"scope": scope, "key": k, "run_id": run_id, "sent_at": now}
+            for k in dict.fromkeys(keys)
+        ]
+        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+        insert = dialect.insert(sent_keys).on_conflict_do_nothing(
+            index_elements=[sent_keys.c.scope, sent_keys.c.key]
+        )
+        with self._engine.begin() as conn:
+            conn.execute(insert, rows)
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:

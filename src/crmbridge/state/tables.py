@@ -74,3 +74,12 @@ state_values = sa.Table(
     sa.Column("value_json", sa.Text, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
+
+sent_keys = sa.Table(
+    "sent_keys",
+    metadata,
+    sa.Column("scope", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("sent_at", UtcDateTime, nullable=False),
+)
