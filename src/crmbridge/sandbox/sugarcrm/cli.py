@@ -1,0 +1,61 @@
+"""Command line: ``python -m crmbridge.sandbox.sugarcrm --port 8080 --data demo.sqlite``."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from collections.abc import Sequence
+
+from crmbridge.sandbox.sugarcrm.server import SugarSandbox
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m crmbridge.sandbox.sugarcrm",
+        description="Serve a local SugarCRM/SuiteCRM sandbox (v4_1 REST and REST v11).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8080, help="port (0 picks a free one)")
+    parser.add_argument("--data", help="SQLite file, created and seeded when missing")
+    parser.add_argument("--accounts", type=int, default=40, help="seed size (accounts)")
+    parser.add_argument(
+        "--user",
+        action="append",
+        default=[],
+        metavar="NAME:PASSWORD",
+        help="a user that can log in (repeatable; default admin:admin)",
+    )
+    parser.add_argument("--flavor", default="CE", help="flavor reported by the server")
+    parser.add_argument("--version", default="6.5.25", help="version reported by the server")
+    parser.add_argument(
+        "--max-list-limit", type=int, default=None, help="cap page sizes (as Sugar Pro/Ent)"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Start a sandbox server, print where it is and who can log in, serve until Ctrl-C."""
+    args = _parser().parse_args(argv)
+    users = dict(u.partition(":")[::2] for u in args.user) or {"admin": "admin"}
+    sandbox = SugarSandbox(
+        args.data,
+        accounts=args.accounts,
+        users=users,
+        flavor=args.flavor,
+        version=args.version,
+        max_list_limit=args.max_list_limit,
+    )
+    server = sandbox.serve(args.host, args.port)
+    print(f"SugarCRM sandbox at {server.url}")
+    print(f"  v4_1 REST: {server.url}/service/v4_1/rest.php")
+    print(f"  REST v11:  {server.url}/rest/v11/")
+    for name, password in users.items():
+        print(f"  user {name!r}, password {password!r}")
+    print("Ctrl-C stops it.", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        sandbox.close()
