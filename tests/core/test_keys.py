@@ -33,3 +33,11 @@ def test_chunks_respect_the_size() -> None:
     batch = _batch(list(range(10)))
     assert [c.num_rows for c in chunks(batch, 4)] == [4, 4, 2]
     assert chunks(batch, None) == [batch]
+
+
+def test_key_strings_join_parts_and_fold_text() -> None:
+    from crmbridge.core.keys import KEY_SEPARATOR, key_strings
+
+    batch = pa.RecordBatch.from_pydict({"a": [" Ann@X.com ", None], "b": [1, 2]})
+    assert key_strings(batch, ["a"], fold=True).to_pylist() == ["ann@x.com", None]
+    assert key_strings(batch, ["a", "b"]).to_pylist() == [f" Ann@X.com {KEY_SEPARATOR}1", None]

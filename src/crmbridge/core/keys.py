@@ -45,3 +45,23 @@ def chunks(batch: pa.RecordBatch, size: int | None) -> list[pa.RecordBatch]:
     if not size or batch.num_rows <= size:
         return [batch]
     return [batch.slice(start, size) for start in range(0, batch.num_rows, size)]
+
+
+KEY_SEPARATOR = "\x1f"
+
+
+def key_strings(
+    batch: pa.RecordBatch | pa.Table, keys: Sequence[str], *, fold: bool = False
+) -> pa.Array:
+    """One text value per row identifying its ``keys`` (null when a key part is null).
+
+    ``fold``: compare text ignoring case and surrounding spaces (e-mail addresses, names).
+    """
+    parts = []
+    for k in keys:
+        part = pc.cast(batch.column(k), pa.string())
+        if fold:
+            part = pc.utf8_lower(pc.utf8_trim_whitespace(part))
+        parts.append(part)
+    joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, KEY_SEPARATOR)
+    return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined

@@ -1,0 +1,150 @@
+"""Checking an expression against the columns it reads: names, then types (DuckDB binds it).
+
+One rule is ours, not DuckDB's: text is compared only with text. ``lead_score >= 50`` on a
+text column is an error that says to cast, rather than a comparison whose meaning depends on
+the engine (DuckDB compares ``'12' = 12`` as text but refuses ``'12' >= 12``). A string
+*literal* takes the type of the other side: ``closed_on >= '2024-01-01'`` is fine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from crmbridge.core.expressions._duck import (
+    INPUT,
+    clean_message,
+    freeze_clock,
+    internal_names,
+    is_text,
+    render,
+    scratch,
+)
+from crmbridge.core.expressions._errors import expression_error
+from crmbridge.core.expressions._syntax import columns_of
+from crmbridge.core.schema import FieldType, arrow_type, suggest
+
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.In, exp.Between)
+
+
+def check_columns(tree: exp.Expression, columns: Mapping[str, FieldType], *, what: str) -> None:
+    """Check that ``tree`` reads only ``columns`` and that its types fit together.
+
+    An unknown column is an ExpressionError suggesting close names; so is a type error such
+    as ``upper(amount)`` on a number or text compared with a number.
+    """
+    check_names(tree, columns, what=what)
+    used = sorted(columns_of(tree))
+    schema = pa.schema([pa.field(name, arrow_type(columns[name])) for name in used])
+    result_type(tree, schema, what=what)
+
+
+def check_names(tree: exp.Expression, known: Collection[str], *, what: str) -> None:
+    for name in sorted(columns_of(tree)):
+        if name not in known:
+            close = suggest(name, known)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise expression_error(f"unknown column {name!r}", tree, what, hint)
+
+
+def result_type(tree: exp.Expression, schema: pa.Schema, *, what: str) -> pa.DataType:
+    """The Arrow type of ``tree`` over columns typed per ``schema``.
+
+    DuckDB evaluates the expression over one row of NULLs, so its type errors and errors in
+    constants (``'abc'::INTEGER``) surface here, before any record is read.
+    """
+    names = internal_names(schema.names)
+    columns = {internal: pa.nulls(1, schema.field(name).type) for name, internal in names.items()}
+    nulls = pa.table({**columns, "_": pa.nulls(1)})  # DuckDB cannot register zero columns
+    now = datetime.now(UTC)
+    with scratch() as con:
+        con.register(INPUT, nulls)
+        for node in tree.find_all(*_COMPARISONS):
+            operands = _operands(node)
+            types = _types(con, operands, names, now, tree, what)
+            _check_comparison(operands, types, tree, what)
+        return _types(con, [tree], names, now, tree, what)[0]
+
+
+def _types(
+    con: duckdb.DuckDBPyConnection,
+    parts: list[exp.Expr],
+    names: dict[str, str],
+    now: datetime,
+    tree: exp.Expression,
+    what: str,
+) -> list[pa.DataType]:
+    select = ", ".join(
+        f"{render(freeze_clock(part, now), names)} AS v{i}" for i, part in enumerate(parts)
+    )
+    try:
+        return list(con.sql(f"SELECT {select} FROM {INPUT}").to_arrow_table().schema.types)
+    except duckdb.Error as err:
+        raise expression_error(clean_message(err, names), tree, what) from None
+
+
+def _operands(node: exp.Expr) -> list[exp.Expr]:
+    if isinstance(node, exp.In):
+        return [node.this, *node.expressions]
+    if isinstance(node, exp.Between):
+        return [node.this, node.args["low"], node.args["high"]]
+    return [node.this, node.expression]
+
+
+def _check_comparison(
+    operands: list[exp.Expr], types: list[pa.DataType], tree: exp.Expression, what: str
+) -> None:
+    texts = [
+        op
+        for op, dtype in zip(operands, types, strict=True)
+        if is_text(dtype) and not _is_string_literal(op)
+    ]
+    others = [
+        (op, dtype)
+        for op, dtype in zip(operands, types, strict=True)
+        if not is_text(dtype) and not pa.types.is_null(dtype)
+    ]
+    if texts and others:
+        text = texts[0].sql(dialect="duckdb")
+        other, dtype = others[0]
+        raise expression_error(
+            f"cannot compare text {text} with {other.sql(dialect='duckdb')} ({_kind(dtype)})",
+            tree,
+            what,
+            f"; convert the text first, e.g. cast({text} AS {_cast_hint(dtype)})",
+        )
+
+
+def _is_string_literal(node: exp.Expr) -> bool:
+    node = node.unnest()
+    return isinstance(node, exp.Literal) and node.is_string
+
+
+def _kind(dtype: pa.DataType) -> str:
+    if pa.types.is_integer(dtype) or pa.types.is_decimal(dtype) or pa.types.is_floating(dtype):
+        return "a number"
+    if pa.types.is_date(dtype):
+        return "a date"
+    if pa.types.is_timestamp(dtype):
+        return "a datetime"
+    return f"a {str(dtype).lower()}"
+
+
+def _cast_hint(dtype: pa.DataType) -> str:
+    if pa.types.is_integer(dtype):
+        return "BIGINT"
+    if pa.types.is_decimal(dtype):
+        return f"DECIMAL(18, {dtype.scale})"
+    if pa.types.is_floating(dtype):
+        return "DOUBLE"
+    if pa.types.is_boolean(dtype):
+        return "BOOLEAN"
+    if pa.types.is_date(dtype):
+        return "DATE"
+    if pa.types.is_timestamp(dtype):
+        return "TIMESTAMPTZ" if dtype.tz else "TIMESTAMP"
+    return str(dtype).upper()

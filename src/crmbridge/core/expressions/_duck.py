@@ -1,0 +1,143 @@
+"""DuckDB, the local engine: UTC connections, and expressions rendered as DuckDB SQL.
+
+Batches are registered under internal column names (``__crmb0``, ``__crmb1``, ...) because
+DuckDB matches identifiers case-insensitively, even quoted ones: a source with both ``Name``
+and ``name`` must still mean two columns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from crmbridge.core.expressions._errors import expression_error
+from crmbridge.core.expressions._syntax import columns_of
+
+#: the name a batch is registered under
+INPUT = "_input"
+
+_ERROR_PREFIX = re.compile(r"^[A-Za-z ]*Error: ")
+_INTERNAL_NAME = re.compile(r"__crmb\d+\b")
+
+
+@functools.cache
+def _shared_database() -> duckdb.DuckDBPyConnection:
+    """One in-memory DuckDB database per process, its time zone UTC. Opening a database takes
+    ~30 ms; a connection to an open one (a cursor) microseconds."""
+    database = duckdb.connect()
+    # Without the ICU extension DuckDB has no time zones and computes in UTC anyway.
+    with contextlib.suppress(duckdb.Error):
+        database.execute("SET GLOBAL TimeZone = 'UTC'")
+    return database
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    """A new connection (its own registered batches, its own transaction) whose clock is UTC."""
+    return _shared_database().cursor()
+
+
+@contextlib.contextmanager
+def scratch() -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived connection for checks and constants."""
+    con = connect()
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def internal_names(names: Sequence[str]) -> dict[str, str]:
+    """User column name -> the name it is registered under."""
+    return {name: f"__crmb{i}" for i, name in enumerate(names)}
+
+
+def freeze_clock(tree: exp.Expr, now: datetime) -> exp.Expr:
+    """A copy of ``tree`` where current_date / current_timestamp / now() are the values at
+    ``now`` (an aware datetime), so every batch of a run sees the same clock."""
+    today = exp.cast(exp.Literal.string(now.date().isoformat()), exp.DataType.Type.DATE)
+    instant = exp.cast(exp.Literal.string(now.isoformat(sep=" ")), exp.DataType.Type.TIMESTAMPTZ)
+
+    def swap(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.CurrentDate):
+            return today.copy()
+        if isinstance(node, exp.CurrentTimestamp) or (
+            isinstance(node, exp.Anonymous) and node.name.lower() == "now"
+        ):
+            return instant.copy()
+        return node
+
+    return tree.transform(swap)
+
+
+def render(tree: exp.Expr, names: Mapping[str, str]) -> str:
+    """DuckDB SQL for ``tree`` with each column renamed per ``names`` (all must be there)."""
+
+    def swap(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Column):
+            return exp.column(names[node.name], quoted=True)
+        return node
+
+    return f"({tree.transform(swap).sql(dialect='duckdb')})"
+
+
+def clean_message(err: Exception, names: Mapping[str, str]) -> str:
+    """DuckDB's error message, first line only, without its prefix, with user column names."""
+    text = str(err).split("\n", 1)[0].strip()
+    text = _ERROR_PREFIX.sub("", text, count=1).rstrip(".")
+    users = {internal: user for user, internal in names.items()}
+    return _INTERNAL_NAME.sub(lambda m: repr(users.get(m.group(0), m.group(0))), text)
+
+
+def constant(con: duckdb.DuckDBPyConnection, tree: exp.Expr) -> tuple[Any, pa.DataType]:
+    """Value and Arrow type of a column-free expression, computed by DuckDB."""
+    column = con.sql(f"SELECT {render(tree, {})} AS v").to_arrow_table().column(0)
+    return column[0].as_py(), column.type
+
+
+def evaluate_constant(tree: exp.Expression) -> Any:
+    """The value of an expression without columns, e.g. ``current_date - INTERVAL 30 DAY``
+    (a datetime; the clock is UTC)."""
+    if columns_of(tree):
+        raise expression_error("a constant cannot read columns", tree, "constant")
+    with scratch() as con:
+        try:
+            value, _ = constant(con, freeze_clock(tree, datetime.now(UTC)))
+        except duckdb.Error as err:
+            raise expression_error(clean_message(err, {}), tree, "constant") from None
+    return value
+
+
+_INTEGER_TYPES = {8: "TINYINT", 16: "SMALLINT", 32: "INTEGER", 64: "BIGINT"}
+
+
+def duckdb_type(dtype: pa.DataType) -> str | None:
+    """The DuckDB type that carries ``dtype``; None for types crmbridge does not use."""
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        return "VARCHAR"
+    if pa.types.is_signed_integer(dtype):
+        return _INTEGER_TYPES[dtype.bit_width]
+    if pa.types.is_float32(dtype):
+        return "REAL"
+    if pa.types.is_float64(dtype):
+        return "DOUBLE"
+    if pa.types.is_decimal128(dtype) and dtype.precision <= 38:
+        return f"DECIMAL({dtype.precision},{dtype.scale})"
+    if pa.types.is_boolean(dtype):
+        return "BOOLEAN"
+    if pa.types.is_date32(dtype):
+        return "DATE"
+    if pa.types.is_timestamp(dtype):
+        return "TIMESTAMPTZ" if dtype.tz else "TIMESTAMP"
+    return None
+
+
+def is_text(dtype: pa.DataType) -> bool:
+    return bool(pa.types.is_string(dtype) or pa.types.is_large_string(dtype))
