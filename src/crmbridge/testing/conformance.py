@@ -1,0 +1,317 @@
+"""The conformance suite every connector runs (built-in and third-party alike).
+
+Subclass :class:`ConnectorConformance` in a test module (name it ``Test...``) and provide the
+fixtures ``connector`` (an *opened* connector), ``sample`` (an object already holding known rows)
+and, for writable connectors, ``write_target`` (an object to write to)::
+
+    class TestCsvConformance(ConnectorConformance):
+        @pytest.fixture
+        def connector(self, tmp_path): ...
+        @pytest.fixture
+        def sample(self, connector): return Sample("people.csv", rows=[...], key="id")
+        @pytest.fixture
+        def write_target(self, connector): return WriteTarget("out.csv", rows=[...], key=None)
+
+Rows are plain dicts of Python values as the connector returns them (``str`` for untyped
+sources such as CSV; ``int``, ``Decimal``, ``date``, aware ``datetime`` ... for typed ones).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from sqlglot import exp
+
+from crmbridge.connectors.base import (
+    ROW_COLUMN,
+    Capabilities,
+    Connector,
+    ReadRequest,
+    WriteRequest,
+)
+from crmbridge.core.outcomes import Outcome, WriteMode, WriteResult
+from crmbridge.core.schema import ObjectSchema
+from crmbridge.errors import ConfigError
+
+
+@dataclass
+class Sample:
+    """An object the connector can read, and exactly the rows it holds."""
+
+    object: str
+    rows: list[dict[str, Any]]
+    #: a field whose values are unique across ``rows`` (used to compare and to filter)
+    key: str
+    #: filters (in the expression language) to try for pushdown; defaults are derived from rows
+    predicates: list[str] = field(default_factory=list)
+
+
+@dataclass
+class WriteTarget:
+    """An object the suite may write to, and rows to write (all new to the object)."""
+
+    object: str
+    rows: list[dict[str, Any]]
+    #: the match key for update/upsert/delete; None for append-only targets (files)
+    key: str | None = None
+    #: a field the suite may change to test update/upsert (not the key)
+    changeable: str | None = None
+
+
+def _read_all(connector: Connector, request: ReadRequest) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for batch in connector.read(request):
+        assert isinstance(batch, pa.RecordBatch), f"read() yielded {type(batch).__name__}"
+        rows.extend(batch.to_pylist())
+    return rows
+
+
+def _by_key(rows: Sequence[dict[str, Any]], key: str) -> dict[Any, dict[str, Any]]:
+    return {r[key]: r for r in rows}
+
+
+def _literal(value: Any) -> str:
+    """The expression-language literal for a Python value."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float | Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return f"TIMESTAMPTZ '{value.isoformat()}'"
+    if isinstance(value, dt.date):
+        return f"DATE '{value.isoformat()}'"
+    return exp.Literal.string(str(value)).sql()
+
+
+def default_predicates(sample: Sample) -> list[str]:
+    """Simple filters over every sampled field: equality, IN, NULL checks and ranges."""
+    out: list[str] = []
+    first, last = sample.rows[0], sample.rows[-1]
+    for name, value in first.items():
+        col = exp.to_identifier(name, quoted=True).sql()
+        out += [f"{col} IS NULL", f"{col} IS NOT NULL"]
+        if value is None:
+            continue
+        out += [f"{col} = {_literal(value)}", f"{col} <> {_literal(value)}"]
+        other = last.get(name)
+        if other is not None:
+            out.append(f"{col} IN ({_literal(value)}, {_literal(other)})")
+        if not isinstance(value, str | bool):
+            out.append(f"{col} >= {_literal(value)}")
+    return out
+
+
+def _rows_batch(rows: Sequence[dict[str, Any]], schema: ObjectSchema) -> pa.RecordBatch:
+    names = list(rows[0])
+    fields = [pa.field(n, schema.field(n).arrow_type) for n in names]
+    arrays = [pa.array([r[n] for r in rows], f.type) for n, f in zip(names, fields, strict=True)]
+    arrays.append(pa.array(range(1, len(rows) + 1), pa.int64()))
+    fields.append(pa.field(ROW_COLUMN, pa.int64()))
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+
+
+class ConnectorConformance:
+    """Behaviour every connector must show. See the module docstring for how to use it."""
+
+    # -- fixtures a subclass provides ---------------------------------------------------
+    @pytest.fixture
+    def connector(self) -> Iterator[Connector]:
+        raise NotImplementedError("provide a `connector` fixture yielding an opened connector")
+
+    @pytest.fixture
+    def sample(self, connector: Connector) -> Sample:
+        raise NotImplementedError("provide a `sample` fixture")
+
+    @pytest.fixture
+    def write_target(self, connector: Connector) -> WriteTarget | None:
+        return None
+
+    # -- discovery ----------------------------------------------------------------------
+    def test_capabilities_are_declared(self, connector: Connector) -> None:
+        caps = connector.capabilities()
+        assert isinstance(caps, Capabilities)
+        assert all(isinstance(m, WriteMode) for m in caps.write_modes)
+        if not connector.writable:
+            assert not caps.write_modes
+
+    def test_objects_lists_the_sample(self, connector: Connector, sample: Sample) -> None:
+        assert sample.object in connector.objects()
+
+    def test_describe_lists_the_sample_fields(self, connector: Connector, sample: Sample) -> None:
+        schema = connector.describe(sample.object)
+        assert isinstance(schema, ObjectSchema)
+        assert set(sample.rows[0]) <= set(schema.field_names)
+
+    def test_describe_unknown_object_suggests_close_names(
+        self, connector: Connector, sample: Sample
+    ) -> None:
+        typo = sample.object[:-1] + ("x" if not sample.object.endswith("x") else "y")
+        with pytest.raises(ConfigError) as info:
+            connector.describe(typo)
+        message = str(info.value)
+        assert typo in message
+        assert sample.object in message, "the message should suggest the close match"
+
+    # -- read ---------------------------------------------------------------------------
+    def test_read_returns_exactly_the_sample_rows(
+        self, connector: Connector, sample: Sample
+    ) -> None:
+        names = list(sample.rows[0])
+        got = _read_all(connector, ReadRequest(sample.object, fields=names))
+        assert _by_key(got, sample.key) == _by_key(sample.rows, sample.key)
+        assert len(got) == len(sample.rows)
+
+    def test_read_returns_columns_in_the_requested_order_and_types(
+        self, connector: Connector, sample: Sample
+    ) -> None:
+        names = list(reversed(list(sample.rows[0])))[:3]
+        schema = connector.describe(sample.object)
+        batches = list(connector.read(ReadRequest(sample.object, fields=names)))
+        assert batches
+        for batch in batches:
+            assert batch.schema.names == names
+            for name in names:
+                assert batch.schema.field(name).type == schema.field(name).arrow_type, name
+
+    def test_read_all_fields_when_none_are_named(
+        self, connector: Connector, sample: Sample
+    ) -> None:
+        schema = connector.describe(sample.object)
+        batches = list(connector.read(ReadRequest(sample.object)))
+        assert batches[0].schema.names == schema.field_names
+
+    def test_read_honours_the_batch_size(self, connector: Connector, sample: Sample) -> None:
+        size = max(1, len(sample.rows) // 3)
+        batches = list(
+            connector.read(ReadRequest(sample.object, fields=[sample.key], batch_size=size))
+        )
+        assert all(1 <= batch.num_rows <= size for batch in batches)
+        assert sum(b.num_rows for b in batches) == len(sample.rows)
+
+    def test_pushed_down_filters_select_what_local_evaluation_selects(
+        self, connector: Connector, sample: Sample
+    ) -> None:
+        from crmbridge.core.expressions import BatchTransform, parse
+
+        names = list(sample.rows[0])
+        full = _read_all(connector, ReadRequest(sample.object, fields=names))
+        table = pa.Table.from_pylist(full).combine_chunks()
+        rows = table.append_column(
+            ROW_COLUMN, pa.array(range(1, table.num_rows + 1), pa.int64())
+        ).to_batches()[0]
+        pushed = 0
+        for text in sample.predicates or default_predicates(sample):
+            predicate = parse(text, what="filter")
+            if not connector.can_push_down(sample.object, predicate):
+                continue
+            pushed += 1
+            remote = _read_all(
+                connector, ReadRequest(sample.object, fields=names, filter=predicate)
+            )
+            with BatchTransform(
+                rows.schema, {sample.key: exp.column(sample.key, quoted=True)}, predicate
+            ) as local:
+                expected = local.apply(rows).batch.column(0).to_pylist()
+            assert sorted(r[sample.key] for r in remote) == sorted(expected), text
+        caps = connector.capabilities()
+        if caps.pushdown != "none":
+            assert pushed, "the connector says it pushes filters down but accepted none"
+
+    # -- write --------------------------------------------------------------------------
+    def _write(
+        self,
+        connector: Connector,
+        target: WriteTarget,
+        rows: Sequence[dict[str, Any]],
+        mode: WriteMode,
+    ) -> WriteResult:
+        schema = connector.describe(target.object)
+        batch = _rows_batch(rows, schema)
+        keys = [target.key] if target.key else []
+        result = connector.write(WriteRequest(target.object, batch, mode, keys))
+        assert len(result) == len(rows), "one outcome per record, in order"
+        return result
+
+    def _target(
+        self, connector: Connector, write_target: WriteTarget | None, mode: WriteMode
+    ) -> WriteTarget:
+        if write_target is None or mode not in connector.capabilities().write_modes:
+            pytest.skip(f"{connector.type_name} does not {mode.value}")
+        return write_target
+
+    def test_insert_creates_every_record(
+        self, connector: Connector, write_target: WriteTarget | None
+    ) -> None:
+        target = self._target(connector, write_target, WriteMode.INSERT)
+        result = self._write(connector, target, target.rows, WriteMode.INSERT)
+        assert result.outcome.to_pylist() == [Outcome.CREATED.value] * len(target.rows)
+        if connector.capabilities().read and target.key:
+            connector.close()  # a file target is complete only once closed
+            connector.open()
+            got = _read_all(connector, ReadRequest(target.object, fields=list(target.rows[0])))
+            assert _by_key(got, target.key) == _by_key(target.rows, target.key)
+
+    def test_insert_of_an_existing_key_is_rejected_not_raised(
+        self, connector: Connector, write_target: WriteTarget | None
+    ) -> None:
+        target = self._target(connector, write_target, WriteMode.INSERT)
+        if target.key is None:
+            pytest.skip("append-only target")
+        self._write(connector, target, target.rows[:1], WriteMode.INSERT)
+        again = self._write(connector, target, target.rows[:2], WriteMode.INSERT)
+        assert again.outcome.to_pylist() == [Outcome.REJECTED.value, Outcome.CREATED.value]
+        assert again.reason[0].as_py(), "a rejection says why"
+
+    def test_update_of_a_missing_record_is_rejected(
+        self, connector: Connector, write_target: WriteTarget | None
+    ) -> None:
+        target = self._target(connector, write_target, WriteMode.UPDATE)
+        result = self._write(connector, target, target.rows[:1], WriteMode.UPDATE)
+        assert result.outcome.to_pylist() == [Outcome.REJECTED.value]
+        assert result.reason[0].as_py()
+
+    def test_upsert_creates_then_updates_then_leaves_unchanged(
+        self, connector: Connector, write_target: WriteTarget | None
+    ) -> None:
+        target = self._target(connector, write_target, WriteMode.UPSERT)
+        assert target.changeable, "a write target for upsert names a changeable field"
+        rows = target.rows[:2]
+        first = self._write(connector, target, rows, WriteMode.UPSERT)
+        assert first.outcome.to_pylist() == [Outcome.CREATED.value] * 2
+        changed = [dict(rows[0], **{target.changeable: rows[1][target.changeable]}), rows[1]]
+        second = self._write(connector, target, changed, WriteMode.UPSERT)
+        assert second.outcome.to_pylist()[0] == Outcome.UPDATED.value
+        assert second.outcome.to_pylist()[1] in (Outcome.UNCHANGED.value, Outcome.UPDATED.value)
+        assert second.target_id.to_pylist() == first.target_id.to_pylist()
+
+    def test_delete_removes_existing_and_rejects_missing(
+        self, connector: Connector, write_target: WriteTarget | None
+    ) -> None:
+        target = self._target(connector, write_target, WriteMode.DELETE)
+        assert target.key
+        self._write(connector, target, target.rows[:1], WriteMode.INSERT)
+        result = self._write(connector, target, target.rows[:2], WriteMode.DELETE)
+        assert result.outcome.to_pylist() == [Outcome.DELETED.value, Outcome.REJECTED.value]
+        left = _read_all(connector, ReadRequest(target.object, fields=[target.key]))
+        assert target.rows[0][target.key] not in {r[target.key] for r in left}
+
+    def test_lookup_finds_existing_records_only(
+        self, connector: Connector, write_target: WriteTarget | None
+    ) -> None:
+        target = self._target(connector, write_target, WriteMode.INSERT)
+        if not connector.capabilities().lookup or target.key is None:
+            pytest.skip("no lookup")
+        self._write(connector, target, target.rows[:1], WriteMode.INSERT)
+        schema = connector.describe(target.object)
+        wanted = [target.rows[0][target.key], target.rows[1][target.key]]
+        keys = pa.RecordBatch.from_arrays(
+            [pa.array(wanted, schema.field(target.key).arrow_type)], names=[target.key]
+        )
+        found = connector.lookup(target.object, [target.key], keys, [])
+        assert found.column(target.key).to_pylist() == [wanted[0]]
