@@ -37,7 +37,7 @@ from crmbridge.connectors.base import (
     WriteRequest,
 )
 from crmbridge.core.outcomes import Outcome, WriteMode, WriteResult
-from crmbridge.core.schema import FieldType, unknown_name_error
+from crmbridge.core.schema import FieldType, ObjectSchema, unknown_name_error
 from crmbridge.errors import (
     ConfigError,
     ConnectionFailedError,
@@ -210,7 +210,13 @@ class FileConnector(Connector):
 
     # -- discovery -----------------------------------------------------------------------
     def capabilities(self) -> Capabilities:
-        return Capabilities(write_modes=frozenset({WriteMode.INSERT}), pushdown="none")
+        return Capabilities(
+            write_modes=frozenset({WriteMode.INSERT}), pushdown="none", create_objects="always"
+        )
+
+    def create_object(self, schema: ObjectSchema, match_keys: Sequence[str]) -> ObjectSchema:
+        """A file target needs no preparation: its first write creates it (and checks the name)."""
+        return schema
 
     def check(self) -> ConnectionInfo:
         self.location.check()

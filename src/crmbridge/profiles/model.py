@@ -72,12 +72,71 @@ class Target(_Strict):
         description="create the target table when it does not exist, with fields from the "
         "mapping (file targets are always created)",
     )
+    update_fields: list[str] | None = Field(
+        default=None,
+        description="update/upsert: the only fields written to records that already exist "
+        "(created records get every mapped field); [] leaves existing records untouched",
+    )
 
     @model_validator(mode="after")
     def _keys_for_mode(self) -> Target:
         if self.mode is not WriteMode.INSERT and not self.match_keys:
             raise ValueError(f"mode {self.mode.value} needs match_keys")
         return self
+
+
+class Missing(enum.StrEnum):
+    """What to do when a reference or link finds no record."""
+
+    REJECT = "reject"  # reject the source record
+    SKIP = "skip"  # leave the source record out (counted as filtered)
+    CREATE = "create"  # create the referenced record (references only)
+
+
+class Reference(_Strict):
+    """A target field filled with the id of a record found in the target system,
+    e.g. a Note's ``parent_id`` from the Lead whose ``email1`` is the source's ``email``."""
+
+    object: str = Field(description="object of the target connection to look the record up in")
+    match: dict[str, str] = Field(
+        min_length=1,
+        description="field of that object -> expression over source fields; text matches "
+        "ignore case and surrounding spaces",
+    )
+    missing: Missing = Field(default=Missing.REJECT, description="reject, skip or create")
+    values: dict[str, str] = Field(
+        default_factory=dict,
+        description="with missing: create, more fields of the created record "
+        "(field -> expression); the match fields are always set",
+    )
+
+
+class Link(_Strict):
+    """Relate each written record to records found in the target system (CRM relationships)."""
+
+    link: str = Field(description="the link (relationship) name on the target object")
+    object: str = Field(description="the related object, e.g. Contacts")
+    match: dict[str, str] = Field(
+        min_length=1, description="field of the related object -> expression over source fields"
+    )
+    missing: Missing = Field(
+        default=Missing.SKIP, description="when no related record is found: skip or reject"
+    )
+
+    @model_validator(mode="after")
+    def _no_create(self) -> Link:
+        if self.missing is Missing.CREATE:
+            raise ValueError("links cannot create records; use skip or reject")
+        return self
+
+
+class Deduplicate(_Strict):
+    """Never send the same record twice across runs."""
+
+    key: str = Field(
+        description="expression over source fields identifying a record (e.g. an event id); "
+        "records whose key an earlier run wrote successfully are left out"
+    )
 
 
 class TruncationAction(enum.StrEnum):
@@ -134,6 +193,16 @@ class Profile(_Strict):
         description="send values that are not among an enum field's options instead of "
         "rejecting the record",
     )
+    references: dict[str, Reference] = Field(
+        default_factory=dict, description="target field -> record to look up for its id"
+    )
+    links: list[Link] = Field(default_factory=list)
+    deduplicate: Deduplicate | None = None
+    value_maps: dict[str, dict[str, Scalar]] = Field(
+        default_factory=dict,
+        description="name -> {value: replacement}; use as a function, e.g. status_map(status); "
+        "a value not listed gives its `default` entry, or null",
+    )
     batch_size: int = Field(default=10_000, ge=1, le=1_000_000)
     errors: Errors = Field(default_factory=Errors)
     dry_run: bool = False
@@ -146,7 +215,10 @@ class Profile(_Strict):
 
     @model_validator(mode="after")
     def _no_field_set_twice(self) -> Profile:
-        twice = sorted(set(self.mapping) & set(self.constants))
+        twice = sorted(
+            (set(self.mapping) & set(self.constants))
+            | (set(self.references) & (set(self.mapping) | set(self.constants)))
+        )
         if twice:
             raise ValueError(f"fields set both by mapping and constants: {', '.join(twice)}")
         return self

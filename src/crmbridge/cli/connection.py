@@ -1,0 +1,105 @@
+"""``crmbridge connection add|list|test|remove``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from crmbridge.cli.render import console, rows_table
+from crmbridge.connections import (
+    SECRET_ENV_PREFIX,
+    ConnectionStore,
+    secret_fields,
+    settings_from_env,
+)
+from crmbridge.connectors import registry
+from crmbridge.errors import ConfigError, ErrorContext
+
+app = typer.Typer(help="Add, list, test and remove connections.", no_args_is_help=True)
+
+
+def _parse_settings(pairs: list[str]) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--set takes NAME=VALUE, got {pair!r}")
+        settings[name.strip()] = value
+    return settings
+
+
+@app.command()
+def add(
+    name: Annotated[str, typer.Argument(help="A name for the connection, used by profiles.")],
+    type: Annotated[
+        str, typer.Option("--type", "-t", help="Connector type (csv, xlsx, jsonl, sql, ...).")
+    ],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", "-s", help="A setting, NAME=VALUE (repeat). Not for secrets."),
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Replace a connection of this name.")
+    ] = False,
+) -> None:
+    """Save a connection. Secrets are prompted for (or read from CRMBRIDGE_SECRET_<NAME>
+    environment variables) and stored encrypted; they are never taken on the command line."""
+    model = registry.get(type).settings_model
+    settings = _parse_settings(set_ or [])
+    secrets = secret_fields(model)
+    given = [s for s in secrets if s in settings]
+    if given:
+        raise ConfigError(
+            f"secrets are not taken with --set ({', '.join(given)}): they would stay in your "
+            f"shell history; you will be prompted, or set {SECRET_ENV_PREFIX}<NAME>",
+            context=ErrorContext(connection=name),
+        )
+    settings.update(settings_from_env(model, SECRET_ENV_PREFIX))
+    for secret in secrets:
+        if secret in settings:
+            continue
+        if not sys.stdin.isatty():
+            continue  # optional secrets may stay unset; validation reports required ones
+        settings[secret] = typer.prompt(f"{secret} for {name}", hide_input=True, default="")
+        if settings[secret] == "":
+            del settings[secret]
+    connection = ConnectionStore().add(name, type, settings, replace=replace)
+    console.print(f"Saved connection {connection.name!r} ({connection.type}).")
+
+
+@app.command("list")
+def list_() -> None:
+    """List saved connections (secrets are never shown)."""
+    connections = ConnectionStore().list()
+    rows = []
+    for c in connections:
+        shown = c.settings.model_dump(exclude=set(secret_fields(type(c.settings))))
+        secrets = [s for s in secret_fields(type(c.settings)) if getattr(c.settings, s, None)]
+        details = ", ".join(f"{k}={v}" for k, v in shown.items() if v not in (None, "", [], {}))
+        if secrets:
+            details += f" (secrets stored: {', '.join(secrets)})"
+        rows.append([c.name, c.type, details])
+    console.print(rows_table(["name", "type", "settings"], rows))
+
+
+Name = Annotated[str, typer.Argument(help="Connection name.")]
+
+
+@app.command("test")
+def check(name: Name) -> None:
+    """Connect and show what answered (system, version, user ...)."""
+    with ConnectionStore().get(name).connector() as connector:
+        info = connector.check()
+    version = f" {info.version}" if info.version else ""
+    console.print(f"{name}: connected to {info.system}{version}")
+    for key, value in info.details.items():
+        console.print(f"  {key}: {value}")
+
+
+@app.command()
+def remove(name: Name) -> None:
+    """Delete a saved connection and its secrets."""
+    ConnectionStore().remove(name)
+    console.print(f"Removed connection {name!r}.")

@@ -1,0 +1,34 @@
+"""``crmbridge profile check|schema``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crmbridge.cli.render import console
+from crmbridge.connections import ConnectionStore
+from crmbridge.profiles.loader import load_profile
+from crmbridge.profiles.model import json_schema
+from crmbridge.runner.prepare import prepare
+
+app = typer.Typer(help="Check profiles and export their JSON Schema.", no_args_is_help=True)
+
+
+@app.command()
+def check(profile: Annotated[Path, typer.Argument(help="Profile file (YAML).")]) -> None:
+    """Validate a profile against both systems (connections, objects, fields, expressions)
+    without reading or writing any record."""
+    loaded = load_profile(profile)
+    prepared = prepare(loaded, ConnectionStore())
+    prepared.close()
+    pushed = " AND ".join(prepared.pushed) or "nothing"
+    console.print(f"{profile}: OK (filter pushed down to the source: {pushed})")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of profile files, for editors (yaml-language-server)."""
+    typer.echo(json.dumps(json_schema(), indent=2))

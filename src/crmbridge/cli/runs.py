@@ -1,0 +1,150 @@
+"""``crmbridge preview``, ``run``, ``history`` and ``show``."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crmbridge.cli.render import (
+    arrow_table,
+    console,
+    print_run,
+    print_summary,
+    progress_bar,
+    rows_table,
+)
+from crmbridge.connections import ConnectionStore
+from crmbridge.profiles.loader import LoadedProfile, load_profile
+from crmbridge.runner import preview_profile, run_profile
+from crmbridge.state import StateStore
+
+EXAMPLE_DIR = "crmbridge-example"
+EXAMPLE_PROFILE = "contacts-to-sqlite.yaml"
+
+StateUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--state-url",
+        envvar="CRMBRIDGE_STATE_URL",
+        help="Run history database URL (default: SQLite in the crmbridge home).",
+    ),
+]
+ProfileFile = Annotated[Path, typer.Argument(help="Profile file (YAML).")]
+
+
+def _bundled_example() -> Path:
+    """Copy the bundled example into ./crmbridge-example (once) and return its profile."""
+    folder = Path.cwd() / EXAMPLE_DIR
+    if not folder.exists():
+        source = resources.files("crmbridge") / "examples"
+        with resources.as_file(source) as path:
+            shutil.copytree(path, folder, ignore=shutil.ignore_patterns("__*"))
+        console.print(f"Copied the bundled example to {folder}/")
+    return folder / EXAMPLE_PROFILE
+
+
+def _load(path: Path | None) -> LoadedProfile:
+    if path is None:
+        path = _bundled_example()
+        console.print(f"No profile given: running the bundled example {path}")
+    return load_profile(path)
+
+
+def preview(
+    profile: ProfileFile,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, help="How many records to show.")
+    ] = 10,
+) -> None:
+    """Show the first records after filter and mapping, and what the run would do to each."""
+    loaded = load_profile(profile)
+    result = preview_profile(loaded, connections=ConnectionStore(), limit=limit)
+    if result.pushed_filter:
+        console.print(f"filter evaluated by the source: {' AND '.join(result.pushed_filter)}")
+    if result.local_filter:
+        console.print(f"filter evaluated by crmbridge: {result.local_filter}")
+    if result.records.num_rows == 0:
+        console.print("No record passes the filter.")
+        return
+    console.print(arrow_table(result.records, title=f"{loaded.name}: first {limit} records"))
+
+
+def run(
+    profile: Annotated[
+        Path | None,
+        typer.Argument(help="Profile file (YAML). Without one, runs the bundled example."),
+    ] = None,
+    dry_run: Annotated[
+        bool | None,
+        typer.Option(
+            "--dry-run/--no-dry-run", help="Decide every record's outcome, write nothing."
+        ),
+    ] = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option("--output-dir", "-o", help="Where to put the success and error files."),
+    ] = None,
+    state_url: StateUrl = None,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress", help="Show a progress bar (default: on a terminal)."
+        ),
+    ] = None,
+) -> None:
+    """Run a profile: every record is created, updated, unchanged, deleted or rejected."""
+    loaded = _load(profile)
+    show = sys.stderr.isatty() if progress is None else progress
+    with StateStore(state_url) as state, progress_bar(show) as on_progress:
+        summary = run_profile(
+            loaded,
+            connections=ConnectionStore(),
+            state=state,
+            dry_run=dry_run,
+            output_dir=output_dir,
+            on_progress=on_progress,
+        )
+    print_summary(summary)
+    raise typer.Exit(summary.exit_code)
+
+
+def history(
+    profile: Annotated[
+        str | None, typer.Option("--profile", "-p", help="Only this profile's runs.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs to show.")] = 20,
+    state_url: StateUrl = None,
+) -> None:
+    """List recent runs, newest first."""
+    with StateStore(state_url) as state:
+        runs = state.list_runs(profile=profile, limit=limit)
+    rows = [
+        [
+            r.id,
+            r.profile,
+            r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            r.status.value + (" (dry run)" if r.dry_run else ""),
+            ", ".join(f"{k} {v}" for k, v in r.counts.items() if v),
+        ]
+        for r in runs
+    ]
+    console.print(rows_table(["run", "profile", "started (UTC)", "status", "counts"], rows))
+
+
+def show(
+    run_id: Annotated[int, typer.Argument(help="Run number (see `crmbridge history`).")],
+    state_url: StateUrl = None,
+) -> None:
+    """Show one run: counts, status, error, and where its success and error files are."""
+    with StateStore(state_url) as state:
+        print_run(state.get_run(run_id))
+
+
+def register(app: typer.Typer) -> None:
+    for command in (preview, run, history, show):
+        app.command()(command)

@@ -1,0 +1,33 @@
+"""``crmbridge sandbox sugarcrm``: a local SugarCRM to rehearse profiles on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="Local stand-ins of CRM APIs, to rehearse profiles safely.", no_args_is_help=True
+)
+
+
+@app.command()
+def sugarcrm(
+    port: Annotated[
+        int, typer.Option("--port", "-p", help="Port to listen on (127.0.0.1).")
+    ] = 8080,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", help="SQLite file holding the sandbox's records (created and seeded)."
+        ),
+    ] = None,
+) -> None:
+    """Serve a SugarCRM/SuiteCRM sandbox (legacy v4_1 REST and REST v11) until Ctrl-C."""
+    from crmbridge.sandbox.sugarcrm import main
+
+    args = ["--port", str(port)]
+    if data is not None:
+        args += ["--data", str(data)]
+    main(args)
