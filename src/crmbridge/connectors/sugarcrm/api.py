@@ -1,0 +1,124 @@
+"""What the reader, writer and discovery need from a Sugar API; one client per API family.
+
+:class:`Api` is implemented by :class:`~crmbridge.connectors.sugarcrm.v4_1.V41Client` (legacy
+v4_1 REST) and :class:`~crmbridge.connectors.sugarcrm.v10.V10Client` (REST v10/v11). Records
+travel as plain dicts of wire values; filters as the API's own form, rendered by
+:mod:`~crmbridge.connectors.sugarcrm.query`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from crmbridge.connectors.sugarcrm.discovery import ModuleMeta, RawModule
+from crmbridge.connectors.sugarcrm.query import Node
+from crmbridge.connectors.sugarcrm.settings import SugarCrmSettings
+from crmbridge.connectors.sugarcrm.transport import Transport
+
+#: the stable order every list is read in
+ORDER = ("date_modified", "id")
+
+
+@dataclass(frozen=True)
+class Page:
+    """One list call's answer."""
+
+    records: list[dict[str, Any]]
+    #: records matching the filter, when the answer says (v4_1 does, v10 does not)
+    total: int | None
+    #: offset of the next page, None after the last one
+    next_offset: int | None
+
+
+@dataclass(frozen=True)
+class Op:
+    """One record to write: ``create`` (with the id it gets), ``update`` or ``delete``."""
+
+    kind: str
+    id: str
+    values: dict[str, Any] = field(default_factory=dict)  # wire values
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What the server said about one Op: the record id, or why it was not saved."""
+
+    id: str | None
+    error: str | None = None
+
+
+class Api(abc.ABC):
+    """One logged-in API client. Thread-safe: pages are fetched in parallel."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, transport: Transport, settings: SugarCrmSettings) -> None:
+        self.transport = transport
+        self.settings = settings
+
+    @property
+    def connection(self) -> str:
+        return self.transport.connection
+
+    @abc.abstractmethod
+    def login(self) -> None:
+        """Log in (ConnectionFailedError with a clear message when refused)."""
+
+    @abc.abstractmethod
+    def logout(self) -> None:
+        """Log out; never raises."""
+
+    @abc.abstractmethod
+    def server_info(self) -> dict[str, str]:
+        """``flavor``, ``version`` and, on SuiteCRM, ``suitecrm_version``."""
+
+    @abc.abstractmethod
+    def modules(self) -> list[str]: ...
+
+    @abc.abstractmethod
+    def module(self, name: str) -> RawModule: ...
+
+    @abc.abstractmethod
+    def where(self, meta: ModuleMeta, node: Node | None) -> Any:
+        """A filter in this API's form (None: no filter)."""
+
+    @abc.abstractmethod
+    def can_filter(self, meta: ModuleMeta, name: str) -> bool:
+        """Does the server accept a filter on field ``name``? (asks it once per field)"""
+
+    @abc.abstractmethod
+    def list_page(
+        self,
+        meta: ModuleMeta,
+        where: Any,
+        fields: Sequence[str],
+        offset: int,
+        limit: int,
+        *,
+        deleted: bool = False,
+    ) -> Page:
+        """Records ``offset`` .. ``offset + limit`` in :data:`ORDER`."""
+
+    @abc.abstractmethod
+    def count(self, meta: ModuleMeta, where: Any, *, deleted: bool = False) -> int | None: ...
+
+    @abc.abstractmethod
+    def save(self, module: str, ops: Sequence[Op]) -> list[Saved]:
+        """Apply ``ops`` in one call; one Saved per op, in order.
+
+        Raises AmbiguousWriteError when the call failed in a way that leaves open whether it
+        was applied.
+        """
+
+    @abc.abstractmethod
+    def link(self, module: str, record_id: str, link: str, related_ids: Sequence[str]) -> None:
+        """Ask the server to link ``related_ids`` to the record through ``link``."""
+
+    @abc.abstractmethod
+    def linked(
+        self, module: str, record_id: str, link: str, related_ids: Sequence[str]
+    ) -> set[str]:
+        """Which of ``related_ids`` are really linked to the record now."""

@@ -1,0 +1,302 @@
+"""The SugarCRM / SuiteCRM connector: legacy v4_1 REST and REST v10/v11 behind one contract."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+import pyarrow as pa
+from sqlglot import exp
+
+from crmbridge.connectors.base import (
+    ROW_COLUMN,
+    Capabilities,
+    ConnectionInfo,
+    Connector,
+    ConnectorSettings,
+    ReadRequest,
+    WriteRequest,
+)
+from crmbridge.connectors.sugarcrm.api import Api
+from crmbridge.connectors.sugarcrm.discovery import ModuleMeta, build_meta
+from crmbridge.connectors.sugarcrm.lookup import Finder
+from crmbridge.connectors.sugarcrm.query import Planner
+from crmbridge.connectors.sugarcrm.reader import Reader, plan_read
+from crmbridge.connectors.sugarcrm.settings import SugarCrmSettings
+from crmbridge.connectors.sugarcrm.transport import Transport
+from crmbridge.connectors.sugarcrm.v4_1 import V41Client
+from crmbridge.connectors.sugarcrm.v10 import NotV10Error, V10Client
+from crmbridge.connectors.sugarcrm.writer import Writer
+from crmbridge.core.expressions import evaluate_constant
+from crmbridge.core.outcomes import Outcome, WriteMode, WriteResult
+from crmbridge.core.schema import ObjectSchema, unknown_name_error
+from crmbridge.errors import ConfigError, ConnectionFailedError, ErrorContext, RecordError
+
+PUSHDOWN = (
+    "text =, IN and LIKE (re-checked locally, as MySQL compares text case-insensitively); "
+    "=, <>, <, <=, >, >=, IN, BETWEEN on numbers, dates and datetimes; IS [NOT] NULL; "
+    "AND/OR of these; email1 through the e-mail tables"
+)
+
+
+class SugarCrmConnector(Connector):
+    """SugarCRM (CE 6.5 to Sugar Cloud) and SuiteCRM 7/8 through their REST APIs.
+
+    Besides the connector contract it offers two helpers for related records:
+    :meth:`link` and :meth:`find_or_create`. ``transport`` replaces the HTTP transport
+    (tests pass ``httpx.WSGITransport(app=sandbox.wsgi_app)``).
+    """
+
+    type_name: ClassVar[str] = "sugarcrm"
+    settings_model: ClassVar[type[ConnectorSettings]] = SugarCrmSettings
+
+    def __init__(
+        self,
+        name: str,
+        settings: ConnectorSettings,
+        *,
+        base_dir: Path | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        super().__init__(name, settings, base_dir=base_dir)
+        if not isinstance(settings, SugarCrmSettings):
+            raise ConfigError(
+                f"connection {name!r} needs SugarCrmSettings, not {type(settings).__name__}"
+            )
+        self.config = settings
+        self._http = transport
+        self._sleep = sleep
+        self._transport: Transport | None = None
+        self._api: Api | None = None
+        self._modules: list[str] | None = None
+        self._meta: dict[str, ModuleMeta] = {}
+        self._found: dict[tuple[str, str, Hashable], str] = {}
+        self._lock = threading.RLock()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def open(self) -> None:
+        with self._lock:
+            if self._api is not None:
+                return
+            self._transport = Transport(
+                self.config, self.name, self._http, sleep=self._sleep or time.sleep
+            )
+            try:
+                self._api = _connect(self._transport, self.config)
+            except BaseException:
+                self._transport.close()
+                self._transport = None
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            api, transport = self._api, self._transport
+            self._api = self._transport = None
+            if api is not None:
+                api.logout()
+            if transport is not None:
+                transport.close()
+
+    @property
+    def api(self) -> Api:
+        """The logged-in API client (logs in on first use)."""
+        if self._api is None:
+            self.open()
+        assert self._api is not None
+        return self._api
+
+    def _context(self, object: str | None = None) -> ErrorContext:
+        return ErrorContext(connection=self.name, object=object)
+
+    # -- discovery ------------------------------------------------------------------------
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            read=True,
+            write_modes=frozenset(WriteMode),
+            incremental=True,
+            lookup=True,
+            max_batch_size=self.config.max_batch_size,
+            deleted=True,
+            pushdown=PUSHDOWN,
+        )
+
+    def check(self) -> ConnectionInfo:
+        info = self.api.server_info()
+        suite = info.get("suitecrm_version")
+        details = {
+            "flavor": info.get("flavor", ""),
+            "api": self.api.kind,
+            "user": self.config.username,
+        }
+        if suite:
+            details["suitecrm_version"] = suite
+        return ConnectionInfo(
+            system="SuiteCRM" if suite else "SugarCRM",
+            version=info.get("version"),
+            details=details,
+        )
+
+    def objects(self) -> list[str]:
+        with self._lock:
+            if self._modules is None:
+                self._modules = self.api.modules()
+            return list(self._modules)
+
+    def describe(self, object: str) -> ObjectSchema:
+        return self.meta(object).schema
+
+    def meta(self, module: str) -> ModuleMeta:
+        """Everything known about ``module`` (fields, table, links); cached per connection."""
+        with self._lock:
+            if module not in self._meta:
+                modules = self.objects()
+                if module not in modules:
+                    raise unknown_name_error("module", module, modules, context=self._context())
+                raw = self.api.module(module)
+                self._meta[module] = build_meta(raw, self.config.tables)
+            return self._meta[module]
+
+    def links(self, module: str) -> dict[str, str]:
+        """The link fields of ``module`` and the module each one leads to."""
+        return dict(self.meta(module).links)
+
+    def _planner(self, meta: ModuleMeta) -> Planner:
+        api = self.api
+        return Planner(meta, lambda name: api.can_filter(meta, name), evaluate_constant)
+
+    def _finder(self, meta: ModuleMeta) -> Finder:
+        return Finder(
+            self.api,
+            self._planner(meta),
+            page_size=self.config.page_size,
+            context=self._context(meta.name),
+        )
+
+    # -- reading --------------------------------------------------------------------------
+    def can_push_down(self, object: str, predicate: exp.Expression) -> bool:
+        return self._planner(self.meta(object)).plan(predicate) is not None
+
+    def read(self, request: ReadRequest) -> Iterator[pa.RecordBatch]:
+        meta = self.meta(request.object)
+        plan = plan_read(
+            self.api, self._planner(meta), request, context=self._context(request.object)
+        )
+        reader = Reader(
+            self.api, plan, page_size=self.config.page_size, concurrency=self.config.concurrency
+        )
+        return reader.batches(request.batch_size)
+
+    def count(self, request: ReadRequest) -> int | None:
+        meta = self.meta(request.object)
+        plan = plan_read(
+            self.api, self._planner(meta), request, context=self._context(request.object)
+        )
+        return self.api.count(meta, plan.where, deleted=request.include_deleted)
+
+    # -- writing --------------------------------------------------------------------------
+    def lookup(
+        self, object: str, match_keys: Sequence[str], keys: pa.RecordBatch, fields: Sequence[str]
+    ) -> pa.RecordBatch:
+        names = list(match_keys)
+        columns = [keys.column(n).to_pylist() for n in names]
+        rows = [r for r in zip(*columns, strict=True) if all(v is not None for v in r)]
+        found = self._finder(self.meta(object)).find(names, rows, fields)
+        return found.batch.select(list(dict.fromkeys([*names, "id", *fields])))
+
+    def write(self, request: WriteRequest) -> WriteResult:
+        meta = self.meta(request.object)
+        context = request.context.merge(connection=self.name, object=request.object)
+        writer = Writer(
+            self.api,
+            self._finder(meta),
+            max_batch_size=self.config.max_batch_size,
+            allow_unknown_enum_values=self.config.allow_unknown_enum_values,
+            retries=self.config.retries,
+            context=context,
+        )
+        return writer.write(request)
+
+    # -- related records ------------------------------------------------------------------
+    def link(
+        self, module: str, record_id: str, link_name: str, related_ids: Sequence[str]
+    ) -> dict[str, bool]:
+        """Link ``related_ids`` to a record through its link field ``link_name`` (e.g.
+        Accounts ``contacts``), then read the links back: which ids are really linked.
+
+        Sugar reports success for links it did not make (unknown ids), so only the answer of
+        this method can be trusted.
+        """
+        meta = self.meta(module)
+        if link_name not in meta.links:
+            raise unknown_name_error("link", link_name, meta.links, context=self._context(module))
+        ids = list(dict.fromkeys(related_ids))
+        if not ids:
+            return {}
+        self.api.link(module, record_id, link_name, ids)
+        linked = self.api.linked(module, record_id, link_name, ids)
+        return {i: i in linked for i in ids}
+
+    def find_or_create(
+        self, module: str, match_field: str, value: Any, values: Mapping[str, Any] | None = None
+    ) -> tuple[str, bool]:
+        """The id of the ``module`` record whose ``match_field`` equals ``value`` (e.g. an
+        Account by name), creating it with ``values`` when there is none: ``(id, created)``.
+
+        Several matches are a RecordError naming their ids. Answers are cached per connection.
+        """
+        meta = self.meta(module)
+        finder = self._finder(meta)
+        cache_key = (module, match_field, finder.key_of([match_field], [value])[0])
+        if cache_key in self._found:
+            return self._found[cache_key], False
+        found = finder.find([match_field], [(value,)])
+        ids = [str(i) for i in found.batch.column("id").to_pylist()]
+        context = self._context(module).merge(field=match_field)
+        if len(ids) > 1:
+            raise RecordError(
+                f"{len(ids)} {module} match {match_field} {value!r}: ids {', '.join(ids)}",
+                context=context,
+            )
+        if ids:
+            self._found[cache_key] = ids[0]
+            return ids[0], False
+        new_id = self._create_one(meta, {**(values or {}), match_field: value}, match_field)
+        self._found[cache_key] = new_id
+        return new_id, True
+
+    def _create_one(self, meta: ModuleMeta, values: Mapping[str, Any], key: str) -> str:
+        schema = meta.schema.select(list(values))
+        row = {**values, ROW_COLUMN: 1}
+        arrow = schema.arrow_schema().append(pa.field(ROW_COLUMN, pa.int64()))
+        batch = pa.RecordBatch.from_pylist([row], schema=arrow)
+        result = self.write(WriteRequest(meta.name, batch, WriteMode.INSERT, [key]))
+        if result.outcome[0].as_py() != Outcome.CREATED.value:
+            raise RecordError(
+                f"cannot create the {meta.name} record: {result.reason[0].as_py()}",
+                context=self._context(meta.name),
+            )
+        return str(result.target_id[0].as_py())
+
+
+def _connect(transport: Transport, settings: SugarCrmSettings) -> Api:
+    """A logged-in client of the API the settings ask for (``auto``: v10 when available)."""
+    if settings.api in ("auto", "v10"):
+        client = V10Client(transport, settings)
+        try:
+            client.login()
+            return client
+        except NotV10Error as err:
+            if settings.api == "v10":
+                raise ConnectionFailedError(
+                    f"no REST {settings.rest_version} API at {settings.display_url} ({err}); "
+                    "set api: v4_1 for a server that only has the legacy API",
+                    context=transport.context(),
+                ) from None
+    v4_1 = V41Client(transport, settings)
+    v4_1.login()
+    return v4_1

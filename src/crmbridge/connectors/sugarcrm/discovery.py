@@ -1,0 +1,163 @@
+"""Modules and fields: Sugar's metadata mapped onto crmbridge's schema vocabulary."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from crmbridge.core.schema import Field, FieldType, ObjectSchema
+
+#: Sugar field type -> FieldType (types not listed are strings)
+SUGAR_TYPES: dict[str, FieldType] = {
+    **dict.fromkeys(("text", "longtext", "html", "longhtml", "wysiwyg"), FieldType.TEXT),
+    **dict.fromkeys(
+        ("int", "integer", "long", "tinyint", "smallint", "autoincrement", "ulong"),
+        FieldType.INTEGER,
+    ),
+    **dict.fromkeys(("decimal", "currency"), FieldType.DECIMAL),
+    **dict.fromkeys(("float", "double"), FieldType.FLOAT),
+    "bool": FieldType.BOOLEAN,
+    "date": FieldType.DATE,
+    **dict.fromkeys(("datetime", "datetimecombo"), FieldType.DATETIME),
+    **dict.fromkeys(
+        ("enum", "multienum", "radioenum", "dynamicenum", "parent_type"), FieldType.ENUM
+    ),
+    **dict.fromkeys(("id", "assigned_user_name"), FieldType.ID),
+}
+#: system fields Sugar maintains itself
+READ_ONLY_FIELDS = frozenset(
+    {"date_entered", "date_modified", "created_by", "modified_user_id", "deleted"}
+)
+#: names the API adds as copies of other fields, or that are always computed
+COMPUTED_FIELDS = frozenset(
+    {"assigned_user_name", "modified_by_name", "created_by_name", "full_name"}
+)
+#: Sugar's default currency precision (``len`` 26, 6 decimals)
+CURRENCY_PRECISION, CURRENCY_SCALE = 26, 6
+#: modules whose table is not simply the module name in lower case
+KNOWN_TABLES = {
+    "ProjectTask": "project_task",
+    "ProspectLists": "prospect_lists",
+    "EmailTemplates": "email_templates",
+    "EmailAddresses": "email_addresses",
+    "DocumentRevisions": "document_revisions",
+    "Employees": "users",
+    "KBDocuments": "kbdocuments",
+    "SavedSearch": "saved_search",
+}
+
+
+@dataclass(frozen=True)
+class RawField:
+    """A field as the API described it (both APIs are normalised to this)."""
+
+    name: str
+    type: str
+    length: str | None = None  # ``len``: "150", or "26,6" for decimals
+    required: bool = False
+    options: tuple[str, ...] | None = None  # option keys, for drop-down fields
+    label: str | None = None
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class RawModule:
+    name: str
+    fields: Sequence[RawField]
+    #: link field name -> related module
+    links: Mapping[str, str] = field(default_factory=dict)
+    #: the database table, when the API says
+    table: str | None = None
+
+
+@dataclass(frozen=True)
+class ModuleMeta:
+    """Everything the connector knows about one module."""
+
+    schema: ObjectSchema
+    table: str
+    links: Mapping[str, str]
+    sugar_types: Mapping[str, str]
+
+    @property
+    def name(self) -> str:
+        return self.schema.name
+
+    @property
+    def is_person(self) -> bool:
+        return self.schema.has("first_name") and self.schema.has("last_name")
+
+    def column(self, name: str) -> str | None:
+        """The SQL column of a field in a v4_1 query, or None when it is not a plain column
+        (computed fields; e-mail addresses need their subquery)."""
+        if name in COMPUTED_FIELDS or name.startswith("email"):
+            return None
+        if self.sugar_types.get(name) in ("relate", "fullname", "parent", "link", "function"):
+            return None
+        if self.is_person and name == "name":
+            return None  # a person's name is first_name + last_name, not a column
+        if name.endswith("_c"):
+            return f"{self.table}_cstm.{name}"
+        return f"{self.table}.{name}"
+
+
+def build_meta(raw: RawModule, tables: Mapping[str, str]) -> ModuleMeta:
+    """The ModuleMeta of a described module; ``tables`` overrides module -> table names."""
+    fields = tuple(to_field(f) for f in raw.fields if f.type != "link")
+    table = tables.get(raw.name) or raw.table or KNOWN_TABLES.get(raw.name) or raw.name.lower()
+    return ModuleMeta(
+        schema=ObjectSchema(raw.name, fields, id_field="id", label=raw.name),
+        table=table,
+        links=dict(raw.links),
+        sugar_types={f.name: f.type for f in raw.fields},
+    )
+
+
+def to_field(raw: RawField) -> Field:
+    """A Sugar field as a crmbridge Field."""
+    ftype = field_type(raw)
+    precision = scale = None
+    if ftype is FieldType.DECIMAL:
+        precision, scale = _decimal_size(raw.length)
+    options = raw.options if ftype is FieldType.ENUM and raw.type != "multienum" else None
+    return Field(
+        name=raw.name,
+        type=ftype,
+        length=_length(raw.length) if ftype in (FieldType.STRING, FieldType.ENUM) else None,
+        precision=precision,
+        scale=scale,
+        required=raw.required and raw.name != "id",
+        key=raw.name == "id",
+        read_only=raw.read_only
+        or raw.name in READ_ONLY_FIELDS
+        or raw.name in COMPUTED_FIELDS
+        or raw.type in ("autoincrement", "fullname"),
+        allowed_values=options or None,
+        label=(raw.label or "").strip().rstrip(":").strip() or None,
+    )
+
+
+def field_type(raw: RawField) -> FieldType:
+    if raw.name == "id" or raw.name in ("created_by", "modified_user_id"):
+        return FieldType.ID
+    if raw.type == "relate" and raw.name.endswith("_id"):
+        return FieldType.ID
+    if raw.type == "parent_type" and not raw.options:
+        return FieldType.STRING
+    return SUGAR_TYPES.get(raw.type, FieldType.STRING)
+
+
+def _length(text: str | None) -> int | None:
+    if not text:
+        return None
+    head = str(text).split(",")[0].strip()
+    return int(head) if head.isdigit() and int(head) > 0 else None
+
+
+def _decimal_size(text: str | None) -> tuple[int, int]:
+    parts = [p.strip() for p in str(text or "").split(",")]
+    if len(parts) == 2 and all(p.isdigit() for p in parts):
+        precision, scale = int(parts[0]), int(parts[1])
+        if 0 < precision <= 38 and 0 <= scale <= precision:
+            return precision, scale
+    return CURRENCY_PRECISION, CURRENCY_SCALE

@@ -1,0 +1,235 @@
+"""Values between Sugar's wire formats and crmbridge's typed Arrow columns.
+
+Reading is columnar: a page's values of one field become one Arrow array, converted with
+pyarrow compute. What the two APIs send:
+
+* v4_1: every value is a string; ``""`` is null; booleans ``"0"``/``"1"``; datetimes
+  ``YYYY-MM-DD HH:MM:SS`` in UTC; text comes HTML-encoded for ``< > " '`` only (``&`` stays raw,
+  so ``&amp;`` in a value is the user's own text and is left alone).
+* v10: JSON values; datetimes ISO 8601 with the user's offset (converted to UTC here).
+
+Writing goes the other way, value by value (a write batch is at most a hundred records and
+becomes JSON anyway).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Hashable, Sequence
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from crmbridge.core.schema import Field, FieldType
+
+log = logging.getLogger("crmbridge.connectors.sugarcrm")
+
+DB_DATETIME = "%Y-%m-%d %H:%M:%S"
+#: the entities a v4_1 read produces, and what they stand for
+HTML_ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&#039;", "'"))
+_TRUE_TEXTS = pa.array(["1", "true", "on", "yes", "y", "t"])
+#: fields whose values are e-mail addresses (matched upper-cased and trimmed)
+EMAIL_FIELDS = frozenset({"email1", "email2", "email"})
+
+
+# -- reading ------------------------------------------------------------------------------
+def decode_records(
+    records: Sequence[dict[str, Any]], fields: Sequence[Field], *, html: bool
+) -> pa.RecordBatch:
+    """A typed batch of ``records`` (dicts of wire values; missing keys are null).
+
+    ``html``: decode the entities of a v4_1 read.
+    """
+    arrays = [decode_column([r.get(f.name) for r in records], f, html=html) for f in fields]
+    schema = pa.schema([pa.field(f.name, f.arrow_type) for f in fields])
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def decode_column(raw: list[Any], field: Field, *, html: bool) -> pa.Array:
+    """One field's wire values as an Arrow array of ``field.arrow_type``."""
+    text = _texts(raw)
+    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    ftype = field.type
+    if ftype.is_text:
+        return _unescape(text) if html else text
+    if ftype is FieldType.BOOLEAN:
+        lowered = pc.utf8_lower(pc.utf8_trim_whitespace(text))
+        truth = pc.is_in(lowered, value_set=_TRUE_TEXTS)
+        return pc.if_else(pc.is_null(text), pa.scalar(None, pa.bool_()), truth)
+    if ftype is FieldType.DATE:
+        day = pc.strptime(
+            pc.utf8_slice_codeunits(text, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True
+        )
+        return _checked(text, day.cast(pa.date32()), field, _parse_date)
+    if ftype is FieldType.DATETIME:
+        return _decode_datetimes(text, field)
+    return _decode_number(text, field)
+
+
+def _texts(raw: list[Any]) -> pa.Array:
+    try:
+        return pa.array(raw, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else _to_text(v) for v in raw], pa.string())
+
+
+def _to_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _unescape(text: pa.Array) -> pa.Array:
+    if not pc.any(pc.match_substring(text, "&")).as_py():
+        return text
+    for entity, char in HTML_ENTITIES:
+        text = pc.replace_substring(text, entity, char)
+    return text
+
+
+def _decode_number(text: pa.Array, field: Field) -> pa.Array:
+    trimmed = pc.utf8_trim_whitespace(text)
+    try:
+        return trimmed.cast(field.arrow_type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        values = [_parse_number(v, field) for v in trimmed.to_pylist()]
+        return pa.array(values, field.arrow_type)
+
+
+def _parse_number(value: str | None, field: Field) -> Any:
+    if value is None:
+        return None
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        log.warning("field %r: %r is not a number; read as null", field.name, value)
+        return None
+    if field.type is FieldType.INTEGER:
+        return int(number) if number == number.to_integral_value() else None
+    if field.type is FieldType.FLOAT:
+        return float(number)
+    scale = field.arrow_type.scale
+    return number.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_EVEN)
+
+
+def _decode_datetimes(text: pa.Array, field: Field) -> pa.Array:
+    naive = pc.strptime(text, format=DB_DATETIME, unit="us", error_is_null=True)
+    if pc.sum(pc.is_valid(naive)).as_py() == pc.sum(pc.is_valid(text)).as_py():
+        return naive.cast(pa.timestamp("us", tz="UTC"))
+    try:  # ISO 8601 with offsets (v10)
+        return text.cast(pa.timestamp("us", tz="UTC"))
+    except pa.ArrowInvalid:
+        return _checked(text, pa.nulls(len(text), field.arrow_type), field, parse_datetime)
+
+
+def _checked(text: pa.Array, parsed: pa.Array, field: Field, parse: Any) -> pa.Array:
+    """``parsed``, re-parsed value by value in Python where the vectorized parse failed."""
+    if pc.sum(pc.is_valid(parsed)).as_py() == pc.sum(pc.is_valid(text)).as_py():
+        return parsed
+    values = []
+    for value in text.to_pylist():
+        try:
+            values.append(None if value is None else parse(value))
+        except ValueError:
+            log.warning(
+                "field %r: cannot read %r as a %s; read as null",
+                field.name,
+                value,
+                field.type.value,
+            )
+            values.append(None)
+    return pa.array(values, field.arrow_type)
+
+
+def _parse_date(value: str) -> dt.date:
+    return dt.date.fromisoformat(value.strip()[:10])
+
+
+def parse_datetime(value: str) -> dt.datetime:
+    """An aware UTC datetime from Sugar text (naive text is UTC). ValueError if it is none."""
+    moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
+
+
+# -- writing ------------------------------------------------------------------------------
+def encode(value: Any, field: Field, *, api: str) -> Any:
+    """``value`` (a Python value of ``field``'s type) as the API expects it on write.
+
+    v4_1 takes strings (null clears a field: ``""``); v10 takes JSON values.
+    """
+    if api == "v4_1":
+        return _encode_v4_1(value)
+    return _encode_v10(value)
+
+
+def _encode_v4_1(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, dt.datetime):
+        return as_utc(value).strftime(DB_DATETIME)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+def _encode_v10(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return as_utc(value).replace(microsecond=0).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return value
+
+
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """An aware UTC datetime (a naive one is taken as UTC)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
+
+
+# -- comparing ----------------------------------------------------------------------------
+def comparable(value: Any, field: Field) -> Hashable:
+    """``value`` normalised so that values Sugar stores the same compare equal.
+
+    Empty text is null; datetimes are compared to the second (Sugar keeps no fractions);
+    numbers by value.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return as_utc(value).replace(microsecond=0)
+    if isinstance(value, float | Decimal) and not isinstance(value, bool):
+        number = Decimal(str(value)) if isinstance(value, float) else value
+        return number.normalize() if field.type is not FieldType.FLOAT else float(number)
+    return value  # type: ignore[no-any-return]
+
+
+def key_value(value: Any, name: str, field: Field) -> Hashable:
+    """A match key value normalised for matching: e-mail addresses upper-cased and trimmed
+    (as Sugar's ``email_address_caps``); other values as :func:`comparable`."""
+    if name in EMAIL_FIELDS and isinstance(value, str):
+        return ascii_upper(value.strip()) or None
+    return comparable(value, field)
+
+
+def ascii_upper(text: str) -> str:
+    """Upper case for ASCII letters only, like PHP's ``strtoupper`` that fills
+    ``email_address_caps`` (other characters are kept as they are)."""
+    return text.translate(_ASCII_UPPER)
+
+
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
