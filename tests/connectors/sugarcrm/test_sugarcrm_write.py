@@ -133,6 +133,34 @@ def test_upsert_creates_and_updates_keeping_ids(crm: SugarCrmConnector) -> None:
     assert stored(crm, first.target_id[0].as_py())["title"] == "CTO"
 
 
+def test_upsert_with_update_fields_leaves_other_fields_of_existing_records(
+    crm: SugarCrmConnector,
+) -> None:
+    first = write(crm, [contact(1, title="Buyer")], WriteMode.UPSERT, ("email1",))
+    rows = [contact(1, title="CEO", lead_source="Web Site"), contact(2, title="CTO")]
+    request = WriteRequest(
+        "Contacts",
+        batch_of(crm, "Contacts", rows),
+        WriteMode.UPSERT,
+        ["email1"],
+        update_fields=["lead_source"],
+    )
+    result = crm.write(request)
+    assert outcomes(result) == ["updated", "created"]
+    kept = stored(crm, first.target_id[0].as_py())
+    assert kept["title"] == "Buyer"  # a standard field of an existing record is left alone
+    assert kept["lead_source"] == "Web Site"
+    assert stored(crm, result.target_id[1].as_py())["title"] == "CTO"  # created: every field
+    nothing = WriteRequest(
+        "Contacts",
+        batch_of(crm, "Contacts", rows[:1]),
+        WriteMode.UPSERT,
+        ["email1"],
+        update_fields=[],
+    )
+    assert outcomes(crm.write(nothing)) == ["unchanged"]
+
+
 def test_upsert_with_an_empty_key_creates_update_rejects(crm: SugarCrmConnector) -> None:
     keyless = contact(1, external_id_c=None)
     assert outcomes(write(crm, [keyless], WriteMode.UPSERT, ("external_id_c",))) == ["created"]

@@ -120,6 +120,7 @@ class SugarCrmConnector(Connector):
             write_modes=frozenset(WriteMode),
             incremental=True,
             lookup=True,
+            links=True,
             max_batch_size=self.config.max_batch_size,
             deleted=True,
             pushdown=PUSHDOWN,

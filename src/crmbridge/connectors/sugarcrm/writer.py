@@ -87,7 +87,9 @@ class Writer:
         for i, record in enumerate(records):
             if decisions[i] is not None:
                 continue
-            decision, op = self._decide(request.mode, keys, record, found, fields)
+            decision, op = self._decide(
+                request.mode, keys, record, found, fields, request.update_fields
+            )
             if op is not None and op.kind != "create" and claimed.setdefault(op.id, i) != i:
                 earlier = positions[claimed[op.id]]
                 reason = f"matches the same {self.module} record (id {op.id}) as record {earlier}"
@@ -182,6 +184,7 @@ class Writer:
         record: dict[str, Any],
         found: Found | None,
         fields: dict[str, Field],
+        update_fields: Sequence[str] | None = None,
     ) -> tuple[_Decision, Op | None]:
         values = [record[k] for k in keys]
         matches: list[dict[str, Any]] = []
@@ -213,6 +216,7 @@ class Writer:
             name: encode(value, fields[name], api=self.api.kind)
             for name, value in record.items()
             if name != "id"
+            and (update_fields is None or name in update_fields)  # only these on existing
             and comparable(value, fields[name]) != comparable(match.get(name), fields[name])
         }
         if not changed:
