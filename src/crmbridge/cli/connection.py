@@ -75,13 +75,12 @@ def list_() -> None:
     connections = ConnectionStore().list()
     rows = []
     for c in connections:
-        shown = c.settings.model_dump(exclude=set(secret_fields(type(c.settings))))
-        secrets = [s for s in secret_fields(type(c.settings)) if getattr(c.settings, s, None)]
+        secrets = secret_fields(type(c.settings))
+        shown = c.settings.model_dump(exclude=set(secrets))
         details = ", ".join(f"{k}={v}" for k, v in shown.items() if v not in (None, "", [], {}))
-        if secrets:
-            details += f" (secrets stored: {', '.join(secrets)})"
-        rows.append([c.name, c.type, details])
-    console.print(rows_table(["name", "type", "settings"], rows))
+        stored = ", ".join(s for s in secrets if getattr(c.settings, s, None))
+        rows.append([c.name, c.type, details, stored])
+    console.print(rows_table(["name", "type", "settings", "secrets stored"], rows))
 
 
 Name = Annotated[str, typer.Argument(help="Connection name.")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -24,8 +25,12 @@ from crmbridge.runner import Progress as RunProgress
 from crmbridge.runner import RunSummary
 from crmbridge.state import RunRecord
 
-console = Console(highlight=False)
-console_err = Console(stderr=True, highlight=False)
+#: piped output (not a terminal) gets wide lines, so tables stay one record per line for grep
+PIPE_WIDTH = 200
+console = Console(highlight=False, width=None if sys.stdout.isatty() else PIPE_WIDTH)
+console_err = Console(
+    stderr=True, highlight=False, width=None if sys.stderr.isatty() else PIPE_WIDTH
+)
 
 MAX_CELL = 60
 

@@ -30,7 +30,7 @@ from crmbridge.core.validate import validate
 from crmbridge.errors import CrmBridgeError, FatalError, RetryableError
 from crmbridge.profiles.model import OnReject
 from crmbridge.runner.outputs import OUTCOME, OUTCOME_SCHEMA, REASON, TARGET_ID, RunFiles
-from crmbridge.runner.planner import plan_write
+from crmbridge.runner.planner import Planner
 from crmbridge.runner.prepare import Prepared
 from crmbridge.runner.relations import Relations
 from crmbridge.state import StateStore
@@ -121,6 +121,7 @@ class Pipeline:
             run_id=run_id,
             dry_run=dry_run,
         )
+        self._planner = Planner(prepared.target, target_exists=prepared.target_exists)
         self._next_row = 1
 
     def __enter__(self) -> Pipeline:
@@ -202,7 +203,7 @@ class Pipeline:
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 if self.dry_run:
-                    return plan_write(target, request, self.prepared.target_exists)
+                    return self._planner.plan(request)
                 return target.write(request)
             except RetryableError as err:
                 if attempt == WRITE_ATTEMPTS:

@@ -20,68 +20,112 @@ def _describe_key(batch: pa.RecordBatch, keys: list[str], i: int) -> str:
     return ", ".join(f"{k}={batch.column(k)[i].as_py()!r}" for k in keys)
 
 
-def plan_write(
-    connector: Connector, request: WriteRequest, target_exists: bool = True
-) -> WriteResult:
-    """The outcome each record of ``request`` would get.
+class Planner:
+    """Decides each record's outcome without writing: preview and dry run.
 
-    ``target_exists`` False: the target object would be created by the run, so it is empty."""
-    batch, mode, keys = request.batch, request.mode, list(request.match_keys)
-    n = batch.num_rows
-    if not target_exists:
-        if mode in (WriteMode.INSERT, WriteMode.UPSERT):
-            return WriteResult.uniform(n, Outcome.CREATED)
-        return WriteResult.build(
-            [Outcome.REJECTED.value] * n, reasons=["the target does not exist yet"] * n
-        )
-    if not keys:
-        if mode is WriteMode.INSERT:
-            return WriteResult.uniform(n, Outcome.CREATED)
-        raise UnsupportedOperationError(f"mode {mode.value} needs match keys")
-    if not connector.capabilities().lookup:
-        if mode is WriteMode.INSERT:
-            return WriteResult.uniform(n, Outcome.CREATED)
-        raise UnsupportedOperationError(
-            f"a dry run of {mode.value} needs to look records up, which {connector.type_name} "
-            "connections cannot do",
-            context=ErrorContext(connection=connector.name, object=request.object),
-        )
-    schema = connector.describe(request.object)
-    values = [c for c in batch.schema.names if c not in keys and c != ROW_COLUMN]
-    if request.update_fields is not None:  # existing records only get these fields
-        values = [c for c in values if c in request.update_fields]
-    found = connector.lookup(request.object, keys, batch.select(keys), values)
-    wanted, there = key_strings(batch, keys), key_strings(found, keys)
-    position = pc.index_in(wanted, value_set=there)
-    exists = pc.is_valid(position).to_pylist()
-    counts = pc.value_counts(there).to_pylist() if len(there) else []
-    matches = {c["values"]: c["counts"] for c in counts}
-    aligned = found.take(pc.fill_null(position, 0)) if len(found) else None
-    changed = _changed(batch, aligned, values) if aligned is not None else [True] * n
-    id_column = (
-        schema.id_field if schema.id_field and schema.id_field in found.schema.names else None
-    )
-    ids = (
-        (aligned.column(id_column) if id_column else batch.column(keys[0]))
-        if aligned is not None
-        else None
-    )
+    It remembers what it planned earlier in the run (by match key), so a record whose key an
+    earlier record of the run would have created, changed or deleted is judged against that
+    state, as the real run would judge it. That memory holds one entry per key written.
+    """
 
-    outcomes: list[str] = []
-    target_ids: list[str | None] = []
-    reasons: list[str | None] = []
-    for i in range(n):
-        key = wanted[i].as_py()
-        target_id = None
-        if exists[i] and ids is not None:
-            target_id = str(ids[i].as_py())
-        outcome, reason = _decide(mode, exists[i], matches.get(key, 0), changed[i])
-        if reason:
-            reason = reason.format(key=_describe_key(batch, keys, i), id=target_id)
-        outcomes.append(outcome.value)
-        target_ids.append(target_id if outcome is not Outcome.CREATED else None)
-        reasons.append(reason)
-    return WriteResult.build(outcomes, target_ids, reasons)
+    def __init__(self, connector: Connector, *, target_exists: bool = True) -> None:
+        self.connector = connector
+        self.target_exists = target_exists
+        #: key -> (values written, target id); None: planned as deleted
+        self._planned: dict[str, tuple[tuple[object, ...], str | None] | None] = {}
+
+    def plan(self, request: WriteRequest) -> WriteResult:
+        """The outcome each record of ``request`` would get."""
+        batch, mode, keys = request.batch, request.mode, list(request.match_keys)
+        n = batch.num_rows
+        if not keys:
+            if mode is WriteMode.INSERT:
+                return WriteResult.uniform(n, Outcome.CREATED)
+            raise UnsupportedOperationError(f"mode {mode.value} needs match keys")
+        if self.target_exists and not self.connector.capabilities().lookup:
+            if mode is WriteMode.INSERT:
+                return WriteResult.uniform(n, Outcome.CREATED)
+            raise UnsupportedOperationError(
+                f"a dry run of {mode.value} needs to look records up, which "
+                f"{self.connector.type_name} connections cannot do",
+                context=ErrorContext(connection=self.connector.name, object=request.object),
+            )
+        values = [c for c in batch.schema.names if c not in keys and c != ROW_COLUMN]
+        if request.update_fields is not None:  # existing records only get these fields
+            values = [c for c in values if c in request.update_fields]
+        stored = self._stored(request, keys, values)
+        wanted = key_strings(batch, keys).to_pylist()
+        rows = list(zip(*(batch.column(v).to_pylist() for v in values), strict=True))
+        if not values:
+            rows = [()] * n
+        outcomes: list[str] = []
+        target_ids: list[str | None] = []
+        reasons: list[str | None] = []
+        for i, key in enumerate(wanted):
+            if key is not None and key in self._planned:
+                earlier = self._planned[key]
+                exists, matches = earlier is not None, int(earlier is not None)
+                changed = earlier is None or earlier[0] != rows[i]
+                target_id = earlier[1] if earlier is not None else None
+            else:
+                exists, matches, changed, target_id = stored.state(i, key)
+            outcome, reason = _decide(mode, exists, matches, changed)
+            if reason:
+                reason = reason.format(key=_describe_key(batch, keys, i), id=target_id)
+            if key is not None and outcome in (Outcome.CREATED, Outcome.UPDATED):
+                self._planned[key] = (rows[i], target_id)
+            elif key is not None and outcome is Outcome.DELETED:
+                self._planned[key] = None
+            outcomes.append(outcome.value)
+            target_ids.append(target_id if outcome is not Outcome.CREATED else None)
+            reasons.append(reason)
+        return WriteResult.build(outcomes, target_ids, reasons)
+
+    def _stored(self, request: WriteRequest, keys: list[str], values: list[str]) -> _Stored:
+        """What the target holds now for the batch's keys (one look-up)."""
+        batch = request.batch
+        if not self.target_exists:
+            return _Stored.empty(batch.num_rows)
+        schema = self.connector.describe(request.object)
+        found = self.connector.lookup(request.object, keys, batch.select(keys), values)
+        there = key_strings(found, keys)
+        position = pc.index_in(key_strings(batch, keys), value_set=there)
+        counts = pc.value_counts(there).to_pylist() if len(there) else []
+        aligned = found.take(pc.fill_null(position, 0)) if len(found) else None
+        id_column = schema.id_field if schema.id_field in found.schema.names else None
+        ids = None
+        if aligned is not None:
+            ids = aligned.column(id_column) if id_column else batch.column(keys[0])
+        return _Stored(
+            exists=pc.is_valid(position).to_pylist(),
+            matches={c["values"]: c["counts"] for c in counts},
+            changed=(
+                _changed(batch, aligned, values) if aligned is not None else [True] * batch.num_rows
+            ),
+            ids=[None if v is None else str(v) for v in ids.to_pylist()] if ids else None,
+        )
+
+
+class _Stored:
+    """The target's current state for each record of one batch."""
+
+    def __init__(
+        self,
+        exists: list[bool],
+        matches: dict[str, int],
+        changed: list[bool],
+        ids: list[str | None] | None,
+    ) -> None:
+        self.exists, self.matches, self.changed, self.ids = exists, matches, changed, ids
+
+    @classmethod
+    def empty(cls, n: int) -> _Stored:
+        return cls([False] * n, {}, [True] * n, None)
+
+    def state(self, i: int, key: str | None) -> tuple[bool, int, bool, str | None]:
+        exists = self.exists[i]
+        target_id = self.ids[i] if exists and self.ids is not None else None
+        return exists, self.matches.get(key or "", 0), self.changed[i], target_id
 
 
 def _decide(

@@ -181,11 +181,20 @@ def _plan(
     if target_schema is None:  # to be created: its fields come from the (valid) mapping
         problems.raise_if_any()
         transform_schema = _transform_schema(source_schema, source_types)
+        typed_source = ObjectSchema(
+            source_schema.name,
+            tuple(
+                replace(f, type=profile.source.types[f.name], length=None)
+                if f.name in profile.source.types
+                else f
+                for f in source_schema.fields
+            ),
+        )
         target_schema = infer_target_schema(
             profile.target.object,
             outputs,
             transform_schema,
-            source_schema,
+            typed_source,
             profile.target.match_keys,
         )
     _check_target(profile, problems, target, target_caps, target_schema, written)
