@@ -131,3 +131,20 @@ def test_profile_schema_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert _run(["profile", "check", "p.yaml"]) == 0
     assert "OK" in capsys.readouterr().out
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_the_cli_names_the_same_secret_variables_as_the_library() -> None:
+    from crmbridge.cli import connection
+    from crmbridge.connections import SECRET_ENV_PREFIX
+
+    assert connection.SECRET_ENV_PREFIX == SECRET_ENV_PREFIX
+
+
+def test_starting_the_cli_imports_nothing_heavy() -> None:
+    import subprocess
+    import sys
+
+    heavy = "('duckdb', 'pyarrow', 'sqlalchemy', 'sqlglot')"
+    code = f"import sys, crmbridge.cli.app; print(sorted(m for m in {heavy} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

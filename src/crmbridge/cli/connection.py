@@ -8,14 +8,10 @@ from typing import Annotated, Any
 import typer
 
 from crmbridge.cli.render import console, rows_table
-from crmbridge.connections import (
-    SECRET_ENV_PREFIX,
-    ConnectionStore,
-    secret_fields,
-    settings_from_env,
-)
-from crmbridge.connectors import registry
 from crmbridge.errors import ConfigError, ErrorContext
+
+#: the environment variables that carry secrets: CRMBRIDGE_SECRET_<SETTING>
+SECRET_ENV_PREFIX = "CRMBRIDGE_SECRET_"
 
 app = typer.Typer(help="Add, list, test and remove connections.", no_args_is_help=True)
 
@@ -46,6 +42,9 @@ def add(
 ) -> None:
     """Save a connection. Secrets are prompted for (or read from CRMBRIDGE_SECRET_<NAME>
     environment variables) and stored encrypted; they are never taken on the command line."""
+    from crmbridge.connections import ConnectionStore, secret_fields, settings_from_env
+    from crmbridge.connectors import registry
+
     model = registry.get(type).settings_model
     settings = _parse_settings(set_ or [])
     secrets = secret_fields(model)
@@ -72,6 +71,8 @@ def add(
 @app.command("list")
 def list_() -> None:
     """List saved connections (secrets are never shown)."""
+    from crmbridge.connections import ConnectionStore, secret_fields
+
     connections = ConnectionStore().list()
     rows = []
     for c in connections:
@@ -89,6 +90,8 @@ Name = Annotated[str, typer.Argument(help="Connection name.")]
 @app.command("test")
 def check(name: Name) -> None:
     """Connect and show what answered (system, version, user ...)."""
+    from crmbridge.connections import ConnectionStore
+
     with ConnectionStore().get(name).connector() as connector:
         info = connector.check()
     version = f" {info.version}" if info.version else ""
@@ -100,5 +103,7 @@ def check(name: Name) -> None:
 @app.command()
 def remove(name: Name) -> None:
     """Delete a saved connection and its secrets."""
+    from crmbridge.connections import ConnectionStore
+
     ConnectionStore().remove(name)
     console.print(f"Removed connection {name!r}.")

@@ -7,13 +7,14 @@ from typing import Annotated
 import typer
 
 from crmbridge.cli.render import console, rows_table
-from crmbridge.connections import ConnectionStore
 
 Connection = Annotated[str, typer.Argument(help="Connection name.")]
 
 
 def objects(connection: Connection) -> None:
     """List the objects (tables, files, sheets, modules) a connection can see."""
+    from crmbridge.connections import ConnectionStore
+
     with ConnectionStore().get(connection).connector() as connector:
         names = connector.objects()
     for name in names:
@@ -25,6 +26,8 @@ def describe(
     object: Annotated[str, typer.Argument(help="Object name (see `crmbridge objects`).")],
 ) -> None:
     """Show an object's fields: type, length, required, key, allowed values."""
+    from crmbridge.connections import ConnectionStore
+
     with ConnectionStore().get(connection).connector() as connector:
         schema = connector.describe(object)
         caps = connector.capabilities()

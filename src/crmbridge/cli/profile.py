@@ -9,10 +9,6 @@ from typing import Annotated
 import typer
 
 from crmbridge.cli.render import console
-from crmbridge.connections import ConnectionStore
-from crmbridge.profiles.loader import load_profile
-from crmbridge.profiles.model import json_schema
-from crmbridge.runner.prepare import prepare
 
 app = typer.Typer(help="Check profiles and export their JSON Schema.", no_args_is_help=True)
 
@@ -21,6 +17,10 @@ app = typer.Typer(help="Check profiles and export their JSON Schema.", no_args_i
 def check(profile: Annotated[Path, typer.Argument(help="Profile file (YAML).")]) -> None:
     """Validate a profile against both systems (connections, objects, fields, expressions)
     without reading or writing any record."""
+    from crmbridge.connections import ConnectionStore
+    from crmbridge.profiles.loader import load_profile
+    from crmbridge.runner.prepare import prepare
+
     loaded = load_profile(profile)
     prepared = prepare(loaded, ConnectionStore())
     prepared.close()
@@ -31,4 +31,6 @@ def check(profile: Annotated[Path, typer.Argument(help="Profile file (YAML).")])
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of profile files, for editors (yaml-language-server)."""
+    from crmbridge.profiles.model import json_schema
+
     typer.echo(json.dumps(json_schema(), indent=2))

@@ -6,9 +6,8 @@ import datetime as dt
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -21,9 +20,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from crmbridge.runner import Progress as RunProgress
-from crmbridge.runner import RunSummary
-from crmbridge.state import RunRecord
+if TYPE_CHECKING:  # the CLI starts fast: nothing heavy is imported before a command runs
+    import pyarrow as pa
+
+    from crmbridge.runner import Progress as RunProgress
+    from crmbridge.runner import RunSummary
+    from crmbridge.state import RunRecord
 
 #: piped output (not a terminal) gets wide lines, so tables stay one record per line for grep
 PIPE_WIDTH = 200

@@ -6,7 +6,7 @@ import shutil
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,10 +18,9 @@ from crmbridge.cli.render import (
     progress_bar,
     rows_table,
 )
-from crmbridge.connections import ConnectionStore
-from crmbridge.profiles.loader import LoadedProfile, load_profile
-from crmbridge.runner import preview_profile, run_profile
-from crmbridge.state import StateStore
+
+if TYPE_CHECKING:
+    from crmbridge.profiles.loader import LoadedProfile
 
 EXAMPLE_DIR = "crmbridge-example"
 EXAMPLE_PROFILE = "contacts-to-sqlite.yaml"
@@ -49,6 +48,8 @@ def _bundled_example() -> Path:
 
 
 def _load(path: Path | None) -> LoadedProfile:
+    from crmbridge.profiles.loader import load_profile
+
     if path is None:
         path = _bundled_example()
         console.print(f"No profile given: running the bundled example {path}")
@@ -62,6 +63,10 @@ def preview(
     ] = 10,
 ) -> None:
     """Show the first records after filter and mapping, and what the run would do to each."""
+    from crmbridge.connections import ConnectionStore
+    from crmbridge.profiles.loader import load_profile
+    from crmbridge.runner import preview_profile
+
     loaded = load_profile(profile)
     result = preview_profile(loaded, connections=ConnectionStore(), limit=limit)
     if result.pushed_filter:
@@ -98,6 +103,10 @@ def run(
     ] = None,
 ) -> None:
     """Run a profile: every record is created, updated, unchanged, deleted or rejected."""
+    from crmbridge.connections import ConnectionStore
+    from crmbridge.runner import run_profile
+    from crmbridge.state import StateStore
+
     loaded = _load(profile)
     show = sys.stderr.isatty() if progress is None else progress
     with StateStore(state_url) as state, progress_bar(show) as on_progress:
@@ -121,6 +130,8 @@ def history(
     state_url: StateUrl = None,
 ) -> None:
     """List recent runs, newest first."""
+    from crmbridge.state import StateStore
+
     with StateStore(state_url) as state:
         runs = state.list_runs(profile=profile, limit=limit)
     rows = [
@@ -141,6 +152,8 @@ def show(
     state_url: StateUrl = None,
 ) -> None:
     """Show one run: counts, status, error, and where its success and error files are."""
+    from crmbridge.state import StateStore
+
     with StateStore(state_url) as state:
         print_run(state.get_run(run_id))
 

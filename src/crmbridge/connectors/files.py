@@ -19,7 +19,7 @@ import datetime as dt
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
@@ -300,30 +300,6 @@ def report_bad(
     raise RecordError(
         f"{unit} {bad.position}: {bad.reason}: {raw!r}", context=context.merge(record=bad.position)
     )
-
-
-def rebatch(batches: Iterable[pa.RecordBatch], size: int) -> Iterator[pa.RecordBatch]:
-    """The same rows as ``batches`` in batches of exactly ``size`` rows (the last may be less)."""
-    pending: list[pa.RecordBatch] = []
-    count = 0
-    for batch in batches:
-        while batch.num_rows:
-            take = min(size - count, batch.num_rows)
-            pending.append(batch.slice(0, take))
-            count += take
-            batch = batch.slice(take)
-            if count == size:
-                yield _concat(pending)
-                pending, count = [], 0
-    if count:
-        yield _concat(pending)
-
-
-def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
-    if len(batches) == 1:
-        return batches[0]
-    table = pa.Table.from_batches(batches).combine_chunks()
-    return table.to_batches()[0]
 
 
 def column_names(raw: Sequence[object], *, header: bool) -> list[str]:

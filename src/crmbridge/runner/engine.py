@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from crmbridge.connectors.base import ROW_COLUMN, BadRecord, ReadRequest, WriteRequest
+from crmbridge.core.batches import read_ahead, rebatch
 from crmbridge.core.coerce import Coercer, Rejection
 from crmbridge.core.expressions import BatchTransform
 from crmbridge.core.keys import chunks, waves
@@ -228,25 +230,37 @@ def execute(
     progress = Progress(total=_count(prepared))
     stop_at_reject = profile.errors.on_reject is OnReject.STOP
 
-    def bad_record(bad: BadRecord) -> None:
-        files.add_bad_record(bad)
-        totals.counts[Outcome.REJECTED.value] += 1
+    # the source is read in a background thread: unreadable records are queued there and
+    # written here, so only this thread touches the output files
+    unreadable: deque[BadRecord] = deque()
 
-    request = replace(prepared.read, on_bad_record=bad_record)
-    with Pipeline(prepared, dry_run=dry_run, state=state, run_id=run_id) as pipeline:
-        for raw in _batches(prepared, request):
+    def record_unreadable() -> None:
+        while unreadable:
+            files.add_bad_record(unreadable.popleft())
+            totals.counts[Outcome.REJECTED.value] += 1
+
+    request = replace(prepared.read, on_bad_record=unreadable.append)
+    batches = read_ahead(rebatch(_batches(prepared, request), profile.batch_size))
+    with (
+        Pipeline(prepared, dry_run=dry_run, state=state, run_id=run_id) as pipeline,
+        closing(batches),
+    ):
+        for raw in batches:
             source = pipeline.number(raw)
             progress.read += source.num_rows
             result = pipeline.step(source, stop_at_reject=stop_at_reject)
             files.add(source, result.outcomes)
-            totals.counts.update(result.outcomes.column(OUTCOME).to_pylist())
+            for item in pc.value_counts(result.outcomes.column(OUTCOME)).to_pylist():
+                totals.counts[item["values"]] += item["counts"]
             totals.counts[FILTERED] += result.filtered
+            record_unreadable()
             progress.done = progress.read
             if on_progress:
                 on_progress(progress)
             totals.stopped = _policy_stop(prepared, totals, result, stop_at_reject)
             if totals.stopped:
                 break
+    record_unreadable()
     return totals
 
 

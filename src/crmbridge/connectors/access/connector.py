@@ -27,7 +27,8 @@ from crmbridge.connectors.base import (
     ReadRequest,
     WriteRequest,
 )
-from crmbridge.connectors.files import rebatch, report_bad
+from crmbridge.connectors.files import report_bad
+from crmbridge.core.batches import rebatch
 from crmbridge.core.outcomes import WriteResult
 from crmbridge.core.schema import FieldType, ObjectSchema, unknown_name_error
 from crmbridge.errors import (

@@ -20,11 +20,11 @@ from crmbridge.connectors.files import (
     FileSettings,
     Sink,
     io_error,
-    rebatch,
     report_bad,
 )
 from crmbridge.connectors.jsonl.reader import infer_schema, read_records
 from crmbridge.connectors.jsonl.writer import JsonlSink
+from crmbridge.core.batches import rebatch
 from crmbridge.core.schema import ObjectSchema
 
 

@@ -21,11 +21,11 @@ from crmbridge.connectors.files import (
     FileSettings,
     Sink,
     io_error,
-    rebatch,
     report_bad,
 )
 from crmbridge.connectors.xlsx.reader import SheetOptions, SheetReader, sheet_names
 from crmbridge.connectors.xlsx.writer import XlsxWorkbook
+from crmbridge.core.batches import rebatch
 from crmbridge.core.schema import ObjectSchema, unknown_name_error
 from crmbridge.errors import CrmBridgeError
 
