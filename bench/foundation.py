@@ -1,4 +1,4 @@
-"""Foundation benchmarks: crmbridge profiles against the plain-library floor, same machine, same run.
+"""Foundation benchmarks: crmbridge profiles against the plain-library floor, in one run.
 
     python bench/foundation.py [--rows 1000000] [--large 5000000] [--pg-url URL]
 
@@ -111,8 +111,16 @@ def profile(path: Path, csv_path: Path, url: str, table: str, mode: str) -> Path
 
 def crmbridge(profile_path: Path) -> list[str]:
     out = OUT / "runs" / profile_path.stem
-    return [sys.executable, "-m", "crmbridge.cli", "run", str(profile_path), "--no-progress",
-            "-o", str(out)]
+    return [
+        sys.executable,
+        "-m",
+        "crmbridge.cli",
+        "run",
+        str(profile_path),
+        "--no-progress",
+        "-o",
+        str(out),
+    ]
 
 
 # -- floors (run as subprocesses of this script) ----------------------------------------------
@@ -120,9 +128,10 @@ def floor_copy(csv_path: str, url: str, table: str) -> None:
     import psycopg
 
     with psycopg.connect(url) as conn, conn.cursor() as cur:
-        with cur.copy(f"COPY {table} FROM STDIN WITH (FORMAT csv, HEADER true)") as copy, open(
-            csv_path, "rb"
-        ) as f:
+        with (
+            cur.copy(f"COPY {table} FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
+            open(csv_path, "rb") as f,
+        ):
             while chunk := f.read(1 << 20):
                 copy.write(chunk)
         conn.commit()
@@ -133,13 +142,16 @@ def floor_upsert(csv_path: str, url: str, table: str) -> None:
 
     cols = [c.split()[0] for c in COLUMNS.split(", ")]
     sets = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
-    distinct = f"({', '.join(f'{table}.{c}' for c in cols[1:])}) IS DISTINCT FROM " \
-               f"({', '.join(f'excluded.{c}' for c in cols[1:])})"
+    distinct = (
+        f"({', '.join(f'{table}.{c}' for c in cols[1:])}) IS DISTINCT FROM "
+        f"({', '.join(f'excluded.{c}' for c in cols[1:])})"
+    )
     with psycopg.connect(url) as conn, conn.cursor() as cur:
         cur.execute(f"CREATE TEMP TABLE staging (LIKE {table})")
-        with cur.copy("COPY staging FROM STDIN WITH (FORMAT csv, HEADER true)") as copy, open(
-            csv_path, "rb"
-        ) as f:
+        with (
+            cur.copy("COPY staging FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
+            open(csv_path, "rb") as f,
+        ):
             while chunk := f.read(1 << 20):
                 copy.write(chunk)
         cur.execute(
@@ -175,8 +187,8 @@ def floor_calamine(xlsx: str) -> None:
 
 
 def crmbridge_xlsx_read(xlsx: str) -> None:
-    from crmbridge.connectors.base import ReadRequest
     from crmbridge.connections import inline_connection
+    from crmbridge.connectors.base import ReadRequest
 
     path = Path(xlsx)
     conn = inline_connection("bench", "xlsx", {"path": str(path.parent)})
@@ -226,8 +238,9 @@ def main() -> None:
     )
     results.append((ours_a, floor_a))
 
-    floor_b = timed("b) floor: staging upsert", n, me("floor-upsert", str(changed), schema_url,
-                                                        "floor"))
+    floor_b = timed(
+        "b) floor: staging upsert", n, me("floor-upsert", str(changed), schema_url, "floor")
+    )
     ours_b = timed(
         "b) CSV→PostgreSQL upsert, 10% changed",
         n,
@@ -248,15 +261,26 @@ def main() -> None:
     ours_c = timed(
         "c) CSV→SQLite insert",
         n,
-        crmbridge(profile(OUT / "sqlite.yaml", csv_path, f"sqlite:///{ours_db}", "target",
-                          "insert")),
+        crmbridge(
+            profile(OUT / "sqlite.yaml", csv_path, f"sqlite:///{ours_db}", "target", "insert")
+        ),
     )
     results.append((ours_c, floor_c))
 
     xlsx = OUT / f"contacts_{args.xlsx_rows}.xlsx"
     if not xlsx.exists():
-        subprocess.run([sys.executable, str(HERE / "generate.py"), "xlsx", "--rows",
-                        str(args.xlsx_rows), "--out", str(xlsx)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(HERE / "generate.py"),
+                "xlsx",
+                "--rows",
+                str(args.xlsx_rows),
+                "--out",
+                str(xlsx),
+            ],
+            check=True,
+        )
     floor_d = timed("d) floor: calamine rows", args.xlsx_rows, me("floor-calamine", str(xlsx)))
     ours_d = timed("d) XLSX read (connector)", args.xlsx_rows, me("crmbridge-xlsx", str(xlsx)))
     results.append((ours_d, floor_d))
@@ -271,16 +295,20 @@ def main() -> None:
         )
         results.append((ours_e, None))
 
-    print(f"\nmachine: {platform.platform()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}\n")
+    print(
+        f"\nmachine: {platform.platform()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}\n"
+    )
     print("| case | rows | seconds | rows/s | peak RSS | floor rows/s | floor peak RSS | share |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for ours, floor in results:
         share = f"{ours.rate / floor.rate:.0%}" if floor else ""
         f_rate = f"{floor.rate:,.0f}" if floor else ""
         f_rss = f"{floor.peak_mb:.0f} MB" if floor else ""
-        print(f"| {ours.case} | {ours.rows:,} | {ours.seconds:.1f} | {ours.rate:,.0f} | "
-              f"{ours.peak_mb:.0f} MB | {f_rate} | {f_rss} | {share} |")
+        print(
+            f"| {ours.case} | {ours.rows:,} | {ours.seconds:.1f} | {ours.rate:,.0f} | "
+            f"{ours.peak_mb:.0f} MB | {f_rate} | {f_rss} | {share} |"
+        )
     psql(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE", url)
 
 
