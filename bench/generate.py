@@ -1,8 +1,8 @@
 """Deterministic sample data for the benchmarks: a contacts CSV (14 columns) and an XLSX.
 
-    python bench/generate.py contacts --rows 1000000 --out bench/out/contacts_1m.csv
-    python bench/generate.py changed --percent 10 --src bench/out/contacts_1m.csv --out ...
-    python bench/generate.py xlsx --rows 100000 --out bench/out/contacts_100k.xlsx
+python bench/generate.py contacts --rows 1000000 --out bench/out/contacts_1m.csv
+python bench/generate.py changed --percent 10 --src bench/out/contacts_1m.csv --out ...
+python bench/generate.py xlsx --rows 100000 --out bench/out/contacts_100k.xlsx
 """
 
 from __future__ import annotations
@@ -13,15 +13,73 @@ import random
 from pathlib import Path
 
 HEADER = [
-    "contact_id", "first_name", "last_name", "email", "company", "title", "phone",
-    "mobile", "street", "city", "postal_code", "country", "lead_score", "created_at",
+    "contact_id",
+    "first_name",
+    "last_name",
+    "email",
+    "company",
+    "title",
+    "phone",
+    "mobile",
+    "street",
+    "city",
+    "postal_code",
+    "country",
+    "lead_score",
+    "created_at",
 ]
-FIRST = ["Anna", "Ben", "Chloé", "David", "Emma", "Farid", "Greta", "Hugo", "Ines", "Jonas",
-         "Kira", "Liam", "Maya", "Noah", "Olga", "Paul", "Rosa", "Sami", "Tara", "Zoë"]
-LAST = ["Schmidt", "O'Brien", "Müller", "Nguyen", "Rossi", "García", "Kowalski", "Dubois",
-        "Smith", "Jensen", "Ivanova", "Costa", "Lee", "Novak", "Fischer", "Svensson"]
-COMPANIES = ["Acme & Sons", "Globex", "Initech", "Umbrella", "Stark Industries", "Hooli",
-             "Vandelay Imports", "Wayne Enterprises", "Soylent", "Tyrell"]
+FIRST = [
+    "Anna",
+    "Ben",
+    "Chloé",
+    "David",
+    "Emma",
+    "Farid",
+    "Greta",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Kira",
+    "Liam",
+    "Maya",
+    "Noah",
+    "Olga",
+    "Paul",
+    "Rosa",
+    "Sami",
+    "Tara",
+    "Zoë",
+]
+LAST = [
+    "Schmidt",
+    "O'Brien",
+    "Müller",
+    "Nguyen",
+    "Rossi",
+    "García",
+    "Kowalski",
+    "Dubois",
+    "Smith",
+    "Jensen",
+    "Ivanova",
+    "Costa",
+    "Lee",
+    "Novak",
+    "Fischer",
+    "Svensson",
+]
+COMPANIES = [
+    "Acme & Sons",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Stark Industries",
+    "Hooli",
+    "Vandelay Imports",
+    "Wayne Enterprises",
+    "Soylent",
+    "Tyrell",
+]
 TITLES = ["CEO", "CTO", "Head of Sales", "Buyer", "Engineer", "Office Manager", ""]
 CITIES = [("Berlin", "DE"), ("Hamburg", "DE"), ("Wien", "AT"), ("Zürich", "CH"), ("Lyon", "FR")]
 
@@ -30,10 +88,19 @@ def contact(i: int, rnd: random.Random) -> list[str]:
     first, last = rnd.choice(FIRST), rnd.choice(LAST)
     city, country = rnd.choice(CITIES)
     return [
-        f"C{i:08d}", first, last, f"{first.lower()}.{i}@example.com", rnd.choice(COMPANIES),
-        rnd.choice(TITLES), "" if i % 7 == 0 else f"+49 30 {rnd.randrange(10**6, 10**7)}",
-        f"+49 170 {rnd.randrange(10**6, 10**7)}", f"{rnd.randrange(1, 200)} Hauptstraße",
-        city, f"{rnd.randrange(10000, 99999)}", country, str(rnd.randrange(0, 101)),
+        f"C{i:08d}",
+        first,
+        last,
+        f"{first.lower()}.{i}@example.com",
+        rnd.choice(COMPANIES),
+        rnd.choice(TITLES),
+        "" if i % 7 == 0 else f"+49 30 {rnd.randrange(10**6, 10**7)}",
+        f"+49 170 {rnd.randrange(10**6, 10**7)}",
+        f"{rnd.randrange(1, 200)} Hauptstraße",
+        city,
+        f"{rnd.randrange(10000, 99999)}",
+        country,
+        str(rnd.randrange(0, 101)),
         f"2026-{rnd.randrange(1, 13):02d}-{rnd.randrange(1, 29):02d} "
         f"{rnd.randrange(24):02d}:{rnd.randrange(60):02d}:{rnd.randrange(60):02d}",
     ]
@@ -52,9 +119,10 @@ def write_contacts(rows: int, out: Path) -> None:
 def write_changed(src: Path, out: Path, percent: int) -> None:
     """A copy of ``src`` in which every (100/percent)-th record has a new company and title."""
     step = max(1, round(100 / percent))
-    with src.open(newline="", encoding="utf-8") as f_in, out.open(
-        "w", newline="", encoding="utf-8"
-    ) as f_out:
+    with (
+        src.open(newline="", encoding="utf-8") as f_in,
+        out.open("w", newline="", encoding="utf-8") as f_out,
+    ):
         reader, writer = csv.reader(f_in), csv.writer(f_out)
         writer.writerow(next(reader))
         company, title = HEADER.index("company"), HEADER.index("title")

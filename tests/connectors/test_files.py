@@ -17,21 +17,11 @@ from crmbridge.connectors.files import (
     convert_cell,
     format_column,
     infer_type,
-    rebatch,
     to_text,
 )
 from crmbridge.core.outcomes import WriteMode
 from crmbridge.core.schema import FieldType
 from crmbridge.errors import FatalError
-
-
-def test_rebatch_gives_exact_sizes_and_keeps_order() -> None:
-    parts = [
-        pa.RecordBatch.from_pydict({"n": list(range(a, b))}) for a, b in [(0, 3), (3, 4), (4, 11)]
-    ]
-    out = list(rebatch(parts, 4))
-    assert [b.num_rows for b in out] == [4, 4, 3]
-    assert [n for b in out for n in b.column(0).to_pylist()] == list(range(11))
 
 
 def test_column_names() -> None:

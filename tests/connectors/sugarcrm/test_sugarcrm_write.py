@@ -44,7 +44,8 @@ def contact(n: int, **values: Any) -> dict[str, Any]:
 
 
 def stored(crm: SugarCrmConnector, record_id: str, module: str = "Contacts") -> dict[str, Any]:
-    rows = read_all(crm, module, filter=_id_is(record_id))
+    own = [name for name in crm.describe(module).field_names if "." not in name]
+    rows = read_all(crm, module, fields=own, filter=_id_is(record_id))
     assert len(rows) == 1
     return rows[0]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
@@ -22,7 +23,7 @@ from crmbridge.connectors.base import (
     WriteRequest,
 )
 from crmbridge.connectors.sugarcrm.api import Api
-from crmbridge.connectors.sugarcrm.discovery import ModuleMeta, build_meta
+from crmbridge.connectors.sugarcrm.discovery import ModuleMeta, build_meta, with_related
 from crmbridge.connectors.sugarcrm.lookup import Finder
 from crmbridge.connectors.sugarcrm.query import Planner
 from crmbridge.connectors.sugarcrm.reader import Reader, plan_read
@@ -34,7 +35,15 @@ from crmbridge.connectors.sugarcrm.writer import Writer
 from crmbridge.core.expressions import evaluate_constant
 from crmbridge.core.outcomes import Outcome, WriteMode, WriteResult
 from crmbridge.core.schema import ObjectSchema, unknown_name_error
-from crmbridge.errors import ConfigError, ConnectionFailedError, ErrorContext, RecordError
+from crmbridge.errors import (
+    ConfigError,
+    ConnectionFailedError,
+    ErrorContext,
+    RecordError,
+    RemoteError,
+)
+
+log = logging.getLogger("crmbridge.connectors.sugarcrm")
 
 PUSHDOWN = (
     "text =, IN and LIKE (re-checked locally, as MySQL compares text case-insensitively); "
@@ -75,6 +84,7 @@ class SugarCrmConnector(Connector):
         self._api: Api | None = None
         self._modules: list[str] | None = None
         self._meta: dict[str, ModuleMeta] = {}
+        self._own: dict[str, ModuleMeta] = {}
         self._found: dict[tuple[str, str, Hashable], str] = {}
         self._lock = threading.RLock()
 
@@ -152,19 +162,52 @@ class SugarCrmConnector(Connector):
         return self.meta(object).schema
 
     def meta(self, module: str) -> ModuleMeta:
-        """Everything known about ``module`` (fields, table, links); cached per connection."""
+        """Everything known about ``module`` (fields, table, links, and the fields of related
+        records ``<link>.<field>``); cached per connection.
+
+        The related fields need the description of each module a link leads to: one more
+        metadata call per such module, once per connection."""
         with self._lock:
             if module not in self._meta:
+                own = self._own_meta(module)
+                visible = set(self.objects())
+                linked = {
+                    name: found
+                    for name in sorted(set(own.links.values()) & visible)
+                    if (found := self._linked_meta(module, name)) is not None
+                }
+                self._meta[module] = with_related(own, linked)
+            return self._meta[module]
+
+    def _own_meta(self, module: str) -> ModuleMeta:
+        """The module's own fields and links, without related fields."""
+        with self._lock:
+            if module not in self._own:
                 modules = self.objects()
                 if module not in modules:
                     raise unknown_name_error("module", module, modules, context=self._context())
                 raw = self.api.module(module)
-                self._meta[module] = build_meta(raw, self.config.tables)
-            return self._meta[module]
+                self._own[module] = build_meta(raw, self.config.tables)
+            return self._own[module]
+
+    def _linked_meta(self, module: str, linked: str) -> ModuleMeta | None:
+        """The own meta of a module a link of ``module`` leads to; None when the server will
+        not describe it (its related fields are then left out)."""
+        try:
+            return self._own_meta(linked)
+        except (ConfigError, RemoteError) as err:
+            log.info(
+                "connection %r: the fields of %s records related to %s are not offered: %s",
+                self.name,
+                linked,
+                module,
+                err,
+            )
+            return None
 
     def links(self, module: str) -> dict[str, str]:
         """The link fields of ``module`` and the module each one leads to."""
-        return dict(self.meta(module).links)
+        return dict(self._own_meta(module).links)
 
     def _planner(self, meta: ModuleMeta) -> Planner:
         api = self.api
@@ -232,7 +275,7 @@ class SugarCrmConnector(Connector):
         Sugar reports success for links it did not make (unknown ids), so only the answer of
         this method can be trusted.
         """
-        meta = self.meta(module)
+        meta = self._own_meta(module)
         if link_name not in meta.links:
             raise unknown_name_error("link", link_name, meta.links, context=self._context(module))
         ids = list(dict.fromkeys(related_ids))

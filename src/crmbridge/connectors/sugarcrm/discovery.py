@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from crmbridge.core.schema import Field, FieldType, ObjectSchema
 
@@ -71,6 +71,20 @@ class RawModule:
 
 
 @dataclass(frozen=True)
+class RelatedField:
+    """A field of the records related through a link, read as ``<link>.<field>`` (e.g. an
+    Opportunity's ``contacts.email1``). Read-only; never pushed down to the server."""
+
+    link: str
+    module: str  # the related module
+    field: str  # the field's name in the related module
+
+    @property
+    def name(self) -> str:
+        return f"{self.link}.{self.field}"
+
+
+@dataclass(frozen=True)
 class ModuleMeta:
     """Everything the connector knows about one module."""
 
@@ -78,6 +92,8 @@ class ModuleMeta:
     table: str
     links: Mapping[str, str]
     sugar_types: Mapping[str, str]
+    #: ``<link>.<field>`` -> the related field it reads (these are also in ``schema``)
+    related: Mapping[str, RelatedField] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -89,8 +105,8 @@ class ModuleMeta:
 
     def column(self, name: str) -> str | None:
         """The SQL column of a field in a v4_1 query, or None when it is not a plain column
-        (computed fields; e-mail addresses need their subquery)."""
-        if name in COMPUTED_FIELDS or name.startswith("email"):
+        (computed fields, fields of related records; e-mail addresses need their subquery)."""
+        if name in self.related or name in COMPUTED_FIELDS or name.startswith("email"):
             return None
         if self.sugar_types.get(name) in ("relate", "fullname", "parent", "link", "function"):
             return None
@@ -110,6 +126,33 @@ def build_meta(raw: RawModule, tables: Mapping[str, str]) -> ModuleMeta:
         table=table,
         links=dict(raw.links),
         sugar_types={f.name: f.type for f in raw.fields},
+    )
+
+
+def with_related(meta: ModuleMeta, linked: Mapping[str, ModuleMeta]) -> ModuleMeta:
+    """``meta`` with the fields of related records added (read-only, typed as in the related
+    module), one ``<link>.<field>`` per field of each link whose module is in ``linked``."""
+    fields: list[Field] = []
+    related: dict[str, RelatedField] = {}
+    for link, module in sorted(meta.links.items()):
+        other = linked.get(module)
+        if other is None:
+            continue
+        for own in other.schema.fields:
+            if own.name in other.related:
+                continue  # one level only
+            ref = RelatedField(link, module, own.name)
+            related[ref.name] = ref
+            label = f"{link}: {own.label or own.name}"
+            fields.append(
+                replace(own, name=ref.name, read_only=True, required=False, key=False, label=label)
+            )
+    schema = meta.schema
+    own_fields = tuple(f for f in schema.fields if f.name not in meta.related)
+    return replace(
+        meta,
+        schema=ObjectSchema(schema.name, (*own_fields, *fields), schema.id_field, schema.label),
+        related=related,
     )
 
 

@@ -13,9 +13,11 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote as url_quote
+from urllib.parse import urlencode
 
 import httpx
 
+from crmbridge.connectors.sugarcrm import related
 from crmbridge.connectors.sugarcrm.api import ORDER, Api, Op, Page, Saved
 from crmbridge.connectors.sugarcrm.discovery import ModuleMeta, RawField, RawModule
 from crmbridge.connectors.sugarcrm.failures import v10_error, v10_error_text
@@ -262,15 +264,66 @@ class V10Client(Api):
         *,
         deleted: bool = False,
     ) -> Page:
-        wanted = [*fields, "email"] if "email1" in fields else list(fields)
-        answer = self._filter(meta, where, wanted, offset, limit, deleted=deleted)
+        own = related.own_fields(meta, fields)
+        answer = self._filter(meta, where, _wire_fields(own), offset, limit, deleted=deleted)
         records = [r for r in answer.get("records") or [] if isinstance(r, dict)]
-        if "email1" in fields:
-            for record in records:
-                record["email1"] = record.get("email1") or _primary_email(record.get("email"))
+        _email1(records, own)
+        links = related.wanted(meta, fields)
+        if links and records:
+            self._fill_related(meta, records, links)
         next_offset = answer.get("next_offset")
         more = isinstance(next_offset, int) and next_offset > offset and records
         return Page(records, None, next_offset if more else None)
+
+    def _fill_related(
+        self, meta: ModuleMeta, records: list[dict[str, Any]], links: dict[str, list[str]]
+    ) -> None:
+        """The first related record of each record and link, through ``/bulk`` calls of
+        one ``GET .../link/<link>?max_num=1`` per record and link."""
+        version = self.settings.rest_version
+        asks: list[tuple[dict[str, Any], str]] = []
+        requests: list[dict[str, Any]] = []
+        for record in records:
+            for link, names in links.items():
+                order = related.order_fields(meta, link)
+                query = urlencode(
+                    {
+                        "fields": ",".join(_wire_fields([*names, *order])),
+                        "max_num": 1,
+                        "order_by": ",".join(f"{n}:ASC" for n in order),
+                    }
+                )
+                path = f"/{version}/{meta.name}/{url_quote(str(record.get('id')))}/link/{link}"
+                requests.append({"url": f"{path}?{query}", "method": "GET"})
+                asks.append((record, link))
+        size = self.settings.max_batch_size
+        for start in range(0, len(requests), size):
+            chunk = requests[start : start + size]
+            answer = self.call(
+                "POST", "bulk", what="bulk", object=meta.name, json={"requests": chunk}
+            )
+            replies = answer if isinstance(answer, list) else []
+            for n, (record, link) in enumerate(asks[start : start + size]):
+                found = self._first_related(meta, link, replies[n] if n < len(replies) else None)
+                related.fill(record, link, links[link], found)
+
+    def _first_related(self, meta: ModuleMeta, link: str, reply: Any) -> dict[str, Any] | None:
+        """The related record in one bulk reply (None: there is none, or the record is gone)."""
+        status = int(reply.get("status") or 0) if isinstance(reply, dict) else 0
+        contents = reply.get("contents") if isinstance(reply, dict) else None
+        if status == 404:
+            return None  # the record was deleted while it was read
+        if not 200 <= status < 300 or not isinstance(contents, dict):
+            detail = ""
+            if isinstance(contents, dict):
+                detail = str(contents.get("error_message") or contents.get("error") or "")
+            raise RemoteError(
+                f"reading the related records through {link!r} failed (HTTP {status}) {detail}",
+                context=self.transport.context(meta.name),
+            )
+        rows = [r for r in contents.get("records") or [] if isinstance(r, dict)]
+        _email1(rows, ["email1"])
+        return rows[0] if rows else None
 
     def _filter(
         self,
@@ -327,10 +380,10 @@ class V10Client(Api):
         return [_saved(op, replies[n] if n < len(replies) else None) for n, op in enumerate(ops)]
 
     def link(self, module: str, record_id: str, link: str, related_ids: Sequence[str]) -> None:
-        for related in related_ids:
+        for related_id in related_ids:
             self.request(
                 "POST",
-                f"{module}/{url_quote(record_id)}/link/{link}/{url_quote(related)}",
+                f"{module}/{url_quote(record_id)}/link/{link}/{url_quote(related_id)}",
                 what="link",
                 object=module,
                 ok=(404,),
@@ -360,6 +413,20 @@ def _json(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return None
+
+
+def _wire_fields(fields: Sequence[str]) -> list[str]:
+    """The ``fields`` to ask v10 for: the e-mail list too when ``email1`` is wanted."""
+    names = list(dict.fromkeys(fields))
+    return [*names, "email"] if "email1" in names else names
+
+
+def _email1(records: list[dict[str, Any]], fields: Sequence[str]) -> None:
+    """Fill ``email1`` from the ``email`` list where the server left it out."""
+    if "email1" not in fields:
+        return
+    for record in records:
+        record["email1"] = record.get("email1") or _primary_email(record.get("email"))
 
 
 def _primary_email(addresses: Any) -> str | None:

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from crmbridge.connectors.sugarcrm import related
 from crmbridge.connectors.sugarcrm.api import ORDER, Api, Op, Page, Saved
 from crmbridge.connectors.sugarcrm.discovery import ModuleMeta, RawField, RawModule
 from crmbridge.connectors.sugarcrm.failures import (
@@ -80,9 +81,6 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
     ),
 }
 #: fields every module has as plain columns (no need to ask whether they can be filtered)
-NOT_SAVED = (
-    "the CRM did not save this record and gave no reason (check the user's rights on the module)"
-)
 NOT_SAVED = (
     "the CRM did not save this record and gave no reason (check the user's rights on the module)"
 )
@@ -281,19 +279,28 @@ class V41Client(Api):
         deleted: bool = False,
     ) -> Page:
         order = ", ".join(f"{name} ASC" for name in ORDER if meta.schema.has(name))
+        links = related.wanted(meta, fields)
         params = {
             "module_name": meta.name,
             "query": where or "",
             "order_by": order,
             "offset": offset,
-            "select_fields": list(fields),
-            "link_name_to_fields_array": [],
+            "select_fields": related.own_fields(meta, fields),
+            "link_name_to_fields_array": [
+                {
+                    "name": link,
+                    "value": list(dict.fromkeys([*names, *related.order_fields(meta, link)])),
+                }
+                for link, names in links.items()
+            ],
             "max_results": limit,
             "deleted": 1 if deleted else 0,
             "favorites": False,
         }
         answer = self.call("get_entry_list", params, object=meta.name, query=where or None)
         records = [_flatten(entry) for entry in answer.get("entry_list") or []]
+        if links:
+            _fill_related(meta, records, links, answer.get("relationship_list"))
         total = int(str(answer.get("total_count") or 0))
         after = offset + len(records)
         return Page(records, total, after if records and after < total else None)
@@ -375,6 +382,38 @@ def _flatten(entry: dict[str, Any]) -> dict[str, Any]:
     record = {str(nv["name"]): nv.get("value") for nv in items if isinstance(nv, dict)}
     record.setdefault("id", entry.get("id"))
     return record
+
+
+def _fill_related(
+    meta: ModuleMeta,
+    records: list[dict[str, Any]],
+    links: dict[str, list[str]],
+    relationships: Any,
+) -> None:
+    """Related values from ``relationship_list`` (one entry per record, in the same order)."""
+    entries = relationships if isinstance(relationships, list) else []
+    for n, record in enumerate(records):
+        found = _link_records(entries[n] if n < len(entries) else None)
+        for link, names in links.items():
+            chosen = related.first(found.get(link, []), related.order_fields(meta, link))
+            related.fill(record, link, names, chosen)
+
+
+def _link_records(entry: Any) -> dict[str, list[dict[str, Any]]]:
+    """``{link: [related records]}`` of one relationship_list entry: v4_1 wraps it as
+    ``{"link_list": [{"name", "records": [{"link_value": {name: {name, value}}}]}]}``; v4 had
+    the list of links without the wrappers."""
+    links = entry.get("link_list") if isinstance(entry, dict) else entry
+    out: dict[str, list[dict[str, Any]]] = {}
+    for link in links if isinstance(links, list) else []:
+        if not isinstance(link, dict) or not isinstance(link.get("name"), str):
+            continue
+        rows = []
+        for item in link.get("records") or []:
+            values = item.get("link_value", item) if isinstance(item, dict) else item
+            rows.append(_flatten({"name_value_list": values}))
+        out[link["name"]] = rows
+    return out
 
 
 def _name_value_list(op: Op) -> list[dict[str, Any]]:

@@ -109,6 +109,13 @@ class Writer:
     # -- checks ---------------------------------------------------------------------------
     def _writable(self, name: str, mode: WriteMode) -> Field:
         field = self.schema.field(name, context=self.context)
+        related = self.finder.planner.meta.related.get(name)
+        if related is not None:
+            raise ConfigError(
+                f"field {name!r} is a field of the related {related.module} record (link "
+                f"{related.link!r}): it can be read, never written",
+                context=self.context.merge(field=name),
+            )
         if field.read_only and mode is not WriteMode.DELETE:
             raise ConfigError(
                 f"field {name!r} is maintained by the CRM and cannot be written",
