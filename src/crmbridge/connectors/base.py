@@ -197,7 +197,8 @@ class Connector(abc.ABC):
     def read(self, request: ReadRequest) -> Iterator[pa.RecordBatch]:
         """Stream the object's records in batches of at most ``request.batch_size`` rows.
 
-        Columns are ``request.fields`` (or all fields) in that order, typed per ``describe``.
+        Columns are ``request.fields`` in that order (or, when None, the schema's
+        ``default_field_names``), typed per ``describe``.
         Never load the whole object into memory.
         """
 

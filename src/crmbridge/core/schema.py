@@ -100,6 +100,9 @@ class Field:
     read_only: bool = False  # computed or system-maintained; never written
     allowed_values: tuple[str, ...] | None = None  # enum keys
     label: str | None = None
+    #: read only when a read names it (fields of related records: costly, often unwanted);
+    #: not part of "every field"
+    on_request: bool = False
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -129,6 +132,11 @@ class ObjectSchema:
     @property
     def field_names(self) -> list[str]:
         return [f.name for f in self.fields]
+
+    @property
+    def default_field_names(self) -> list[str]:
+        """The fields a read returns when it names none (all but the on-request ones)."""
+        return [f.name for f in self.fields if not f.on_request]
 
     def has(self, name: str) -> bool:
         return name in self._by_name

@@ -100,8 +100,8 @@ class Reference(_Strict):
     object: str = Field(description="object of the target connection to look the record up in")
     match: dict[str, str] = Field(
         min_length=1,
-        description="field of that object -> expression over source fields; text matches "
-        "ignore case and surrounding spaces",
+        description="field of that object -> expression over source fields; values compare "
+        "as the target system compares them",
     )
     missing: Missing = Field(default=Missing.REJECT, description="reject, skip or create")
     values: dict[str, str] = Field(
@@ -201,7 +201,7 @@ class Profile(_Strict):
     value_maps: dict[str, dict[str, Scalar]] = Field(
         default_factory=dict,
         description="name -> {value: replacement}; use as a function, e.g. status_map(status); "
-        "a value not listed gives its `default` entry, or null",
+        'a value not listed gives the "*" entry, or null',
     )
     batch_size: int = Field(default=10_000, ge=1, le=1_000_000)
     errors: Errors = Field(default_factory=Errors)

@@ -14,7 +14,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from crmbridge.core.expressions import BatchTransform
-from crmbridge.core.schema import Field, ObjectSchema, field_type_of
+from crmbridge.core.schema import Field, FieldType, ObjectSchema, field_type_of
 
 
 def infer_target_schema(
@@ -23,7 +23,9 @@ def infer_target_schema(
     transform_schema: pa.Schema,
     source_schema: ObjectSchema,
     match_keys: Sequence[str],
+    reference_fields: Sequence[str] = (),
 ) -> ObjectSchema:
+    """Fields from ``outputs`` (typed as described above), then one id field per reference."""
     with BatchTransform(transform_schema, outputs) as transform:
         result = transform.apply(pa.RecordBatch.from_pylist([], schema=transform_schema))
     types = result.batch.schema
@@ -48,4 +50,9 @@ def infer_target_schema(
                 required=key,
             )
         )
+    fields += [
+        Field(ref, FieldType.ID, key=ref in match_keys, required=ref in match_keys)
+        for ref in reference_fields
+        if ref not in outputs
+    ]
     return ObjectSchema(name, tuple(fields))

@@ -26,7 +26,7 @@ from crmbridge.profiles.loader import LoadedProfile
 from crmbridge.profiles.model import InlineConnection, Missing, Profile, TruncationAction
 from crmbridge.runner.create import infer_target_schema
 from crmbridge.runner.relations import extra_texts
-from crmbridge.runner.value_maps import ValueMaps, expand_value_maps
+from crmbridge.runner.value_maps import ValueMaps, expand_value_maps, is_free_function_name
 
 Location = tuple[str | int, ...]
 T = TypeVar("T")
@@ -158,7 +158,7 @@ def _plan(
     for name in profile.source.types:
         problems.attempt(("source", "types", name), partial(described.field, name))
     problems.raise_if_any()
-    source_schema = described.select(profile.source.fields)
+    source_schema = described.select(profile.source.fields or described.default_field_names)
     source_types = {n: arrow_type(t) for n, t in profile.source.types.items()}
     column_types: dict[str, FieldType] = {f.name: f.type for f in source_schema.fields}
     column_types.update(profile.source.types)
@@ -175,6 +175,12 @@ def _plan(
         )
     }
     related = _related(profile, problems, target, target_caps)
+    for name in profile.value_maps:
+        if not is_free_function_name(name):
+            problems.add(
+                ("value_maps", name),
+                f"{name!r} is the name of a SQL function; give the value map another name",
+            )
     _check_mode(profile, problems, target, target_caps)
     written = {**dict.fromkeys(profile.references), **outputs}
     target_exists = target_schema is not None
@@ -196,6 +202,7 @@ def _plan(
             transform_schema,
             typed_source,
             profile.target.match_keys,
+            list(profile.references),
         )
     _check_target(profile, problems, target, target_caps, target_schema, written)
     problems.raise_if_any()

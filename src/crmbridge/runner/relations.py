@@ -128,7 +128,7 @@ class Relations:
             if missing.any and ref.missing is Missing.CREATE and not self.dry_run:
                 ids, failures = self._create(ref, result.batch, target_field, ids, missing.mask)
                 result.rejected += failures
-                missing = _Missing.of(ids)
+                missing = _Missing.of(ids, missing.mask)
             result.batch = _set_column(result.batch, target_field, ids)
             if not missing.any or ref.missing is Missing.CREATE:
                 continue
@@ -147,7 +147,9 @@ class Relations:
         keys = _typed_keys(batch, {ref_column(target_field, n): schema.field(n) for n in names})
         keys = keys.rename_columns(names)
         ids = self._lookup_ids(ref.object, schema, names, keys)
-        return ids, _Missing.of(ids)
+        # a record with nothing to match on (an empty company) simply has no reference
+        has_key = pc.is_valid(key_strings(keys, names))
+        return ids, _Missing.of(ids, has_key)
 
     def _lookup_ids(
         self, object: str, schema: ObjectSchema, names: list[str], keys: pa.RecordBatch
@@ -279,8 +281,9 @@ class _Missing:
         return self.count > 0
 
     @classmethod
-    def of(cls, ids: pa.Array) -> _Missing:
-        mask = pc.is_null(ids)
+    def of(cls, ids: pa.Array, wanted: pa.Array) -> _Missing:
+        """Rows that ``wanted`` a record and got no id."""
+        mask = pc.and_(pc.is_null(ids), wanted)
         return cls(mask, pc.sum(pc.cast(mask, pa.int64())).as_py() or 0)
 
 

@@ -44,6 +44,15 @@ def expand_value_maps(text: str, maps: ValueMaps) -> str:
     return tree.transform(rewrite).sql(dialect="duckdb")
 
 
+def is_free_function_name(name: str) -> bool:
+    """Is ``name(x)`` not already a SQL function (so a value map may take the name)?"""
+    try:
+        tree = sqlglot.parse_one(f"{name}(x)", dialect="duckdb")
+    except ParseError:
+        return False
+    return isinstance(tree, exp.Anonymous)
+
+
 def _case(value: exp.Expression, table: Mapping[str, Scalar]) -> exp.Expression:
     if not isinstance(value, exp.Column | exp.Literal | exp.Paren):
         value = exp.Paren(this=value)

@@ -145,7 +145,15 @@ def with_related(meta: ModuleMeta, linked: Mapping[str, ModuleMeta]) -> ModuleMe
             related[ref.name] = ref
             label = f"{link}: {own.label or own.name}"
             fields.append(
-                replace(own, name=ref.name, read_only=True, required=False, key=False, label=label)
+                replace(
+                    own,
+                    name=ref.name,
+                    read_only=True,
+                    required=False,
+                    key=False,
+                    label=label,
+                    on_request=True,
+                )
             )
     schema = meta.schema
     own_fields = tuple(f for f in schema.fields if f.name not in meta.related)

@@ -57,7 +57,7 @@ def plan_read(
     """The ReadPlan of ``request``; unknown fields are a ConfigError."""
     meta = planner.meta
     schema = meta.schema
-    fields = list(request.fields) if request.fields is not None else schema.field_names
+    fields = list(request.fields) if request.fields is not None else schema.default_field_names
     checks: list[exp.Expression] = []
     nodes: list[Node] = []
     if request.filter is not None:
