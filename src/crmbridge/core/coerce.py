@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from crmbridge.core.duck import connect
 from crmbridge.core.schema import ROW_COLUMN
 
 
@@ -74,8 +74,7 @@ class Coercer:
 
     def __init__(self, types: Mapping[str, pa.DataType]) -> None:
         self.types = dict(types)
-        self._con = duckdb.connect()
-        self._con.execute("SET TimeZone = 'UTC'")
+        self._con = connect()
 
     def close(self) -> None:
         self._con.close()

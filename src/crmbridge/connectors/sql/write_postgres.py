@@ -1,5 +1,11 @@
 """PostgreSQL bulk path: COPY into a staging table, then one set-based statement per mode.
 
+Fast path for insert: when the batch carries the records' ids (the keys), it is first COPYed
+straight into the target table under a savepoint, which is what a plain bulk load does. If
+any record conflicts (a key exists) or is refused, the savepoint is rolled back and the
+batch takes the staging path below, which decides each record; the fast path is then not
+tried again in the same run.
+
 Per write call a ``TEMP`` table (dropped at commit) gets the written columns with the target's
 exact types plus ``_crmbridge_pos``, the row's position in the batch. Per batch: the batch is
 written as CSV by Arrow and streamed with ``COPY ... FROM STDIN``, then
@@ -44,6 +50,8 @@ class PostgresWriter:
 
     def __init__(self) -> None:
         self.stage: sa.Table | None = None
+        #: COPY straight into the target first (insert); off once a batch needed the staging path
+        self.direct = True
 
     def prepare(self, conn: sa.Connection, plan: WritePlan) -> None:
         target = plan.info.table
@@ -62,10 +70,13 @@ class PostgresWriter:
 
     def apply(self, conn: sa.Connection, plan: WritePlan, data: pa.Table) -> WriteResult:
         assert self.stage is not None, "prepare() first"
+        n = data.num_rows
+        direct = plan.mode is WriteMode.INSERT and plan.keys and not plan.needs_db_ids
+        if direct and self.direct and self._copy_into_target(conn, plan, data):
+            return finish(plan, data, choose(n, Outcome.CREATED), None)
         conn.exec_driver_sql(f"TRUNCATE {STAGE}")
         copy_csv(conn, plan, data)
         statements = _Statements(plan, self.stage)
-        n = data.num_rows
         ids: pa.Array | None = None
         if plan.mode is WriteMode.INSERT and not plan.keys:
             ids = self._insert_without_keys(conn, plan, statements, n)
@@ -98,6 +109,20 @@ class PostgresWriter:
             ids = placed(n, *_arrays(conn, statements.stored_ids()))
         return finish(plan, data, outcome, ids)
 
+    def _copy_into_target(self, conn: sa.Connection, plan: WritePlan, data: pa.Table) -> bool:
+        """COPY ``data`` into the target table; False (and nothing written) if it was refused."""
+        savepoint = conn.begin_nested()
+        try:
+            copy_csv(conn, plan, data, into=table_name(conn.dialect, plan))
+        except sa.exc.DBAPIError as err:
+            if err.connection_invalidated:
+                raise  # a lost connection is transient, not a refusal
+            savepoint.rollback()
+            self.direct = False
+            return False
+        savepoint.commit()
+        return True
+
     def _insert_without_keys(
         self, conn: sa.Connection, plan: WritePlan, statements: _Statements, n: int
     ) -> pa.Array | None:
@@ -125,13 +150,16 @@ class PostgresWriter:
         return created, updated
 
 
-def copy_csv(conn: sa.Connection, plan: WritePlan, data: pa.Table) -> None:
-    """COPY ``data`` (plus its positions) into the staging table as CSV written by Arrow.
+def copy_csv(
+    conn: sa.Connection, plan: WritePlan, data: pa.Table, *, into: str | None = None
+) -> None:
+    """COPY ``data`` (plus its positions) into the staging table as CSV written by Arrow;
+    with ``into``, the bare columns into that table.
 
     In PostgreSQL's CSV format an unquoted empty field is NULL and ``""`` an empty string,
     which is exactly how Arrow writes nulls and empty strings.
     """
-    columns: list[Any] = [pa.array(range(data.num_rows), pa.int64())]
+    columns: list[Any] = [] if into else [pa.array(range(data.num_rows), pa.int64())]
     for name in plan.columns:
         column = data.column(name)
         if pa.types.is_timestamp(column.type):
@@ -142,13 +170,14 @@ def copy_csv(conn: sa.Connection, plan: WritePlan, data: pa.Table) -> None:
                 column = pc.binary_join_element_wise(column.cast(pa.string()), "+00:00", "")
         columns.append(column)
     buffer = io.BytesIO()
+    heading = [] if into else [POS]
     pcsv.write_csv(
-        pa.Table.from_arrays(columns, names=[POS, *plan.columns]),
+        pa.Table.from_arrays(columns, names=[*heading, *plan.columns]),
         buffer,
         pcsv.WriteOptions(include_header=False),
     )
-    names = ", ".join([POS, *quoted(conn.dialect, plan.columns, raw=True)])
-    sql = f"COPY {STAGE} ({names}) FROM STDIN (FORMAT csv)"
+    names = ", ".join([*heading, *quoted(conn.dialect, plan.columns, raw=True)])
+    sql = f"COPY {into or STAGE} ({names}) FROM STDIN (FORMAT csv)"
     raw: Any = conn.connection.driver_connection
     with driver_errors(conn, sql), raw.cursor() as cursor, cursor.copy(sql) as copy:
         copy.write(buffer.getbuffer())

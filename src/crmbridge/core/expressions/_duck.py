@@ -8,7 +8,6 @@ and ``name`` must still mean two columns.
 from __future__ import annotations
 
 import contextlib
-import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
+from crmbridge.core.duck import connect
 from crmbridge.core.expressions._errors import expression_error
 from crmbridge.core.expressions._syntax import columns_of
 
@@ -26,22 +26,6 @@ INPUT = "_input"
 
 _ERROR_PREFIX = re.compile(r"^[A-Za-z ]*Error: ")
 _INTERNAL_NAME = re.compile(r"__crmb\d+\b")
-
-
-@functools.cache
-def _shared_database() -> duckdb.DuckDBPyConnection:
-    """One in-memory DuckDB database per process, its time zone UTC. Opening a database takes
-    ~30 ms; a connection to an open one (a cursor) microseconds."""
-    database = duckdb.connect()
-    # Without the ICU extension DuckDB has no time zones and computes in UTC anyway.
-    with contextlib.suppress(duckdb.Error):
-        database.execute("SET GLOBAL TimeZone = 'UTC'")
-    return database
-
-
-def connect() -> duckdb.DuckDBPyConnection:
-    """A new connection (its own registered batches, its own transaction) whose clock is UTC."""
-    return _shared_database().cursor()
 
 
 @contextlib.contextmanager
