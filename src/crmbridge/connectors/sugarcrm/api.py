@@ -9,6 +9,7 @@ travel as plain dicts of wire values; filters as the API's own form, rendered by
 from __future__ import annotations
 
 import abc
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -17,6 +18,9 @@ from crmbridge.connectors.sugarcrm.discovery import ModuleMeta, RawModule
 from crmbridge.connectors.sugarcrm.query import Node
 from crmbridge.connectors.sugarcrm.settings import SugarCrmSettings
 from crmbridge.connectors.sugarcrm.transport import Transport
+from crmbridge.errors import RemoteError
+
+log = logging.getLogger("crmbridge.connectors.sugarcrm")
 
 #: the stable order every list is read in
 ORDER = ("date_modified", "id")
@@ -58,6 +62,7 @@ class Api(abc.ABC):
     def __init__(self, transport: Transport, settings: SugarCrmSettings) -> None:
         self.transport = transport
         self.settings = settings
+        self._filterable: dict[tuple[str, str], bool] = {}
 
     @property
     def connection(self) -> str:
@@ -85,9 +90,35 @@ class Api(abc.ABC):
     def where(self, meta: ModuleMeta, node: Node | None) -> Any:
         """A filter in this API's form (None: no filter)."""
 
-    @abc.abstractmethod
     def can_filter(self, meta: ModuleMeta, name: str) -> bool:
-        """Does the server accept a filter on field ``name``? (asks it once per field)"""
+        """Does the server accept a filter on field ``name``? Asked once per field: a field
+        the server refuses (error 40, HTTP 422) is then filtered locally."""
+        known = self._known_filterable(meta, name)
+        if known is not None:
+            return known
+        key = (meta.name, name)
+        if key not in self._filterable:
+            try:
+                self._probe_filter(meta, name)
+                self._filterable[key] = True
+            except RemoteError as err:
+                log.info(
+                    "connection %r: %s.%s cannot be filtered on: %s",
+                    self.connection,
+                    meta.name,
+                    name,
+                    err,
+                )
+                self._filterable[key] = False
+        return self._filterable[key]
+
+    def _known_filterable(self, meta: ModuleMeta, name: str) -> bool | None:
+        """True / False when known without asking the server; None: ask it."""
+        return None
+
+    @abc.abstractmethod
+    def _probe_filter(self, meta: ModuleMeta, name: str) -> None:
+        """A cheap call that filters on ``name``; RemoteError when the server refuses it."""
 
     @abc.abstractmethod
     def list_page(

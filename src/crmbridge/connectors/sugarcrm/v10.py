@@ -42,7 +42,6 @@ class V10Client(Api):
         self._token: str | None = None
         self._refresh: str | None = None
         self._lock = threading.Lock()
-        self._filterable: dict[tuple[str, str], bool] = {}
         self._dropdowns: dict[str, Any] | None = None
 
     # -- session --------------------------------------------------------------------------
@@ -234,25 +233,11 @@ class V10Client(Api):
         clause = to_filter(node, meta)
         return [clause] if clause else []
 
-    def can_filter(self, meta: ModuleMeta, name: str) -> bool:
-        if name in ("email1", "id"):
-            return True
-        key = (meta.name, name)
-        if key not in self._filterable:
-            probe = [{"id": {"$is_null": ""}}, {name: {"$is_null": ""}}]
-            try:
-                self.count(meta, probe)
-                self._filterable[key] = True
-            except RemoteError as err:
-                log.info(
-                    "connection %r: %s.%s cannot be filtered on: %s",
-                    self.connection,
-                    meta.name,
-                    name,
-                    err,
-                )
-                self._filterable[key] = False
-        return self._filterable[key]
+    def _known_filterable(self, meta: ModuleMeta, name: str) -> bool | None:
+        return True if name in ("email1", "id") else None
+
+    def _probe_filter(self, meta: ModuleMeta, name: str) -> None:
+        self.count(meta, [{"id": {"$is_null": ""}}, {name: {"$is_null": ""}}])
 
     def list_page(
         self,

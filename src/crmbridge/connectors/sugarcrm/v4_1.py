@@ -99,7 +99,6 @@ class V41Client(Api):
         self.endpoint = f"{self.settings.base_url}/service/v4_1/rest.php"
         self._session: str | None = None
         self._lock = threading.Lock()
-        self._filterable: dict[tuple[str, str], bool] = {}
 
     # -- session --------------------------------------------------------------------------
     def login(self) -> None:
@@ -244,29 +243,15 @@ class V41Client(Api):
     def where(self, meta: ModuleMeta, node: Node | None) -> str:
         return "" if node is None else to_sql(node, meta)
 
-    def can_filter(self, meta: ModuleMeta, name: str) -> bool:
+    def _known_filterable(self, meta: ModuleMeta, name: str) -> bool | None:
         if name == "email1" or name in STANDARD_COLUMNS:
             return True
-        column = meta.column(name)
-        if column is None:
-            return False
-        key = (meta.name, name)
-        if key not in self._filterable:
-            probe = f"{meta.table}.id IS NULL AND {column} IS NULL"
-            try:
-                params = {"module_name": meta.name, "query": probe, "deleted": 0}
-                self.call("get_entries_count", params, object=meta.name)
-                self._filterable[key] = True
-            except RemoteError as err:
-                log.info(
-                    "connection %r: %s.%s cannot be filtered on: %s",
-                    self.connection,
-                    meta.name,
-                    name,
-                    err,
-                )
-                self._filterable[key] = False
-        return self._filterable[key]
+        return False if meta.column(name) is None else None
+
+    def _probe_filter(self, meta: ModuleMeta, name: str) -> None:
+        probe = f"{meta.table}.id IS NULL AND {meta.column(name)} IS NULL"
+        params = {"module_name": meta.name, "query": probe, "deleted": 0}
+        self.call("get_entries_count", params, object=meta.name)
 
     def list_page(
         self,
