@@ -42,6 +42,18 @@ ConnectionRef = Annotated[
 ]
 
 
+class Incremental(_Strict):
+    """Read only what changed since the previous run (see docs/profiles.md)."""
+
+    field: str = Field(description="the cursor: a field that grows when a record changes")
+    key: str = Field(description="a field identifying a record (e.g. id)")
+    overlap_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="also look again at records whose cursor is this close to the last one",
+    )
+
+
 class Source(_Strict):
     connection: ConnectionRef
     object: str = Field(description="table, file, sheet or CRM module to read")
@@ -57,6 +69,9 @@ class Source(_Strict):
         "rejects its record",
     )
     include_deleted: bool = Field(default=False, description="also read deleted records")
+    incremental: Incremental | None = Field(
+        default=None, description="read only the records changed since the previous run"
+    )
 
 
 class Target(_Strict):

@@ -31,6 +31,7 @@ from crmbridge.core.outcomes import Outcome, WriteResult
 from crmbridge.core.validate import validate
 from crmbridge.errors import CrmBridgeError, FatalError, RetryableError
 from crmbridge.profiles.model import OnReject
+from crmbridge.runner.incremental import Cursor
 from crmbridge.runner.outputs import OUTCOME, OUTCOME_SCHEMA, REASON, TARGET_ID, RunFiles
 from crmbridge.runner.planner import Planner
 from crmbridge.runner.prepare import Prepared
@@ -100,9 +101,11 @@ class Pipeline:
         dry_run: bool,
         state: StateStore | None = None,
         run_id: int | None = None,
+        cursor: Cursor | None = None,
     ) -> None:
         self.prepared = prepared
         self.dry_run = dry_run
+        self.cursor = cursor
         self._source_coercer = Coercer(prepared.source_types)
         self._transform = BatchTransform(
             prepared.transform_schema,
@@ -146,13 +149,17 @@ class Pipeline:
     def map(self, source: pa.RecordBatch) -> tuple[pa.RecordBatch, list[Rejection], int]:
         """Convert, filter, map and validate: (records to write, rejections, filtered count)."""
         typed, rejected = self._source_coercer.apply(source)
+        seen = 0
+        if self.cursor is not None:
+            typed, seen = self.cursor.drop_seen(typed)
+            self.cursor.advance(typed)
         result = self._transform.apply(typed)
         rejected += [Rejection(e.row, e.field, e.message) for e in result.errors]
         filtered = typed.num_rows - result.batch.num_rows - len(result.errors)
         mapped, already_sent = self.relations.drop_sent(result.batch)
         resolved = self.relations.resolve(mapped)
         rejected += resolved.rejected
-        filtered += already_sent + resolved.skipped
+        filtered += already_sent + resolved.skipped + seen
         mapped, more = self._target_coercer.apply(resolved.batch)
         rejected += more
         valid, more = validate(mapped, self.prepared.rules)
@@ -223,6 +230,7 @@ def execute(
     on_progress: Callable[[Progress], None] | None = None,
     state: StateStore | None = None,
     run_id: int | None = None,
+    cursor: Cursor | None = None,
 ) -> Totals:
     """Run every batch of the source through the pipeline; outcomes go to ``files``."""
     profile = prepared.profile
@@ -242,7 +250,7 @@ def execute(
     request = replace(prepared.read, on_bad_record=unreadable.append)
     batches = read_ahead(rebatch(_batches(prepared, request), profile.batch_size))
     with (
-        Pipeline(prepared, dry_run=dry_run, state=state, run_id=run_id) as pipeline,
+        Pipeline(prepared, dry_run=dry_run, state=state, run_id=run_id, cursor=cursor) as pipeline,
         closing(batches),
     ):
         for raw in batches:

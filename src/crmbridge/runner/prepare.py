@@ -109,11 +109,16 @@ def resolve(loaded: LoadedProfile, side: str, store: ConnectionStore | None) -> 
 
 
 def prepare(
-    loaded: LoadedProfile, store: ConnectionStore | None, *, create: bool = False
+    loaded: LoadedProfile,
+    store: ConnectionStore | None,
+    *,
+    create: bool = False,
+    since: exp.Expression | None = None,
 ) -> Prepared:
     """Check the profile against both systems and plan the run. Opens both connectors.
 
-    ``create``: create a missing target object (a real run); preview and dry run leave it."""
+    ``create``: create a missing target object (a real run); preview and dry run leave it.
+    ``since``: an incremental read's condition, added to the profile's filter."""
     profile = loaded.profile
     problems = _Problems(loaded)
     found = {
@@ -131,7 +136,7 @@ def prepare(
         for connector in (source, target):
             connector.open()
             opened.append(connector)
-        return _plan(loaded, profile, problems, source, target, create)
+        return _plan(loaded, profile, problems, source, target, create, since)
     except BaseException:
         for connector in opened:
             connector.close()
@@ -145,6 +150,7 @@ def _plan(
     source: Connector,
     target: Connector,
     create: bool,
+    since: exp.Expression | None,
 ) -> Prepared:
     described = problems.attempt(
         ("source", "object"), partial(source.describe, profile.source.object)
@@ -158,7 +164,15 @@ def _plan(
     for name in profile.source.types:
         problems.attempt(("source", "types", name), partial(described.field, name))
     problems.raise_if_any()
-    source_schema = described.select(profile.source.fields or described.default_field_names)
+    names = list(profile.source.fields or described.default_field_names)
+    if profile.source.incremental:  # the cursor and the key are always read
+        inc = profile.source.incremental
+        for part, name in (("field", inc.field), ("key", inc.key)):
+            where: Location = ("source", "incremental", part)
+            if problems.attempt(where, partial(described.field, name)) and name not in names:
+                names.append(name)
+        problems.raise_if_any()
+    source_schema = described.select(names)
     source_types = {n: arrow_type(t) for n, t in profile.source.types.items()}
     column_types: dict[str, FieldType] = {f.name: f.type for f in source_schema.fields}
     column_types.update(profile.source.types)
@@ -210,6 +224,9 @@ def _plan(
         target_schema = target.create_object(target_schema, profile.target.match_keys)
         target_exists = True
 
+    if since is not None:
+        parts = [since] if filter_tree is None else [filter_tree, since]
+        filter_tree = expressions.conjoin(parts)
     pushed, local = _split_filter(source, profile, filter_tree, set(source_types))
     read = ReadRequest(
         profile.source.object,

@@ -16,6 +16,7 @@ from crmbridge.core.outcomes import Outcome
 from crmbridge.errors import CrmBridgeError
 from crmbridge.profiles.loader import LoadedProfile
 from crmbridge.runner.engine import FILTERED, Pipeline, Progress, execute
+from crmbridge.runner.incremental import Cursor
 from crmbridge.runner.outputs import OUTCOME, REASON, TARGET_ID, RunFiles, bad_record_reason
 from crmbridge.runner.prepare import Prepared, prepare
 from crmbridge.state import RunStatus, StateStore, home_dir
@@ -68,7 +69,10 @@ def run_profile(
     """Run ``loaded`` (or dry-run it) and record the run. Profile problems raise ProfileError
     before anything is written; failures during the run are in the summary (status failed)."""
     dry = loaded.profile.dry_run if dry_run is None else dry_run
-    prepared = prepare(loaded, connections, create=not dry)
+    incremental = loaded.profile.source.incremental
+    cursor = Cursor.load(incremental, loaded.name, state) if incremental else None
+    since = cursor.predicate() if cursor else None
+    prepared = prepare(loaded, connections, create=not dry, since=since)
     started = dt.datetime.now(dt.UTC)
     target = loaded.profile.target
     run_id = None
@@ -88,7 +92,13 @@ def run_profile(
     counts: dict[str, int] = {}
     try:
         totals = execute(
-            prepared, files, dry_run=dry, on_progress=on_progress, state=state, run_id=run_id
+            prepared,
+            files,
+            dry_run=dry,
+            on_progress=on_progress,
+            state=state,
+            run_id=run_id,
+            cursor=cursor,
         )
         counts = dict(totals.counts)
         error = totals.stopped
@@ -106,6 +116,8 @@ def run_profile(
     else:
         status = RunStatus.SUCCEEDED
     counts = {n: counts.get(n, 0) for n in COUNT_NAMES}
+    if cursor is not None and status in (RunStatus.SUCCEEDED, RunStatus.FINISHED_WITH_REJECTS):
+        cursor.save(state)  # a failed run or a dry run leaves the cursor where it was
     summary = RunSummary(
         run_id=run_id,
         profile=loaded.name,
