@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crmbridge.core.duck import connect
+from crmbridge.core.duck import connect, duckdb_type
 from crmbridge.core.schema import ROW_COLUMN
 
 
@@ -28,23 +28,11 @@ class Rejection:
     reason: str
 
 
-def duckdb_type(dtype: pa.DataType) -> str:
-    """The DuckDB SQL type name for an Arrow type used by crmbridge."""
-    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
-        return "VARCHAR"
-    if pa.types.is_boolean(dtype):
-        return "BOOLEAN"
-    if pa.types.is_integer(dtype):
-        return "BIGINT"
-    if pa.types.is_floating(dtype):
-        return "DOUBLE"
-    if pa.types.is_decimal(dtype):
-        return f"DECIMAL({dtype.precision},{dtype.scale})"
-    if pa.types.is_date(dtype):
-        return "DATE"
-    if pa.types.is_timestamp(dtype):
-        return "TIMESTAMPTZ" if dtype.tz else "TIMESTAMP"
-    raise ValueError(f"no DuckDB type for {dtype}")
+def _sql_type(dtype: pa.DataType) -> str:
+    name = duckdb_type(dtype)
+    if name is None:
+        raise ValueError(f"no DuckDB type for {dtype}")
+    return name
 
 
 def _quote(name: str) -> str:
@@ -63,7 +51,7 @@ _TYPE_WORDS = {
 
 
 def describe_type(dtype: pa.DataType) -> str:
-    name = duckdb_type(dtype)
+    name = _sql_type(dtype)
     if name.startswith("DECIMAL"):
         return f"decimal number (up to {dtype.scale} decimals)"
     return _TYPE_WORDS[name]
@@ -96,7 +84,7 @@ class Coercer:
         if not todo or batch.num_rows == 0:
             return batch, []
         selects = [
-            f"TRY_CAST({_quote(n)} AS {duckdb_type(todo[n])}) AS {_quote(n)}"
+            f"TRY_CAST({_quote(n)} AS {_sql_type(todo[n])}) AS {_quote(n)}"
             if n in todo
             else _quote(n)
             for n in batch.schema.names

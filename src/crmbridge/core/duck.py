@@ -10,6 +10,7 @@ import contextlib
 import functools
 
 import duckdb
+import pyarrow as pa
 
 
 @functools.cache
@@ -24,3 +25,27 @@ def _shared_database() -> duckdb.DuckDBPyConnection:
 def connect() -> duckdb.DuckDBPyConnection:
     """A new connection (its own registered batches, its own transaction), clock in UTC."""
     return _shared_database().cursor()
+
+
+_INTEGER_TYPES = {8: "TINYINT", 16: "SMALLINT", 32: "INTEGER", 64: "BIGINT"}
+
+
+def duckdb_type(dtype: pa.DataType) -> str | None:
+    """The DuckDB type that carries ``dtype``; None for types crmbridge does not use."""
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        return "VARCHAR"
+    if pa.types.is_signed_integer(dtype):
+        return _INTEGER_TYPES[dtype.bit_width]
+    if pa.types.is_float32(dtype):
+        return "REAL"
+    if pa.types.is_float64(dtype):
+        return "DOUBLE"
+    if pa.types.is_decimal128(dtype) and dtype.precision <= 38:
+        return f"DECIMAL({dtype.precision},{dtype.scale})"
+    if pa.types.is_boolean(dtype):
+        return "BOOLEAN"
+    if pa.types.is_date32(dtype):
+        return "DATE"
+    if pa.types.is_timestamp(dtype):
+        return "TIMESTAMPTZ" if dtype.tz else "TIMESTAMP"
+    return None

@@ -12,12 +12,11 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from crmbridge.core.duck import connect
+from crmbridge.core.duck import connect, duckdb_type
 from crmbridge.core.expressions._check import check_names, result_type
 from crmbridge.core.expressions._duck import (
     INPUT,
     clean_message,
-    duckdb_type,
     freeze_clock,
     internal_names,
     render,
