@@ -15,16 +15,17 @@ involved, and its message includes them, e.g.::
 
     profile 'leads', object 'Leads', record 12, field 'email1': 120 characters, limit 100
 
-Secrets never go into messages: code that builds a message from a connection's settings
-must use :func:`crmbridge.connections.redact` (or only non-secret fields).
+Secrets never go into messages: code that builds a message from text it did not write (a
+driver's error, a server's answer) passes it through :func:`redact` with the secret values.
 """
 
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 
 class ErrorKind(enum.StrEnum):
@@ -164,6 +165,24 @@ class RecordError(CrmBridgeError):
     kind = ErrorKind.RECORD
 
 
+REDACTED = "***"
+
+
+class SecretLike(Protocol):
+    """A value that hides its secret (``pydantic.SecretStr``)."""
+
+    def get_secret_value(self) -> str: ...
+
+
+def redact(text: str, secrets: Iterable[str | SecretLike]) -> str:
+    """``text`` with every occurrence of every secret value replaced by ``***``."""
+    plain = {s if isinstance(s, str) else s.get_secret_value() for s in secrets}
+    ordered = sorted((s for s in plain if s), key=len, reverse=True)  # longest match first
+    if not ordered:
+        return text
+    return re.sub("|".join(re.escape(s) for s in ordered), REDACTED, text)
+
+
 __all__ = [
     "ConfigError",
     "ConnectionFailedError",
@@ -177,4 +196,5 @@ __all__ = [
     "RemoteError",
     "RetryableError",
     "UnsupportedOperationError",
+    "redact",
 ]

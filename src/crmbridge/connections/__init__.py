@@ -11,7 +11,6 @@ from crmbridge.connections.keys import (
 )
 from crmbridge.connections.settings import (
     SECRET_ENV_PREFIX,
-    redact,
     secret_fields,
     secret_values,
     settings_from_env,
@@ -24,6 +23,7 @@ from crmbridge.connections.store import (
     build_connection,
     inline_connection,
 )
+from crmbridge.errors import redact
 
 __all__ = [
     "PASSPHRASE_ENV",

@@ -8,9 +8,8 @@ store encrypts exactly those.
 from __future__ import annotations
 
 import os
-import re
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -18,12 +17,10 @@ from pydantic_core import ErrorDetails
 
 from crmbridge.connectors.base import ConnectorSettings
 from crmbridge.core.schema import suggest
-from crmbridge.errors import ConfigError, ErrorContext
+from crmbridge.errors import ConfigError, ErrorContext, redact
 
 #: prefix of the environment variables that carry secret settings: CRMBRIDGE_SECRET_PASSWORD
 SECRET_ENV_PREFIX = "CRMBRIDGE_SECRET_"
-
-REDACTED = "***"
 
 
 def _is_secret(annotation: Any) -> bool:
@@ -48,15 +45,6 @@ def secret_values(settings: BaseModel | Mapping[str, Any], model: type[BaseModel
         if value is not None and str(value) != "":
             values.append(str(value))
     return values
-
-
-def redact(text: str, secrets: Iterable[str | SecretStr]) -> str:
-    """``text`` with every occurrence of every secret value replaced by ``***``."""
-    plain = {s.get_secret_value() if isinstance(s, SecretStr) else s for s in secrets}
-    ordered = sorted((s for s in plain if s), key=len, reverse=True)  # longest match first
-    if not ordered:
-        return text
-    return re.sub("|".join(re.escape(s) for s in ordered), REDACTED, text)
 
 
 def settings_from_env(

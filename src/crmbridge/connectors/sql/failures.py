@@ -18,13 +18,13 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from crmbridge.connections import redact
 from crmbridge.errors import (
     ConnectionFailedError,
     CrmBridgeError,
     ErrorContext,
     RemoteError,
     RetryableError,
+    redact,
 )
 
 #: PostgreSQL SQLSTATEs (or their first two characters, the class) worth retrying
