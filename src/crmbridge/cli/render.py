@@ -86,7 +86,7 @@ def print_run(record: RunRecord) -> None:
         ("file", record.profile_path),
         ("source", record.source),
         ("target", f"{record.target} ({record.mode})"),
-        ("status", record.status.value + (" (dry run)" if record.dry_run else "")),
+        ("status", record.status.value),
         ("started", record.started_at),
         ("ended", record.ended_at),
         ("counts", ", ".join(f"{k} {v}" for k, v in record.counts.items() if v) or "none"),

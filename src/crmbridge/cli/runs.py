@@ -139,7 +139,7 @@ def history(
             r.id,
             r.profile,
             r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
-            r.status.value + (" (dry run)" if r.dry_run else ""),
+            r.status.value,
             ", ".join(f"{k} {v}" for k, v in r.counts.items() if v),
         ]
         for r in runs

@@ -6,6 +6,7 @@ Opening a database costs ~30 ms and a buffer pool and thread pool of its own; a 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 
@@ -16,6 +17,7 @@ import pyarrow as pa
 @functools.cache
 def _shared_database() -> duckdb.DuckDBPyConnection:
     database = duckdb.connect()
+    atexit.register(database.close)  # closed before the interpreter tears DuckDB down
     # Without the ICU extension DuckDB has no time zones and computes in UTC anyway.
     with contextlib.suppress(duckdb.Error):
         database.execute("SET GLOBAL TimeZone = 'UTC'")
