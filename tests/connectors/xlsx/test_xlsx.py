@@ -261,3 +261,23 @@ def test_a_file_that_is_not_a_workbook_is_named(tmp_path: Path) -> None:
     ) as info:
         connector(tmp_path).objects()
     assert info.value.context.object == "broken.xlsx"
+
+
+def test_read_after_describe_uses_the_parsed_sheet_unless_the_file_changed(
+    tmp_path: Path,
+) -> None:
+    import os
+
+    make_workbook(tmp_path / "p.xlsx", {"People": people_rows()})
+    conn = connector(tmp_path)
+    conn.describe("p.xlsx")
+    first = read(conn, "p.xlsx")
+    assert [r["id"] for r in first] == [p["id"] for p in PEOPLE]
+    assert read(conn, "p.xlsx") == first  # a second read parses the sheet again
+
+    conn.describe("p.xlsx")
+    make_workbook(tmp_path / "p.xlsx", {"People": people_rows()[:2]})
+    stamp = (tmp_path / "p.xlsx").stat().st_mtime + 5
+    os.utime(tmp_path / "p.xlsx", (stamp, stamp))  # the file changed after describe
+    assert [r["id"] for r in read(conn, "p.xlsx")] == [1]
+    conn.close()

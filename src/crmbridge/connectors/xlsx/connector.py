@@ -67,6 +67,9 @@ class XlsxConnector(FileConnector):
     ) -> None:
         super().__init__(name, settings, base_dir=base_dir)
         self._workbooks: dict[Path, XlsxWorkbook] = {}
+        #: the sheet describe() parsed, kept for the next read of the same unchanged file:
+        #: calamine parses a whole sheet at once, so this halves the work of describe + read
+        self._described: dict[str, tuple[SheetReader, float]] = {}
 
     @property
     def options(self) -> XlsxSettings:
@@ -108,9 +111,15 @@ class XlsxConnector(FileConnector):
     def describe(self, object: str) -> ObjectSchema:
         """Columns from the header row; types inferred from the first ``infer_rows`` rows:
         integer, float, date, datetime, boolean, else string."""
+        self._forget(object)
         reader = self._reader(object)
-        reader.close()
+        self._described[object] = (reader, reader.path.stat().st_mtime)
         return reader.schema
+
+    def _forget(self, object: str) -> None:
+        kept = self._described.pop(object, None)
+        if kept is not None:
+            kept[0].close()
 
     def _reader(self, object: str) -> SheetReader:
         path, sheet = self._sheet(object)
@@ -121,7 +130,13 @@ class XlsxConnector(FileConnector):
 
     def read(self, request: ReadRequest) -> Iterator[pa.RecordBatch]:
         self.check_read(request)
-        reader = self._reader(request.object)
+        kept = self._described.pop(request.object, None)
+        if kept is not None and kept[0].path.stat().st_mtime == kept[1]:
+            reader = kept[0]
+        else:
+            if kept is not None:
+                kept[0].close()
+            reader = self._reader(request.object)
         try:
             wanted = reader.schema.select(request.fields).field_names
         except CrmBridgeError:
@@ -151,3 +166,5 @@ class XlsxConnector(FileConnector):
             super().close()
         finally:
             self._workbooks.clear()
+            for object in list(self._described):
+                self._forget(object)

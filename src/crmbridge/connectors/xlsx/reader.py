@@ -75,6 +75,7 @@ class SheetReader:
     """An open sheet: its schema (header and first rows, parsed once) and then its rows."""
 
     def __init__(self, path: Path, sheet: str, object: str, options: SheetOptions) -> None:
+        self.path = path
         self.book = _open(path)
         self._sample: list[tuple[int, list[Any]]] = []
         try:
