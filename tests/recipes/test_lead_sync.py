@@ -51,11 +51,11 @@ class Recipe:
         self.store = store
         self.state = state
 
-    def run(self, profile: str) -> RunSummary:
-        """Run a step as ``crmbridge run`` does; it must succeed (no rejected record)."""
-        summary = run_profile(
-            load_profile(self.folder / profile), connections=self.store, state=self.state
-        )
+    def run(self, profile: str, **params: str) -> RunSummary:
+        """Run a step as ``crmbridge run [--param NAME=VALUE]`` does; it must succeed (no
+        rejected record)."""
+        loaded = load_profile(self.folder / profile, params)
+        summary = run_profile(loaded, connections=self.store, state=self.state)
         assert summary.status is RunStatus.SUCCEEDED, summary.error
         return summary
 
@@ -193,8 +193,7 @@ def test_events_become_notes_on_their_lead_and_are_sent_once(recipe: Recipe) -> 
 
     with (recipe.folder / "events.csv").open("a", encoding="utf-8", newline="") as f:
         csv.writer(f).writerow(["E-006", GRACE, "email_click", "2024-05-07 08:00:00", "Demo video"])
-    recipe.edit(PUSH, "lead_score >= 50", "lead_score >= 40")  # now Alan qualifies too
-    recipe.run(PUSH)
+    recipe.run(PUSH, threshold="40")  # now Alan qualifies too
     third = recipe.run(EVENTS)
     assert (third.counts["created"], third.counts["filtered"]) == (2, 4)
     names = {n["name"]: n["parent_id"] for n in recipe.notes()}
@@ -271,18 +270,15 @@ def test_statuses_come_back_through_the_value_map(recipe: Recipe) -> None:
 
 
 def test_leads_can_go_to_contacts_instead(recipe: Recipe) -> None:
-    recipe.edit(PUSH, "object: Leads ", "object: Contacts ")
-    recipe.edit(EVENTS, "object: Leads ", "object: Contacts ")
-    recipe.edit(EVENTS, "parent_type: Leads ", "parent_type: Contacts ")
     before = recipe.crm("contacts")
-    summary = recipe.run(PUSH)
+    summary = recipe.run(PUSH, module="Contacts")
 
     assert (summary.counts["created"], summary.counts["unchanged"]) == (4, 1)
     after = recipe.crm("contacts")
     assert set(after) - set(before) == {SUSAN, WILLIAM, ADA, GRACE}
     assert after[MICHAEL] == before[MICHAEL]
     assert after[ADA]["lead_source"] == "Web Site"
-    events = recipe.run(EVENTS)
+    events = recipe.run(EVENTS, module="Contacts")
     assert events.counts["created"] == 4
     assert {n["parent_type"] for n in recipe.notes()} == {"Contacts"}
     assert recipe.notes()[0]["parent_id"] == after[ADA]["id"]

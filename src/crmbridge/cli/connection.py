@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from crmbridge.cli.options import pairs
 from crmbridge.cli.render import console, rows_table
 from crmbridge.errors import ConfigError, ErrorContext
 
@@ -14,16 +15,6 @@ from crmbridge.errors import ConfigError, ErrorContext
 SECRET_ENV_PREFIX = "CRMBRIDGE_SECRET_"
 
 app = typer.Typer(help="Add, list, test and remove connections.", no_args_is_help=True)
-
-
-def _parse_settings(pairs: list[str]) -> dict[str, Any]:
-    settings: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise ConfigError(f"--set takes NAME=VALUE, got {pair!r}")
-        settings[name.strip()] = value
-    return settings
 
 
 @app.command()
@@ -46,7 +37,7 @@ def add(
     from crmbridge.connectors import registry
 
     model = registry.get(type).settings_model
-    settings = _parse_settings(set_ or [])
+    settings: dict[str, Any] = dict(pairs(set_, "--set"))
     secrets = secret_fields(model)
     given = [s for s in secrets if s in settings]
     if given:

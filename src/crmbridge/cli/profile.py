@@ -8,20 +8,24 @@ from typing import Annotated
 
 import typer
 
+from crmbridge.cli.options import Params, pairs
 from crmbridge.cli.render import console
 
 app = typer.Typer(help="Check profiles and export their JSON Schema.", no_args_is_help=True)
 
 
 @app.command()
-def check(profile: Annotated[Path, typer.Argument(help="Profile file (YAML).")]) -> None:
+def check(
+    profile: Annotated[Path, typer.Argument(help="Profile file (YAML).")],
+    param: Params = None,
+) -> None:
     """Validate a profile against both systems (connections, objects, fields, expressions)
     without reading or writing any record."""
     from crmbridge.connections import ConnectionStore
     from crmbridge.profiles.loader import load_profile
     from crmbridge.runner.prepare import prepare
 
-    loaded = load_profile(profile)
+    loaded = load_profile(profile, pairs(param, "--param"))
     prepared = prepare(loaded, ConnectionStore())
     prepared.close()
     pushed = " AND ".join(prepared.pushed) or "nothing"

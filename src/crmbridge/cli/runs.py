@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from crmbridge.cli.options import Params, pairs
 from crmbridge.cli.render import (
     arrow_table,
     console,
@@ -47,17 +48,18 @@ def _bundled_example() -> Path:
     return folder / EXAMPLE_PROFILE
 
 
-def _load(path: Path | None) -> LoadedProfile:
+def _load(path: Path | None, params: dict[str, str]) -> LoadedProfile:
     from crmbridge.profiles.loader import load_profile
 
     if path is None:
         path = _bundled_example()
         console.print(f"No profile given: running the bundled example {path}")
-    return load_profile(path)
+    return load_profile(path, params)
 
 
 def preview(
     profile: ProfileFile,
+    param: Params = None,
     limit: Annotated[
         int, typer.Option("--limit", "-n", min=1, help="How many records to show.")
     ] = 10,
@@ -67,7 +69,7 @@ def preview(
     from crmbridge.profiles.loader import load_profile
     from crmbridge.runner import preview_profile
 
-    loaded = load_profile(profile)
+    loaded = load_profile(profile, pairs(param, "--param"))
     result = preview_profile(loaded, connections=ConnectionStore(), limit=limit)
     if result.pushed_filter:
         console.print(f"filter evaluated by the source: {' AND '.join(result.pushed_filter)}")
@@ -95,6 +97,7 @@ def run(
         typer.Option("--output-dir", "-o", help="Where to put the success and error files."),
     ] = None,
     state_url: StateUrl = None,
+    param: Params = None,
     progress: Annotated[
         bool | None,
         typer.Option(
@@ -107,7 +110,7 @@ def run(
     from crmbridge.runner import run_profile
     from crmbridge.state import StateStore
 
-    loaded = _load(profile)
+    loaded = _load(profile, pairs(param, "--param"))
     show = sys.stderr.isatty() if progress is None else progress
     with StateStore(state_url) as state, progress_bar(show) as on_progress:
         summary = run_profile(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ from ruamel.yaml.error import MarkedYAMLError
 
 from crmbridge.errors import ProfileError, ProfileProblem
 from crmbridge.profiles.model import Profile
+from crmbridge.profiles.params import substitute_params
 
 
 class LoadedProfile:
@@ -43,18 +44,21 @@ class LoadedProfile:
         return ProfileError(str(self.path), problems)
 
 
-def load_profile(path: str | Path) -> LoadedProfile:
-    """Parse and validate a profile file; raises ProfileError listing every problem."""
+def load_profile(path: str | Path, params: Mapping[str, str] | None = None) -> LoadedProfile:
+    """Parse and validate a profile file; raises ProfileError listing every problem.
+
+    ``params`` override the defaults of the profile's ``params`` (values from the command
+    line, as text)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         problem = ProfileProblem("file", f"cannot read: {err.strerror}")
         raise ProfileError(str(path), [problem]) from None
-    return parse_profile(text, path)
+    return parse_profile(text, path, params)
 
 
-def parse_profile(text: str, path: Path) -> LoadedProfile:
+def parse_profile(text: str, path: Path, params: Mapping[str, str] | None = None) -> LoadedProfile:
     yaml = YAML(typ="rt")
     try:
         tree = yaml.load(text)
@@ -66,6 +70,9 @@ def parse_profile(text: str, path: Path) -> LoadedProfile:
         ) from None
     if not isinstance(tree, CommentedMap):
         raise ProfileError(str(path), [ProfileProblem("file", "a profile is a YAML mapping", 1)])
+    problems = substitute_params(tree, params or {})
+    if problems:
+        raise ProfileError(str(path), problems)
     try:
         profile = Profile.model_validate(_plain(tree))
     except ValidationError as err:

@@ -189,6 +189,11 @@ class Errors(_Strict):
 class Profile(_Strict):
     name: str | None = Field(default=None, description="default: the file name without .yaml")
     description: str | None = None
+    params: dict[str, Scalar] = Field(
+        default_factory=dict,
+        description="name -> default value; ${name} anywhere in the profile is replaced by the "
+        "value (crmbridge run --param name=value overrides it)",
+    )
     source: Source
     target: Target
     mapping: dict[str, str] = Field(
