@@ -42,6 +42,8 @@ from crmbridge.state import StateStore
 FILTERED = "filtered"
 
 WRITE_ATTEMPTS = 4
+#: batches read in advance while the current one is processed
+READ_AHEAD = 2
 
 
 @dataclass
@@ -248,7 +250,7 @@ def execute(
             totals.counts[Outcome.REJECTED.value] += 1
 
     request = replace(prepared.read, on_bad_record=unreadable.append)
-    batches = read_ahead(rebatch(_batches(prepared, request), profile.batch_size))
+    batches = read_ahead(rebatch(_batches(prepared, request), profile.batch_size), READ_AHEAD)
     with (
         Pipeline(prepared, dry_run=dry_run, state=state, run_id=run_id, cursor=cursor) as pipeline,
         closing(batches),
