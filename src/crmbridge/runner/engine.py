@@ -32,7 +32,7 @@ from crmbridge.core.validate import validate
 from crmbridge.errors import CrmBridgeError, FatalError, RetryableError
 from crmbridge.profiles.model import OnReject
 from crmbridge.runner.incremental import Cursor
-from crmbridge.runner.outputs import OUTCOME, OUTCOME_SCHEMA, REASON, TARGET_ID, RunFiles
+from crmbridge.runner.outputs import OUTCOME, OUTCOME_SCHEMA, REASON, RunFiles
 from crmbridge.runner.planner import Planner
 from crmbridge.runner.prepare import Prepared
 from crmbridge.runner.relations import Relations
@@ -308,4 +308,4 @@ def _policy_stop(
     return None
 
 
-__all__ = ["FILTERED", "TARGET_ID", "Pipeline", "Progress", "Totals", "execute"]
+__all__ = ["FILTERED", "Pipeline", "Progress", "Totals", "execute"]

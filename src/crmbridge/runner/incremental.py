@@ -70,10 +70,15 @@ class Cursor:
         """Leave out records the previous run processed with the same cursor value."""
         if not self.seen_before or batch.num_rows == 0:
             return batch, 0
-        keys = pc.cast(batch.column(self.spec.key), pa.string()).to_pylist()
-        values = batch.column(self.spec.field).to_pylist()
-        keep = [self.seen_before.get(k, _MISSING) != v for k, v in zip(keys, values, strict=True)]
-        kept = batch.filter(pa.array(keep))
+        keys = pc.cast(batch.column(self.spec.key), pa.string())
+        known = list(self.seen_before)
+        position = pc.index_in(keys, value_set=pa.array(known, pa.string()))
+        if position.null_count == len(position):
+            return batch, 0  # the usual case: nothing in the window was seen before
+        column = batch.column(self.spec.field)
+        seen_values = pa.array([self.seen_before[k] for k in known], column.type)
+        same = pc.fill_null(pc.equal(column, seen_values.take(position)), False)
+        kept = batch.filter(pc.invert(same))
         return kept, batch.num_rows - kept.num_rows
 
     def advance(self, batch: pa.RecordBatch) -> None:
@@ -103,9 +108,6 @@ class Cursor:
             "seen": {k: _encode(v) for k, v in self.seen.items()},
         }
         state.set_value(self.scope, STATE_KEY, value)
-
-
-_MISSING = object()
 
 
 def _encode(value: Any) -> Any:

@@ -447,8 +447,4 @@ def _split_filter(
     return pushed, local
 
 
-def with_batch_size(prepared: Prepared, size: int) -> Prepared:
-    return replace(prepared, read=replace(prepared.read, batch_size=size))
-
-
-__all__ = ["Prepared", "prepare", "with_batch_size"]
+__all__ = ["Prepared", "prepare"]

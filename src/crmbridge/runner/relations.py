@@ -308,12 +308,7 @@ def _first_per_key(batch: pa.RecordBatch, names: Sequence[str]) -> pa.Array:
 
 def _scatter(ids: pa.Array, mask: pa.Array, values: pa.Array) -> pa.Array:
     """``ids`` with the positions where ``mask`` is true replaced, in order, by ``values``."""
-    out = ids.to_pylist()
-    for position, value in zip(
-        pc.indices_nonzero(mask).to_pylist(), values.to_pylist(), strict=True
-    ):
-        out[position] = value
-    return pa.array(out, pa.string())
+    return pc.replace_with_mask(ids.cast(pa.string()), mask, values.cast(pa.string()))
 
 
 def _set_column(batch: pa.RecordBatch, name: str, values: pa.Array) -> pa.RecordBatch:
@@ -324,20 +319,16 @@ def _set_column(batch: pa.RecordBatch, name: str, values: pa.Array) -> pa.Record
 
 
 def _reject_rows(outcomes: pa.Table, problems: Mapping[int, str]) -> pa.Table:
+    """``outcomes`` with the records of ``problems`` (row -> reason) rejected."""
     if not problems:
         return outcomes
-    rows = outcomes.column(ROW_COLUMN).to_pylist()
-    outcome = outcomes.column(OUTCOME).to_pylist()
-    reason = outcomes.column(REASON).to_pylist()
-    for i, row in enumerate(rows):
-        if row in problems:
-            outcome[i], reason[i] = Outcome.REJECTED.value, problems[row]
-    outcomes = outcomes.set_column(
-        outcomes.column_names.index(OUTCOME), OUTCOME, pa.array(outcome, pa.string())
-    )
-    return outcomes.set_column(
-        outcomes.column_names.index(REASON), REASON, pa.array(reason, pa.string())
-    )
+    position = pc.index_in(outcomes.column(ROW_COLUMN), value_set=pa.array(list(problems)))
+    hit = pc.is_valid(position)
+    messages = pa.array(list(problems.values()), pa.string()).take(position)
+    outcome = pc.if_else(hit, Outcome.REJECTED.value, outcomes.column(OUTCOME))
+    reason = pc.if_else(hit, messages, outcomes.column(REASON))
+    outcomes = outcomes.set_column(outcomes.column_names.index(OUTCOME), OUTCOME, outcome)
+    return outcomes.set_column(outcomes.column_names.index(REASON), REASON, reason)
 
 
 __all__ = ["DEDUPE", "PREFIX", "Relations", "Resolved", "extra_texts"]

@@ -178,8 +178,8 @@ def _preview(prepared: Prepared, limit: int) -> Preview:
                 mapped = pa.Table.from_batches([result.mapped])
                 table = table.join(mapped, ROW_COLUMN, join_type="left outer")
             parts.append(table)
-            found += table.num_rows + len(bad)
-            if found >= limit:
+            found += table.num_rows
+            if found + len(bad) >= limit:
                 break
     columns = [ROW_COLUMN, *fields, OUTCOME, TARGET_ID, REASON]
     unreadable = pa.Table.from_pylist(
