@@ -14,7 +14,7 @@ from sugarcrm_helpers import batch_of, read_all
 from crmbridge.connectors.base import ROW_COLUMN, WriteRequest
 from crmbridge.connectors.sugarcrm import SugarCrmConnector
 from crmbridge.connectors.sugarcrm.discovery import RawField, RawModule, build_meta
-from crmbridge.connectors.sugarcrm.query import Planner, quote, to_filter, to_sql
+from crmbridge.connectors.sugarcrm.query import FilterBuilder, quote, to_filter, to_sql
 from crmbridge.core.expressions import BatchTransform, parse
 from crmbridge.core.outcomes import WriteMode
 
@@ -36,7 +36,7 @@ META = build_meta(
     ),
     {},
 )
-PLANNER = Planner(META, filterable=lambda name: True)
+PLANNER = FilterBuilder(META, filterable=lambda name: True)
 
 
 def sql(text: str) -> str | None:

@@ -27,7 +27,7 @@ from crmbridge.connectors.base import (
     ReadRequest,
     WriteRequest,
 )
-from crmbridge.connectors.files import report_bad
+from crmbridge.connectors.common.files import report_bad
 from crmbridge.core.batches import rebatch
 from crmbridge.core.outcomes import WriteResult
 from crmbridge.core.schema import FieldType, ObjectSchema, unknown_name_error

@@ -14,10 +14,10 @@ from typing import ClassVar
 import pyarrow as pa
 
 from crmbridge.connectors.base import BadRecord, ConnectorSettings, ReadRequest
+from crmbridge.connectors.common.files import FileConnector, Sink, io_error, report_bad
 from crmbridge.connectors.csv.dialect import CsvSettings
 from crmbridge.connectors.csv.reader import read_header, read_records
 from crmbridge.connectors.csv.writer import CsvSink
-from crmbridge.connectors.files import FileConnector, Sink, io_error, report_bad
 from crmbridge.core.batches import rebatch
 from crmbridge.core.schema import Field, FieldType, ObjectSchema
 from crmbridge.errors import CrmBridgeError

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from crmbridge.connectors.files import FileSettings
+from crmbridge.connectors.common.files import FileSettings
 
 
 class CsvSettings(FileSettings):

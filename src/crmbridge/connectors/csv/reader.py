@@ -26,8 +26,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from crmbridge.connectors.base import BadRecord
+from crmbridge.connectors.common.files import column_names, text_bytes
 from crmbridge.connectors.csv.dialect import CsvSettings
-from crmbridge.connectors.files import column_names, text_bytes
 from crmbridge.errors import ConfigError, FatalError
 
 #: bytes pyarrow parses at a time; a record longer than this is parsed by the fallback

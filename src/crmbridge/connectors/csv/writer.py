@@ -1,7 +1,7 @@
 """Writing batches as CSV text, vectorized: each column is formatted and quoted by Arrow
 compute functions and the lines are joined without a Python loop over rows.
 
-Values are formatted by :func:`crmbridge.connectors.files.format_column`. A null is an empty
+Values are formatted by :func:`crmbridge.connectors.common.files.format_column`. A null is an empty
 cell; an empty text is written ``""`` so that it reads back as empty text, not null.
 """
 
@@ -13,9 +13,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from crmbridge.connectors.common.files import AtomicFile, Sink, format_column, text_bytes
 from crmbridge.connectors.csv.dialect import CsvSettings
 from crmbridge.connectors.csv.reader import read_header
-from crmbridge.connectors.files import AtomicFile, Sink, format_column, text_bytes
 from crmbridge.errors import ConfigError
 
 

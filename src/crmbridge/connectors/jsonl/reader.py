@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.json as pajson
 
 from crmbridge.connectors.base import BadRecord
-from crmbridge.connectors.files import CONVERTERS, MismatchError, infer_type, to_text
+from crmbridge.connectors.common.files import CONVERTERS, MismatchError, infer_type, to_text
 from crmbridge.core.schema import Field, FieldType, ObjectSchema
 
 _BOM = b"\xef\xbb\xbf"

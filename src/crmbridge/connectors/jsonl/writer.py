@@ -4,7 +4,7 @@ compute functions and the objects are assembled without a Python loop over rows.
 Keys are the column names in column order; a null is ``null``; text is a JSON string; numbers
 (integers, decimals, floats) are JSON numbers (a float that is not finite is ``null``);
 booleans ``true``/``false``; dates and datetimes are strings as
-:func:`crmbridge.connectors.files.format_column` writes them (ISO 8601, datetimes in UTC).
+:func:`crmbridge.connectors.common.files.format_column` writes them (ISO 8601, datetimes in UTC).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crmbridge.connectors.files import AtomicFile, Sink, format_column, text_bytes
+from crmbridge.connectors.common.files import AtomicFile, Sink, format_column, text_bytes
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
 _CONTROL = "[\\x{00}-\\x{1f}]"

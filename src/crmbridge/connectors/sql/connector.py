@@ -31,7 +31,7 @@ from crmbridge.connectors.sql.write_generic import GenericWriter
 from crmbridge.connectors.sql.write_mysql import MySqlWriter
 from crmbridge.connectors.sql.write_postgres import PostgresWriter
 from crmbridge.connectors.sql.write_sqlite import SqliteWriter
-from crmbridge.connectors.sql.writing import Writer, write_batch
+from crmbridge.connectors.sql.writing import BulkWriter, write_batch
 from crmbridge.core.outcomes import WriteMode, WriteResult
 from crmbridge.core.schema import FieldType, ObjectSchema, unknown_name_error
 from crmbridge.errors import ConfigError, ConnectionFailedError, CrmBridgeError, ErrorContext
@@ -265,7 +265,7 @@ class SqlConnector(Connector):
             self.engine, self._writer(), info, request, context=context, secrets=self._secrets()
         )
 
-    def _writer(self) -> Writer:
+    def _writer(self) -> BulkWriter:
         dialect = self.engine.dialect
         if dialect.name == "postgresql" and dialect.driver == "psycopg" and self.settings.staging:
             return PostgresWriter()

@@ -1,6 +1,6 @@
 """What every engine's bulk path shares: the write plan, outcomes, and isolating bad rows.
 
-A write call is one transaction. The engine-specific :class:`Writer` applies a whole batch with
+A write call is one transaction. The engine-specific :class:`BulkWriter` applies a whole batch with
 a few bulk statements. When one of those fails because of a row (NOT NULL, CHECK, foreign key,
 value too long), :func:`write_isolated` rolls back to a savepoint and retries each half of the
 batch, recursively, until the bad rows stand alone: they are rejected with the database's
@@ -71,7 +71,7 @@ class WritePlan:
         return f"no record with this {keys} exists"
 
 
-class Writer(Protocol):
+class BulkWriter(Protocol):
     """An engine's bulk path. ``apply`` raises the driver's error when a row breaks a
     statement; the caller isolates the row."""
 
@@ -185,7 +185,7 @@ def _flat(values: pa.Array | pa.ChunkedArray) -> pa.Array:
 # -- the write call ---------------------------------------------------------------------
 def write_isolated(
     conn: sa.Connection,
-    writer: Writer,
+    writer: BulkWriter,
     plan: WritePlan,
     data: pa.Table,
     secrets: Sequence[str | SecretStr],
@@ -210,7 +210,7 @@ def write_isolated(
 
 def write_batch(
     engine: sa.Engine,
-    writer: Writer,
+    writer: BulkWriter,
     info: TableInfo,
     request: WriteRequest,
     *,

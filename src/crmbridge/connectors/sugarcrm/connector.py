@@ -25,13 +25,13 @@ from crmbridge.connectors.base import (
 from crmbridge.connectors.sugarcrm.api import Api
 from crmbridge.connectors.sugarcrm.discovery import ModuleMeta, build_meta, with_related
 from crmbridge.connectors.sugarcrm.lookup import Finder
-from crmbridge.connectors.sugarcrm.query import Planner
+from crmbridge.connectors.sugarcrm.query import FilterBuilder
 from crmbridge.connectors.sugarcrm.reader import Reader, plan_read
 from crmbridge.connectors.sugarcrm.settings import SugarCrmSettings
 from crmbridge.connectors.sugarcrm.transport import Transport
 from crmbridge.connectors.sugarcrm.v4_1 import V41Client
 from crmbridge.connectors.sugarcrm.v10 import NotV10Error, V10Client
-from crmbridge.connectors.sugarcrm.writer import Writer
+from crmbridge.connectors.sugarcrm.writer import ModuleWriter
 from crmbridge.core.expressions import evaluate_constant
 from crmbridge.core.outcomes import Outcome, WriteMode, WriteResult
 from crmbridge.core.schema import ObjectSchema, unknown_name_error
@@ -209,26 +209,26 @@ class SugarCrmConnector(Connector):
         """The link fields of ``module`` and the module each one leads to."""
         return dict(self._own_meta(module).links)
 
-    def _planner(self, meta: ModuleMeta) -> Planner:
+    def _filters(self, meta: ModuleMeta) -> FilterBuilder:
         api = self.api
-        return Planner(meta, lambda name: api.can_filter(meta, name), evaluate_constant)
+        return FilterBuilder(meta, lambda name: api.can_filter(meta, name), evaluate_constant)
 
     def _finder(self, meta: ModuleMeta) -> Finder:
         return Finder(
             self.api,
-            self._planner(meta),
+            self._filters(meta),
             page_size=self.config.page_size,
             context=self._context(meta.name),
         )
 
     # -- reading --------------------------------------------------------------------------
     def can_push_down(self, object: str, predicate: exp.Expression) -> bool:
-        return self._planner(self.meta(object)).plan(predicate) is not None
+        return self._filters(self.meta(object)).plan(predicate) is not None
 
     def read(self, request: ReadRequest) -> Iterator[pa.RecordBatch]:
         meta = self.meta(request.object)
         plan = plan_read(
-            self.api, self._planner(meta), request, context=self._context(request.object)
+            self.api, self._filters(meta), request, context=self._context(request.object)
         )
         reader = Reader(
             self.api, plan, page_size=self.config.page_size, concurrency=self.config.concurrency
@@ -238,7 +238,7 @@ class SugarCrmConnector(Connector):
     def count(self, request: ReadRequest) -> int | None:
         meta = self.meta(request.object)
         plan = plan_read(
-            self.api, self._planner(meta), request, context=self._context(request.object)
+            self.api, self._filters(meta), request, context=self._context(request.object)
         )
         return self.api.count(meta, plan.where, deleted=request.include_deleted)
 
@@ -255,7 +255,7 @@ class SugarCrmConnector(Connector):
     def write(self, request: WriteRequest) -> WriteResult:
         meta = self.meta(request.object)
         context = request.context.merge(connection=self.name, object=request.object)
-        writer = Writer(
+        writer = ModuleWriter(
             self.api,
             self._finder(meta),
             max_batch_size=self.config.max_batch_size,

@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from crmbridge.connectors.sugarcrm.api import Api
-from crmbridge.connectors.sugarcrm.query import Planner
+from crmbridge.connectors.sugarcrm.query import FilterBuilder
 from crmbridge.connectors.sugarcrm.values import decode_records, key_value
 from crmbridge.core.schema import ObjectSchema
 from crmbridge.errors import ConfigError, ErrorContext
@@ -41,15 +41,15 @@ class Found:
 class Finder:
     """Looks up records of one module by key fields."""
 
-    def __init__(self, api: Api, planner: Planner, *, page_size: int, context: ErrorContext):
+    def __init__(self, api: Api, filters: FilterBuilder, *, page_size: int, context: ErrorContext):
         self.api = api
-        self.planner = planner
+        self.filters = filters
         self.page_size = page_size
         self.context = context
 
     @property
     def schema(self) -> ObjectSchema:
-        return self.planner.meta.schema
+        return self.filters.meta.schema
 
     def key_of(self, names: Sequence[str], values: Sequence[Any]) -> Key:
         """The normalised key of ``values`` (as :func:`~.values.key_value`)."""
@@ -85,14 +85,14 @@ class Finder:
     def _fetch(
         self, names: Sequence[str], chunk: Sequence[Sequence[Any]], fetch: ObjectSchema
     ) -> list[pa.RecordBatch]:
-        node = self.planner.keys(names, chunk)
+        node = self.filters.keys(names, chunk)
         if node is None:
             raise ConfigError(
                 f"cannot match records on {', '.join(names)}: the CRM cannot filter on "
                 f"{'these fields' if len(names) > 1 else 'this field'} with these values",
                 context=self.context,
             )
-        meta = self.planner.meta
+        meta = self.filters.meta
         where = self.api.where(meta, node)
         limit = max(self.page_size, 2 * len(chunk))
         html = self.api.kind == "v4_1"

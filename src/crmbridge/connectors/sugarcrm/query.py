@@ -76,7 +76,7 @@ def conjunction(nodes: Sequence[Node]) -> Node | None:
 
 
 # -- planning -----------------------------------------------------------------------------
-class Planner:
+class FilterBuilder:
     """Decides what can be pushed down for one module.
 
     ``filterable(name)`` says whether the server accepts a filter on a stored field (it may
@@ -383,7 +383,7 @@ def to_sql(node: Node, meta: ModuleMeta) -> str:
     if node.field == EMAIL_FIELD:
         return _email_sql(node, meta)
     column = meta.column(node.field)
-    if column is None:  # pragma: no cover - the planner only passes filterable fields
+    if column is None:  # pragma: no cover - the builder only passes filterable fields
         raise ValueError(f"{node.field!r} is not a column")
     return _column_sql(column, node, text=_is_text(meta, node.field))
 

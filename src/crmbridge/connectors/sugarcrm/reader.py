@@ -29,7 +29,7 @@ from sqlglot import exp
 from crmbridge.connectors.base import ROW_COLUMN, ReadRequest, Since
 from crmbridge.connectors.sugarcrm.api import Api, Page
 from crmbridge.connectors.sugarcrm.discovery import ModuleMeta
-from crmbridge.connectors.sugarcrm.query import Node, Planner, conjunction
+from crmbridge.connectors.sugarcrm.query import FilterBuilder, Node, conjunction
 from crmbridge.connectors.sugarcrm.values import decode_records
 from crmbridge.core.expressions import BatchTransform
 from crmbridge.core.schema import ObjectSchema
@@ -52,21 +52,21 @@ class ReadPlan:
 
 
 def plan_read(
-    api: Api, planner: Planner, request: ReadRequest, *, context: ErrorContext
+    api: Api, filters: FilterBuilder, request: ReadRequest, *, context: ErrorContext
 ) -> ReadPlan:
     """The ReadPlan of ``request``; unknown fields are a ConfigError."""
-    meta = planner.meta
+    meta = filters.meta
     schema = meta.schema
     fields = list(request.fields) if request.fields is not None else schema.default_field_names
     checks: list[exp.Expression] = []
     nodes: list[Node] = []
     if request.filter is not None:
         checks.append(request.filter)
-        node = planner.plan(request.filter)
+        node = filters.plan(request.filter)
         if node is not None:
             nodes.append(node)
     if request.since is not None:
-        since = _since_node(planner, request.since, context)
+        since = _since_node(filters, request.since, context)
         nodes.append(since)
         checks.append(_since_predicate(request.since))
     needed = [*fields]
@@ -88,8 +88,8 @@ def plan_read(
     )
 
 
-def _since_node(planner: Planner, since: Since, context: ErrorContext) -> Node:
-    node = planner.since(since.field, since.value)
+def _since_node(filters: FilterBuilder, since: Since, context: ErrorContext) -> Node:
+    node = filters.since(since.field, since.value)
     if node is None:
         raise ConfigError(
             f"cannot read incrementally by {since.field!r} from {since.value!r}: the CRM "

@@ -40,7 +40,7 @@ class _Decision:
     reason: str | None = None
 
 
-class Writer:
+class ModuleWriter:
     """Writes batches to one module."""
 
     def __init__(
@@ -109,7 +109,7 @@ class Writer:
     # -- checks ---------------------------------------------------------------------------
     def _writable(self, name: str, mode: WriteMode) -> Field:
         field = self.schema.field(name, context=self.context)
-        related = self.finder.planner.meta.related.get(name)
+        related = self.finder.filters.meta.related.get(name)
         if related is not None:
             raise ConfigError(
                 f"field {name!r} is a field of the related {related.module} record (link "

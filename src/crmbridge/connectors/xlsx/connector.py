@@ -16,7 +16,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from crmbridge.connectors.base import BadRecord, ConnectorSettings, ReadRequest
-from crmbridge.connectors.files import (
+from crmbridge.connectors.common.files import (
     FileConnector,
     FileSettings,
     Sink,

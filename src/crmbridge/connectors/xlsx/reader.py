@@ -21,7 +21,7 @@ import pyarrow as pa
 from python_calamine import CalamineError, CalamineWorkbook
 
 from crmbridge.connectors.base import BadRecord
-from crmbridge.connectors.files import (
+from crmbridge.connectors.common.files import (
     MismatchError,
     column_names,
     convert_cell,

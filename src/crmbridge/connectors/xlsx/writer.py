@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from openpyxl import Workbook
 
-from crmbridge.connectors.files import AtomicFile, Sink
+from crmbridge.connectors.common.files import AtomicFile, Sink
 from crmbridge.errors import ConfigError
 
 MAX_ROWS = 1_048_576  # rows in an Excel sheet, header included

@@ -10,8 +10,8 @@ Semantics and the supported functions are documented in docs/expressions.md.
 """
 
 from crmbridge.core.expressions._check import check_columns
-from crmbridge.core.expressions._duck import evaluate_constant
 from crmbridge.core.expressions._errors import ExpressionError
+from crmbridge.core.expressions._evaluate import evaluate_constant
 from crmbridge.core.expressions._pushdown import to_sqlalchemy
 from crmbridge.core.expressions._syntax import (
     FUNCTIONS,

@@ -15,7 +15,8 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from crmbridge.core.expressions._duck import (
+from crmbridge.core.expressions._errors import expression_error
+from crmbridge.core.expressions._evaluate import (
     INPUT,
     clean_message,
     freeze_clock,
@@ -24,7 +25,6 @@ from crmbridge.core.expressions._duck import (
     render,
     scratch,
 )
-from crmbridge.core.expressions._errors import expression_error
 from crmbridge.core.expressions._syntax import columns_of
 from crmbridge.core.schema import FieldType, arrow_type, suggest
 

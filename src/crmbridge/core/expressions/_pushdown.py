@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlglot import exp
 
 from crmbridge.core.expressions._dialects import DIALECTS, ColumnKind, Dialect, Kind, LikePattern
-from crmbridge.core.expressions._duck import constant, freeze_clock, scratch
+from crmbridge.core.expressions._evaluate import constant, freeze_clock, scratch
 from crmbridge.core.expressions._syntax import columns_of
 
 _Op = Callable[[Any, Any], sa.ColumnElement[bool]]

@@ -14,14 +14,14 @@ from sqlglot import exp
 
 from crmbridge.core.duck import connect, duckdb_type
 from crmbridge.core.expressions._check import check_names, result_type
-from crmbridge.core.expressions._duck import (
+from crmbridge.core.expressions._errors import ExpressionError, expression_error
+from crmbridge.core.expressions._evaluate import (
     INPUT,
     clean_message,
     freeze_clock,
     internal_names,
     render,
 )
-from crmbridge.core.expressions._errors import ExpressionError, expression_error
 from crmbridge.core.schema import ROW_COLUMN
 
 

@@ -1,4 +1,4 @@
-"""The helpers the file connectors share (crmbridge.connectors.files)."""
+"""The helpers the file connectors share (crmbridge.connectors.common.files)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import pyarrow as pa
 import pytest
 
 from crmbridge.connectors.base import WriteRequest
-from crmbridge.connectors.csv import CsvConnector, CsvSettings
-from crmbridge.connectors.files import (
+from crmbridge.connectors.common.files import (
     TEMP_MARK,
     MismatchError,
     column_names,
@@ -19,6 +18,7 @@ from crmbridge.connectors.files import (
     infer_type,
     to_text,
 )
+from crmbridge.connectors.csv import CsvConnector, CsvSettings
 from crmbridge.core.outcomes import WriteMode
 from crmbridge.core.schema import FieldType
 from crmbridge.errors import FatalError
