@@ -36,7 +36,7 @@ ALLOWED: dict[str, set[str]] = {
     "connections": {"core", "errors", "connectors.base", "connectors.registry", "state"},
     "runner": {"core", "errors", "connectors.base", "profiles", "connections", "state"},
     "sandbox": {"errors"},
-    "testing": CONTRACT,
+    "testing": CONTRACT | {"runner"},
     "cli": {"*"},
     "__main__": {"cli"},
     "crmbridge": {"*"},  # the public API re-exports

@@ -41,7 +41,8 @@ _EXPORTS = {
     "ConnectorSettings": "crmbridge.connectors.base",
     "Capabilities": "crmbridge.connectors.base",
     "ReadRequest": "crmbridge.connectors.base",
-    "WriteRequest": "crmbridge.connectors.base",
+    "MatchRequest": "crmbridge.connectors.base",
+    "ApplyRequest": "crmbridge.connectors.base",
     "ObjectSchema": "crmbridge.core.schema",
     "Field": "crmbridge.core.schema",
     "FieldType": "crmbridge.core.schema",
@@ -62,6 +63,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "ApplyRequest",
     "Capabilities",
     "ConfigError",
     "ConnectionFailedError",
@@ -74,6 +76,7 @@ __all__ = [
     "Field",
     "FieldType",
     "LoadedProfile",
+    "MatchRequest",
     "ObjectSchema",
     "Outcome",
     "Preview",
@@ -90,7 +93,6 @@ __all__ = [
     "StateStore",
     "UnsupportedOperationError",
     "WriteMode",
-    "WriteRequest",
     "WriteResult",
     "__version__",
     "load_profile",
@@ -101,11 +103,12 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
     from crmbridge.connections import ConnectionStore
     from crmbridge.connectors.base import (
+        ApplyRequest,
         Capabilities,
         Connector,
         ConnectorSettings,
+        MatchRequest,
         ReadRequest,
-        WriteRequest,
     )
     from crmbridge.core.outcomes import Outcome, WriteMode, WriteResult
     from crmbridge.core.schema import Field, FieldType, ObjectSchema

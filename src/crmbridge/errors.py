@@ -8,6 +8,8 @@
     │   ├── UnsupportedOperationError  the system cannot do that (e.g. write to Access)
     │   └── RemoteError            the remote system answered with an unrecoverable error
     ├── RetryableError             transient (timeout, HTTP 429/5xx, deadlock): back off and retry
+    │   └── AmbiguousWriteError    a write failed in a way that leaves open whether it was applied:
+    │                              the engine repeats the same operations, which the target confirms
     └── RecordError                one record is rejected; the run goes on (error policy permitting)
 
 Each error carries an :class:`ErrorContext` naming the profile, object, record and field
@@ -159,6 +161,13 @@ class RetryableError(CrmBridgeError):
         self.retry_after = retry_after
 
 
+class AmbiguousWriteError(RetryableError):
+    """A write failed in a way that leaves open whether it was applied (the answer was lost).
+
+    The engine repeats the same operations (``ApplyRequest.attempt > 1``); the target confirms
+    those it finds already applied instead of applying them twice."""
+
+
 class RecordError(CrmBridgeError):
     """One record cannot be processed. It is rejected with this message; the run goes on."""
 
@@ -184,6 +193,7 @@ def redact(text: str, secrets: Iterable[str | SecretLike]) -> str:
 
 
 __all__ = [
+    "AmbiguousWriteError",
     "ConfigError",
     "ConnectionFailedError",
     "CrmBridgeError",

@@ -8,7 +8,6 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from crmbridge.connectors.base import WriteRequest
 from crmbridge.connectors.common.files import (
     TEMP_MARK,
     MismatchError,
@@ -22,6 +21,7 @@ from crmbridge.connectors.csv import CsvConnector, CsvSettings
 from crmbridge.core.outcomes import WriteMode
 from crmbridge.core.schema import FieldType
 from crmbridge.errors import FatalError
+from crmbridge.testing.writes import write_records
 
 
 def test_column_names() -> None:
@@ -97,8 +97,8 @@ def test_a_file_that_cannot_be_completed_is_a_fatal_error_and_leaves_no_temp(
     (tmp_path / "t.csv").mkdir()  # the rename at close cannot replace a folder
     conn = CsvConnector("out", CsvSettings(path=str(tmp_path)))
     batch = pa.RecordBatch.from_pydict({"a": ["1"]})
-    conn.write(WriteRequest("t.csv", batch, WriteMode.INSERT))
-    conn.write(WriteRequest("u.csv", batch, WriteMode.INSERT))
+    write_records(conn, "t.csv", batch, WriteMode.INSERT)
+    write_records(conn, "u.csv", batch, WriteMode.INSERT)
     with pytest.raises(FatalError, match="cannot access") as info:
         conn.close()
     assert info.value.context.object == "t.csv"

@@ -68,6 +68,7 @@ def test_a_run_writes_good_records_and_explains_every_rejection(
         "unchanged": 0,
         "deleted": 0,
         "rejected": 3,
+        "skipped": 0,
         "filtered": 1,
     }
     written = [

@@ -122,7 +122,7 @@ def test_every_write_mode_with_filter_and_mapping(
         "filtered": 1,
     }
     [reason] = _reasons(tmp_path / "run-update-real")
-    assert reason.startswith("no record")
+    assert reason.startswith("no leads record matches email=")
     assert "email" in reason
     assert _step(tmp_path, db_url, "upsert", store, state) == {
         "created": 1,

@@ -13,9 +13,8 @@ from tests.runner.conftest import write_csv, write_profile
 
 from crmbridge.cli.app import main
 from crmbridge.connections import ConnectionStore
-from crmbridge.errors import ConnectionFailedError
 from crmbridge.runner import run_profile
-from crmbridge.state import StateStore
+from crmbridge.state import RunStatus, StateStore
 
 SECRET = "S3cret-" + uuid.uuid4().hex[:10]
 
@@ -109,12 +108,16 @@ def test_a_wrong_password_is_a_clear_failure_without_any_secret(
         target: {connection: crm_db, object: leads}
         """,
     )
-    with pytest.raises(ConnectionFailedError) as info:
-        run_profile(loaded, connections=store, state=state)
-    message = str(info.value)
+    summary = run_profile(loaded, connections=store, state=state)
+    assert summary.status is RunStatus.FAILED
+    assert summary.exit_code == 3
+    message = summary.error or ""
     assert "crm_db" in message
     assert user in message
     assert wrong not in message
     assert SECRET not in message
     assert wrong not in caplog.text
-    assert state.list_runs() == []
+    # the failed attempt is in the history, with its reason (and no secret)
+    [run] = state.list_runs()
+    assert run.status is RunStatus.FAILED
+    assert run.error == message

@@ -70,7 +70,7 @@ def print_summary(summary: RunSummary) -> None:
         + (f" — run {summary.run_id}" if summary.run_id else "")
     )
     if summary.error:
-        console.print(f"[red]{summary.error}[/red]")
+        console_err.print(f"[red]{summary.error}[/red]", highlight=False, soft_wrap=True)
     if summary.success_file:
         console.print(f"success file: {summary.success_file}")
     if summary.error_file:

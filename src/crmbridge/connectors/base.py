@@ -22,14 +22,24 @@ Every connector must pass :mod:`crmbridge.testing.conformance`.
 
 Lifecycle: the engine builds one instance per connection per run, calls ``open()`` before
 anything else, and ``close()`` at the end whether the run succeeded or not. ``close()``
-finalises writes (a file target is complete only after it). ``write`` may be called many
-times, once per batch, in source order.
+finalises writes (a file target is complete only after it).
+
+Writing is **match, then plan, then apply** (ARCHITECTURE.md). For each batch the engine asks
+the target to ``match`` the batch's keys (candidate records with their id, version and current
+values, in the target's stored form); :mod:`crmbridge.core.plan` turns that into one operation
+per record (create, update, delete, unchanged, rejected); a dry run stops there, a real run
+hands the operations to ``apply``. Key equality is decided by :mod:`crmbridge.core.identity`
+alone: a connector's ``match`` may return more candidates than match (a superset), never fewer.
+``apply`` may be called many times, once per batch, in source order, and must be repeatable:
+called again with the same operations (a retry, a resumed run: ``attempt > 1``) it confirms what
+is already applied instead of applying it twice.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterator, Sequence
+import enum
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
@@ -38,20 +48,29 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 from sqlglot import exp
 
+from crmbridge.core.identity import KeyRule
 from crmbridge.core.outcomes import WriteMode, WriteResult
+from crmbridge.core.plan import ACTION_COLUMN, ID_COLUMN, OP_KEY_COLUMN, VERSION_COLUMN
 from crmbridge.core.schema import ROW_COLUMN, ObjectSchema
 from crmbridge.errors import ErrorContext, UnsupportedOperationError
 
 __all__ = [
+    "ACTION_COLUMN",
+    "ID_COLUMN",
+    "OP_KEY_COLUMN",
     "ROW_COLUMN",
+    "VERSION_COLUMN",
+    "ApplyRequest",
     "BadRecord",
     "Capabilities",
     "ConnectionInfo",
     "Connector",
     "ConnectorSettings",
+    "CreateIdentity",
+    "DeleteReporting",
+    "MatchRequest",
     "ReadRequest",
     "Since",
-    "WriteRequest",
 ]
 
 
@@ -61,20 +80,52 @@ class ConnectorSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class CreateIdentity(enum.StrEnum):
+    """How a created record can be recognised again (after a lost answer, a crash)."""
+
+    #: the create carries an id chosen by crmbridge (``OP_KEY_COLUMN``): SugarCRM
+    #: ``new_with_id``, an idempotency key (QuickBooks ``requestId``), an external id
+    CLIENT_ID = "client_id"
+    #: the match keys (or the primary key) identify it: a SQL table with a unique key
+    KEY = "key"
+    #: nothing does: only an atomic target (``Capabilities.atomic``) may say so
+    NONE = "none"
+
+
+class DeleteReporting(enum.StrEnum):
+    """How a source tells that a record was deleted (for change capture and sync)."""
+
+    #: it cannot: deletes are found only by a full read of the object
+    NONE = "none"
+    #: with ``ReadRequest.include_deleted`` deleted records are returned, their
+    #: ``ObjectSchema.deleted_field`` true (a soft-delete flag, a tombstone)
+    FLAG = "flag"
+
+
 @dataclass(frozen=True)
 class Capabilities:
-    """What a connector can do. Read by the engine to plan a run and by ``describe`` output."""
+    """What a connector can do. Read by the engine to plan a run and by ``describe`` output.
+
+    The engine checks a profile against these when it loads: a setting the source or target
+    cannot honour is a profile error, not a surprise during the run."""
 
     read: bool = True
     write_modes: frozenset[WriteMode] = frozenset()
-    #: reading only records changed since a cursor value (``ReadRequest.since``)
+    #: ``read`` honours ``ReadRequest.since`` itself (else the engine filters locally)
     incremental: bool = False
-    #: ``lookup`` is implemented (needed for preview / dry run of update, upsert, delete)
-    lookup: bool = False
-    #: largest number of records one ``write`` call accepts; the engine splits larger batches
+    #: ``match`` is implemented (needed by every mode but a keyless insert, by references,
+    #: links and previews)
+    match: bool = False
+    #: largest number of operations one ``apply`` call accepts; the engine splits larger batches
     max_batch_size: int | None = None
-    #: the records it returns for deleted rows on request (``ReadRequest.include_deleted``)
-    deleted: bool = False
+    #: how deleted records are reported on read (``ReadRequest.include_deleted``)
+    deletes: DeleteReporting = DeleteReporting.NONE
+    #: how a created record is recognised again (see :class:`CreateIdentity`)
+    create_identity: CreateIdentity = CreateIdentity.KEY
+    #: writes become visible only when the connector is closed at the end of a run (files
+    #: written under a temporary name): a crashed run applied nothing, so a resumed run
+    #: starts over instead of continuing
+    atomic: bool = False
     #: one line for docs and ``describe``: what filters it evaluates itself
     pushdown: str = "none"
     #: ``link`` is implemented (relate records, e.g. a CRM's relationships)
@@ -87,10 +138,14 @@ class Capabilities:
 
 @dataclass(frozen=True)
 class Since:
-    """Incremental read: records whose ``field`` is >= ``value`` (an overlap is the caller's)."""
+    """Incremental read: the records whose ``field`` is >= ``value`` (an overlap is the
+    caller's), returned in ``(field, key)`` order when ``key`` is given. A connector pages such
+    a read by keyset (``(field, key) > (last field, last key)``), never by offset, so a record
+    changed during the read is neither skipped nor shifted onto a page already read."""
 
     field: str
     value: Any
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +168,9 @@ class ReadRequest:
     #: a predicate the connector said it can evaluate (``can_push_down``); None: no filter
     filter: exp.Expression | None = None
     since: Since | None = None
+    #: resume: only the records after this position of the read's order (the values of the
+    #: fields :meth:`Connector.read_order` names, of the last record already processed)
+    after: tuple[Any, ...] | None = None
     batch_size: int = 10_000
     include_deleted: bool = False
     #: called for each source record that cannot be parsed; the read goes on. When None the
@@ -121,18 +179,41 @@ class ReadRequest:
 
 
 @dataclass(frozen=True)
-class WriteRequest:
+class MatchRequest:
+    """Which records of ``object`` have these key values?"""
+
     object: str
-    #: columns named after target fields, typed per the target schema, plus ROW_COLUMN
-    batch: pa.RecordBatch
-    mode: WriteMode
-    #: fields that identify a record for update / upsert / delete (and for insert duplicates)
-    match_keys: Sequence[str] = ()
-    #: update / upsert: the only fields written to records that already exist (a record that
-    #: is created gets every field). None: every field of the batch. An empty list leaves
-    #: existing records as they are (outcome unchanged).
-    update_fields: Sequence[str] | None = None
-    #: for the engine's messages
+    #: the key fields
+    keys: Sequence[str]
+    #: the key values to find, one row each (distinct, no nulls), typed per the schema
+    values: pa.RecordBatch
+    #: how each key compares (:mod:`crmbridge.core.identity`): a connector fetches candidates
+    #: accordingly (e.g. case-insensitively for ``casefold``); the engine compares exactly
+    rules: Mapping[str, KeyRule] = field(default_factory=dict)
+    #: fields whose current values to return as well
+    fields: Sequence[str] = ()
+    context: ErrorContext = field(default_factory=ErrorContext)
+
+
+@dataclass(frozen=True)
+class ApplyRequest:
+    """Operations to carry out on ``object``, one per row of ``ops``, in order."""
+
+    object: str
+    #: ACTION_COLUMN (``create``, ``update``, ``delete``), ID_COLUMN (the target id of an
+    #: update or delete), OP_KEY_COLUMN (a stable key of the operation: the id a create gets
+    #: when ``create_identity`` is CLIENT_ID), ROW_COLUMN, and the fields to write, typed per
+    #: the target schema. The engine guarantees no two rows act on the same record, values fit
+    #: the schema, and the actions fit ``capabilities().write_modes``.
+    ops: pa.RecordBatch
+    #: the fields that identify a record (SQL: what a create may conflict on)
+    keys: Sequence[str] = ()
+    #: field -> boolean array: True where that field is left alone by that operation (not
+    #: sent, not set to null). Fields not named here are written by every operation.
+    unset: Mapping[str, pa.Array] = field(default_factory=dict)
+    #: 1 the first time; a retry or a resumed run sends the same operations again with
+    #: ``attempt > 1``: what is found already applied is confirmed, never applied twice
+    attempt: int = 1
     context: ErrorContext = field(default_factory=ErrorContext)
 
 
@@ -212,20 +293,41 @@ class Connector(abc.ABC):
         """How many records ``read(request)`` will yield, if cheap to know (for ETA)."""
         return None
 
-    # -- write ---------------------------------------------------------------------------
-    def lookup(
-        self, object: str, match_keys: Sequence[str], keys: pa.RecordBatch, fields: Sequence[str]
-    ) -> pa.RecordBatch:
-        """Records of ``object`` whose ``match_keys`` equal a row of ``keys``.
+    def read_order(self, request: ReadRequest) -> tuple[str, ...] | None:
+        """The fields whose values order ``read(request)``'s records uniquely, so a resumed
+        run can read on ``after`` the last record processed (e.g. the primary key; a CRM's
+        ``date_modified, id``). ``()``: no such fields, but the order repeats exactly (a
+        file), so the engine resumes by counting. None (default): no stable order; a resumed
+        run reads everything again, which repeatable writes make safe."""
+        return None
 
-        Returns the ``match_keys`` columns, the id field (if the object has one) and ``fields``,
-        one row per existing record (duplicates in the target come back as several rows).
-        Used for preview and dry run. Declared by ``Capabilities.lookup``.
+    # -- write ---------------------------------------------------------------------------
+    def match(self, request: MatchRequest) -> pa.RecordBatch:
+        """Candidate records for the key values of ``request`` (live records only).
+
+        Columns: the keys, ``request.fields``, ID_COLUMN (the record's id as text) and
+        VERSION_COLUMN (text that changes whenever the record changes, e.g. SugarCRM's
+        ``date_modified``; null when the system has none), values in the target's stored form.
+        Every record whose keys equal a wanted row under ``request.rules`` must be there; more
+        is fine (the engine compares). Several records with one key come back as several rows.
+        Declared by ``Capabilities.match``.
         """
         raise UnsupportedOperationError(
             f"{self.type_name} connections cannot look records up",
-            context=ErrorContext(connection=self.name, object=object),
+            context=ErrorContext(connection=self.name, object=request.object),
         )
+
+    def refusals(self, object: str, batch: pa.RecordBatch) -> pa.Array | None:
+        """Per record, why the system would refuse to store it as it is (text), or null;
+        found without asking the system (SuiteCRM drops e-mail addresses it considers
+        invalid). Checked in previews and dry runs too. Default: None (nothing known)."""
+        return None
+
+    def stored_form(self, object: str, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """``batch`` as the system would store it: values it rewrites on save (SuiteCRM decodes
+        HTML entities and strips some tags) in their rewritten form, so a value compares equal
+        to what ``match`` returns after the save. Default: unchanged."""
+        return batch
 
     def link(
         self, object: str, record_id: str, link_name: str, related_ids: Sequence[str]
@@ -246,15 +348,17 @@ class Connector(abc.ABC):
             context=ErrorContext(connection=self.name, object=schema.name),
         )
 
-    def write(self, request: WriteRequest) -> WriteResult:
-        """Apply ``request.batch`` in ``request.mode``; one outcome per input row, in order.
+    def apply(self, request: ApplyRequest) -> WriteResult:
+        """Carry out ``request.ops``; one outcome per operation, in order.
 
-        A record-level problem (duplicate key on insert, missing record on update, a value the
-        system refuses) is a ``rejected`` outcome with the reason, never an exception. Raise
-        only for whole-call failures: RetryableError (transient) or a FatalError.
-        The engine guarantees: the batch has no two rows with the same match key values,
-        values fit the target schema (types, lengths, required), ``request.mode`` is in
-        ``capabilities().write_modes``.
+        ``created`` / ``updated`` / ``deleted`` with the record's id, or ``rejected`` with a
+        code (:class:`~crmbridge.core.outcomes.RejectCode`) and the system's reason for a
+        record-level refusal (a value refused, a record gone, a duplicate created meanwhile),
+        never an exception. Repeated (``attempt > 1``), an operation already applied is
+        confirmed: a create found with its id or key and values, an update whose record holds
+        the values, a delete whose record is gone. Raise only for whole-call failures:
+        RetryableError (transient, nothing applied), AmbiguousWriteError (transient, maybe
+        applied: the engine repeats the call) or a FatalError.
         """
         raise UnsupportedOperationError(
             f"{self.type_name} connections are read-only",

@@ -77,3 +77,10 @@ def read_ahead(
             with contextlib.suppress(queue.Empty):
                 slots.get(timeout=0.05)
         thread.join()
+
+
+def chunks(batch: pa.RecordBatch, size: int | None) -> list[pa.RecordBatch]:
+    """``batch`` cut into slices of at most ``size`` rows (None: no limit)."""
+    if not size or batch.num_rows <= size:
+        return [batch]
+    return [batch.slice(start, size) for start in range(0, batch.num_rows, size)]

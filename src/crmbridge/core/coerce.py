@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crmbridge.core.duck import connect, duckdb_type
+from crmbridge.core.outcomes import RejectCode
 from crmbridge.core.schema import ROW_COLUMN
 
 
@@ -26,6 +27,7 @@ class Rejection:
     row: int  # the record's ROW_COLUMN value
     field: str | None
     reason: str
+    code: RejectCode = RejectCode.INVALID_VALUE
 
 
 def _sql_type(dtype: pa.DataType) -> str:

@@ -1,7 +1,8 @@
 """What happened to each record a connector was asked to write.
 
-A :class:`WriteResult` is columnar: three Arrow arrays (outcome, target id, reason), one entry
-per record of the batch that was written, in the same order.
+A :class:`WriteResult` is columnar: Arrow arrays (outcome, target id, reason, code), one entry
+per record of the batch that was written, in the same order. A rejection carries a
+machine-readable :class:`RejectCode` besides the human reason.
 """
 
 from __future__ import annotations
@@ -20,6 +21,33 @@ class Outcome(enum.StrEnum):
     UNCHANGED = "unchanged"
     DELETED = "deleted"
     REJECTED = "rejected"
+    #: left out on purpose: inserted by an earlier run of the profile (a rerun skips it)
+    SKIPPED = "skipped"
+
+
+class RejectCode(enum.StrEnum):
+    """Why a record was rejected, for programs (the reason says it for people)."""
+
+    #: a record with this key exists (insert), or another record of the run created it
+    DUPLICATE_KEY = "duplicate_key"
+    #: no record matches (update, delete), or a record to update or delete is gone
+    NOT_FOUND = "not_found"
+    #: several records match and the profile says to reject (``on_multiple_matches``)
+    AMBIGUOUS_MATCH = "ambiguous_match"
+    #: a value does not convert, does not fit the target, or the target refused it
+    INVALID_VALUE = "invalid_value"
+    #: a match key has no value
+    MISSING_KEY = "missing_key"
+    #: a reference or link found no record, or several
+    REFERENCE = "reference"
+    #: the target refused the record (rights, a rule of the system)
+    REFUSED = "refused"
+    #: ``crmbridge apply``: the record changed since the plan was made
+    STALE = "stale"
+    #: the source record could not be read at all
+    UNREADABLE = "unreadable"
+    #: the filter, an incremental read or deduplication left it out (not counted as rejected)
+    SKIPPED = "skipped"
 
 
 class WriteMode(enum.StrEnum):
@@ -43,10 +71,26 @@ class WriteResult:
     outcome: pa.Array  # string: an Outcome value
     target_id: pa.Array  # string or null: the record's id in the target
     reason: pa.Array  # string or null: why a record was rejected (or other detail)
+    #: string or null: a RejectCode for rejected records; None: ``invalid_value`` for every
+    #: rejection (a connector that knows better says so)
+    code: pa.Array | None = None
 
     def __post_init__(self) -> None:
         if not (len(self.outcome) == len(self.target_id) == len(self.reason)):
             raise ValueError("WriteResult arrays must have the same length")
+        if self.code is None:
+            rejected = pc.equal(self.outcome, Outcome.REJECTED.value)
+            code = pc.if_else(
+                rejected, RejectCode.INVALID_VALUE.value, pa.scalar(None, pa.string())
+            )
+            object.__setattr__(self, "code", _flat(code))
+        elif len(self.code) != len(self.outcome):
+            raise ValueError("WriteResult arrays must have the same length")
+
+    @property
+    def codes(self) -> pa.Array:
+        assert self.code is not None  # set by __post_init__
+        return self.code
 
     def __len__(self) -> int:
         return len(self.outcome)
@@ -57,12 +101,14 @@ class WriteResult:
         outcomes: Sequence[str],
         target_ids: Sequence[str | None] | None = None,
         reasons: Sequence[str | None] | None = None,
+        codes: Sequence[str | None] | None = None,
     ) -> WriteResult:
         n = len(outcomes)
         return cls(
             pa.array(outcomes, pa.string()),
             pa.array(target_ids if target_ids is not None else [None] * n, pa.string()),
             pa.array(reasons if reasons is not None else [None] * n, pa.string()),
+            pa.array(codes, pa.string()) if codes is not None else None,
         )
 
     @classmethod
@@ -90,7 +136,10 @@ class WriteResult:
 
     def take(self, indices: pa.Array | Sequence[int]) -> WriteResult:
         return WriteResult(
-            self.outcome.take(indices), self.target_id.take(indices), self.reason.take(indices)
+            self.outcome.take(indices),
+            self.target_id.take(indices),
+            self.reason.take(indices),
+            self.codes.take(indices),
         )
 
     @classmethod
@@ -101,4 +150,9 @@ class WriteResult:
             pa.concat_arrays([p.outcome for p in parts]),
             pa.concat_arrays([p.target_id for p in parts]),
             pa.concat_arrays([p.reason for p in parts]),
+            pa.concat_arrays([p.codes for p in parts]),
         )
+
+
+def _flat(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from crmbridge.core.identity import KeyRule
 from crmbridge.errors import ConfigError, ErrorContext
 
 #: Name of the column the engine adds to every batch it reads: the record's position in the
@@ -103,6 +104,9 @@ class Field:
     #: read only when a read names it (fields of related records: costly, often unwanted);
     #: not part of "every field"
     on_request: bool = False
+    #: how the system compares values of this field when it looks records up by it: the
+    #: default rule of a match key on it (see :mod:`crmbridge.core.identity`)
+    key_rule: KeyRule = KeyRule.EXACT
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -124,6 +128,8 @@ class ObjectSchema:
     fields: tuple[Field, ...]
     id_field: str | None = None  # the field that holds the system's record id, if any
     label: str | None = None
+    #: with ``DeleteReporting.FLAG``: the field that is true for a deleted record
+    deleted_field: str | None = None
     _by_name: dict[str, Field] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -140,6 +146,11 @@ class ObjectSchema:
 
     def has(self, name: str) -> bool:
         return name in self._by_name
+
+    @property
+    def key_fields(self) -> list[str]:
+        """The fields of the primary key (``Field.key``), in order."""
+        return [f.name for f in self.fields if f.key]
 
     def field(self, name: str, *, context: ErrorContext | None = None) -> Field:
         """The field called ``name``; an unknown name is a ConfigError suggesting close matches."""
@@ -158,7 +169,11 @@ class ObjectSchema:
         if names is None:
             return self
         return ObjectSchema(
-            self.name, tuple(self.field(n) for n in names), self.id_field, self.label
+            self.name,
+            tuple(self.field(n) for n in names),
+            self.id_field,
+            self.label,
+            self.deleted_field,
         )
 
     def arrow_schema(self) -> pa.Schema:

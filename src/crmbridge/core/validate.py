@@ -7,7 +7,7 @@ batch and reported as a :class:`~crmbridge.core.coerce.Rejection` naming the fie
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crmbridge.core.coerce import Rejection
-from crmbridge.core.outcomes import WriteMode
+from crmbridge.core.outcomes import RejectCode, WriteMode
 from crmbridge.core.schema import ROW_COLUMN, Field, ObjectSchema
 
 
@@ -44,7 +44,7 @@ def _no_value(i: int) -> str:
 
 
 def _unlisted(column: pa.Array, field: Field, i: int) -> str:
-    options = ", ".join(field.allowed_values or ())
+    options = ", ".join(v for v in field.allowed_values or () if v)
     return f"{_preview(column[i].as_py())} is not one of the options of {field.name!r}: {options}"
 
 
@@ -53,8 +53,17 @@ def _too_long(column: pa.Array, lengths: pa.Array, field: Field, i: int) -> str:
     return f"{value} is {lengths[i].as_py()} characters, the limit is {field.length}"
 
 
-def validate(batch: pa.RecordBatch, rules: TargetRules) -> tuple[pa.RecordBatch, list[Rejection]]:
-    """The records of ``batch`` that fit the target, and a rejection for each that does not."""
+def validate(
+    batch: pa.RecordBatch,
+    rules: TargetRules,
+    *,
+    filled_later: Mapping[str, pa.Array] | None = None,
+) -> tuple[pa.RecordBatch, list[Rejection]]:
+    """The records of ``batch`` that fit the target, and a rejection for each that does not.
+
+    ``filled_later``: field -> the rows where it has no value yet but will get one before the
+    write (a reference whose record is created first); a required field is fine there."""
+    later = filled_later or {}
     if batch.num_rows == 0:
         return batch, []
     rows = batch.column(ROW_COLUMN)
@@ -62,19 +71,24 @@ def validate(batch: pa.RecordBatch, rules: TargetRules) -> tuple[pa.RecordBatch,
     rejections: dict[int, Rejection] = {}
     columns = dict(zip(batch.schema.names, batch.columns, strict=True))
 
-    def reject(mask: pa.Array, field: str, reason: Callable[[int], str]) -> None:
+    def reject(
+        mask: pa.Array,
+        field: str,
+        reason: Callable[[int], str],
+        code: RejectCode = RejectCode.INVALID_VALUE,
+    ) -> None:
         nonlocal bad
         if not pc.any(mask).as_py():
             return
         for i in pc.indices_nonzero(mask).to_pylist():
             row = rows[i].as_py()
-            rejections.setdefault(row, Rejection(row, field, reason(i)))
+            rejections.setdefault(row, Rejection(row, field, reason(i), code))
         bad = pc.or_(bad, mask)
 
     if rules.mode is not WriteMode.INSERT:
         for key in rules.match_keys:
             if key in columns:
-                reject(pc.is_null(columns[key]), key, partial(_no_key, key))
+                reject(pc.is_null(columns[key]), key, partial(_no_key, key), RejectCode.MISSING_KEY)
 
     if rules.mode is not WriteMode.DELETE:
         for field in rules.schema.fields:
@@ -82,7 +96,10 @@ def validate(batch: pa.RecordBatch, rules: TargetRules) -> tuple[pa.RecordBatch,
             if column is None:
                 continue
             if field.required:
-                reject(pc.is_null(column), field.name, _no_value)
+                empty = pc.is_null(column)
+                if field.name in later:
+                    empty = pc.and_(empty, pc.invert(later[field.name]))
+                reject(empty, field.name, _no_value)
             if pa.types.is_null(column.type):
                 continue  # no values at all: nothing more to check
             if field.allowed_values is not None and not rules.allow_unlisted_values:

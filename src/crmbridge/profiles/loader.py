@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from crmbridge.errors import ProfileError, ProfileProblem
-from crmbridge.profiles.model import Profile
+from crmbridge.profiles.model import InlineConnection, Profile
 from crmbridge.profiles.params import substitute_params
 
 
@@ -29,6 +31,23 @@ class LoadedProfile:
         return self.profile.name or self.path.stem
 
     @property
+    def key(self) -> str:
+        """The profile's stable identity, under which its state is kept (docs/state.md).
+
+        Its ``id`` when it has one; otherwise its name qualified by its source and target
+        (connection and object as written), so two profiles that read or write different
+        things never share state, and moving the file keeps it."""
+        profile = self.profile
+        if profile.id:
+            return f"id:{profile.id}"
+        ends = [
+            _connection_text(side.connection) + "/" + side.object
+            for side in (profile.source, profile.target)
+        ]
+        digest = hashlib.sha256("\x1f".join(ends).encode()).hexdigest()[:16]
+        return f"{self.name}@{digest}"
+
+    @property
     def base_dir(self) -> Path:
         """Relative paths in the profile (inline connections) are relative to its folder."""
         return self.path.parent
@@ -42,6 +61,13 @@ class LoadedProfile:
 
     def error(self, problems: Iterable[ProfileProblem]) -> ProfileError:
         return ProfileError(str(self.path), problems)
+
+
+def _connection_text(ref: str | InlineConnection) -> str:
+    if isinstance(ref, str):
+        return f"connection:{ref}"
+    settings = json.dumps(ref.settings(), sort_keys=True, default=str)
+    return f"{ref.type}:{settings}"
 
 
 def load_profile(path: str | Path, params: Mapping[str, str] | None = None) -> LoadedProfile:

@@ -12,7 +12,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from crmbridge.core.identity import KeyRule
 from crmbridge.core.outcomes import WriteMode
+from crmbridge.core.plan import OnMultiple
 from crmbridge.core.schema import FieldType
 
 Scalar = str | int | float | bool | None
@@ -68,6 +70,11 @@ class Source(_Strict):
         description="types of untyped source fields (CSV); a value that does not convert "
         "rejects its record",
     )
+    key: list[str] | None = Field(
+        default=None,
+        description="source fields that identify a record (default: the source's id or "
+        "primary key; for files without one, the record's content and position)",
+    )
     include_deleted: bool = Field(default=False, description="also read deleted records")
     incremental: Incremental | None = Field(
         default=None, description="read only the records changed since the previous run"
@@ -92,6 +99,21 @@ class Target(_Strict):
         description="update/upsert: the only fields written to records that already exist "
         "(created records get every mapped field); [] leaves existing records untouched",
     )
+    key_rules: dict[str, KeyRule] = Field(
+        default_factory=dict,
+        description="match key -> how its values compare: exact, casefold, email or phone "
+        "(default: as the target compares the field)",
+    )
+    on_multiple_matches: OnMultiple = Field(
+        default=OnMultiple.REJECT,
+        description="a record that matches several target records: reject it "
+        "(ambiguous_match), act on the first, or on all",
+    )
+    keep_when_null: list[str] = Field(
+        default_factory=list,
+        description="fields whose null value leaves the stored value alone instead of "
+        "setting it to null (update/upsert)",
+    )
 
     @model_validator(mode="after")
     def _keys_for_mode(self) -> Target:
@@ -112,6 +134,12 @@ class Reference(_Strict):
     """A target field filled with the id of a record found in the target system,
     e.g. a Note's ``parent_id`` from the Lead whose ``email1`` is the source's ``email``."""
 
+    @model_validator(mode="after")
+    def _one_record(self) -> Reference:
+        if self.on_multiple_matches is OnMultiple.ALL:
+            raise ValueError("a reference holds one id: use reject or first")
+        return self
+
     object: str = Field(description="object of the target connection to look the record up in")
     match: dict[str, str] = Field(
         min_length=1,
@@ -119,6 +147,15 @@ class Reference(_Strict):
         "as the target system compares them",
     )
     missing: Missing = Field(default=Missing.REJECT, description="reject, skip or create")
+    on_multiple_matches: OnMultiple = Field(
+        default=OnMultiple.REJECT,
+        description="several records match: reject the source record (ambiguous_match) or "
+        "take the first",
+    )
+    key_rules: dict[str, KeyRule] = Field(
+        default_factory=dict,
+        description="match field -> how its values compare (default: as the target compares)",
+    )
     values: dict[str, str] = Field(
         default_factory=dict,
         description="with missing: create, more fields of the created record "
@@ -187,6 +224,11 @@ class Errors(_Strict):
 
 
 class Profile(_Strict):
+    id: str | None = Field(
+        default=None,
+        description="a stable identity for the profile's state (cursor, ledger, records "
+        "already sent); default: its name with its source and target",
+    )
     name: str | None = Field(default=None, description="default: the file name without .yaml")
     description: str | None = None
     params: dict[str, Scalar] = Field(

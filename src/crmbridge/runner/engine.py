@@ -1,19 +1,20 @@
-"""The run loop: read a batch, convert, filter and map it, check it, write it, record outcomes.
+"""The run loop: read a batch, map and check it, plan it, apply the plan, record outcomes.
 
 Each source batch goes through the same steps (all vectorized over Arrow):
 
-    read -> number rows -> convert source types -> filter + map (DuckDB) -> convert to target
-         -> validate -> split repeated keys into waves -> write (or plan, in a dry run)
-         -> outcomes to the success / error files and the counts
+    read -> number rows -> convert source types -> skip what an incremental read has seen
+         -> filter + map (DuckDB) -> skip what was sent before -> resolve references
+         -> convert to target types -> validate (ours, then the target's own rules)
+         -> match + plan (runner/writing.py)  ── a preview / dry run stops here
+         -> ledger: intent -> apply -> links -> success / error files -> ledger: confirm
 
 A record rejected at any step is in the error file with its reason; nothing is dropped
-silently. Whole-call failures of a write that are transient are retried with backoff.
+silently. Only the main thread writes the target, the files and the ledger; the source is read
+in a background thread a couple of batches ahead.
 """
 
 from __future__ import annotations
 
-import random
-import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -22,26 +23,27 @@ from dataclasses import dataclass, field, replace
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crmbridge.connectors.base import ROW_COLUMN, BadRecord, ReadRequest, WriteRequest
+from crmbridge.connectors.base import ROW_COLUMN, BadRecord, ReadRequest
 from crmbridge.core.batches import read_ahead, rebatch
 from crmbridge.core.coerce import Coercer, Rejection
 from crmbridge.core.expressions import BatchTransform
-from crmbridge.core.keys import chunks, waves
-from crmbridge.core.outcomes import Outcome, WriteResult
+from crmbridge.core.identity import content_keys, encode
+from crmbridge.core.outcomes import Outcome, RejectCode, WriteMode
+from crmbridge.core.plan import SOURCE_KEY_COLUMN, Plan
 from crmbridge.core.validate import validate
-from crmbridge.errors import CrmBridgeError, FatalError, RetryableError
+from crmbridge.errors import CrmBridgeError, RecordError
 from crmbridge.profiles.model import OnReject
 from crmbridge.runner.incremental import Cursor
-from crmbridge.runner.outputs import OUTCOME, OUTCOME_SCHEMA, REASON, RunFiles
-from crmbridge.runner.planner import Planner
+from crmbridge.runner.ledger import Recovery, RunLedger
+from crmbridge.runner.outputs import OUTCOME, OUTCOME_SCHEMA, REASON, RunFiles, outcome_table
 from crmbridge.runner.prepare import Prepared
-from crmbridge.runner.relations import Relations
-from crmbridge.state import StateStore
+from crmbridge.runner.relations import Relations, pending_column
+from crmbridge.runner.writing import TargetWriter, planned_outcomes
+from crmbridge.state import Sent, StateStore
 
-#: counted besides the write outcomes: records the filter left out
+#: counted besides the write outcomes: records the filter (or a skip rule) left out
 FILTERED = "filtered"
 
-WRITE_ATTEMPTS = 4
 #: batches read in advance while the current one is processed
 READ_AHEAD = 2
 
@@ -54,42 +56,61 @@ class Progress:
 
 
 @dataclass
+class Mapped:
+    """One source batch after mapping and checks: the records to plan."""
+
+    source: pa.RecordBatch  # numbered, as read
+    #: the valid records: written fields typed per the target, ROW_COLUMN, SOURCE_KEY_COLUMN,
+    #: and the columns references, links and deduplication need
+    proposed: pa.RecordBatch
+    rejected: list[Rejection]
+    filtered: int
+    #: per proposed record, why it is skipped (inserted by an earlier run), or null
+    skip: pa.Array | None = None
+
+
+@dataclass
 class StepResult:
     """What happened to one source batch."""
 
-    outcomes: pa.Table  # OUTCOME_SCHEMA
+    outcomes: pa.Table  # OUTCOME_SCHEMA, one row per operation, in source order
     filtered: int
+    plan: Plan | None = None
     mapped: pa.RecordBatch | None = None  # the records as they were (or would be) written
+    sent: list[Sent] = field(default_factory=list)
 
 
 @dataclass
 class Totals:
     counts: Counter[str] = field(default_factory=Counter)
     stopped: str | None = None  # why the run stopped early (error policy)
+    #: why records were skipped ("inserted by run 12") -> how many
+    skip_reasons: Counter[str] = field(default_factory=Counter)
 
     @property
     def rejected(self) -> int:
         return self.counts[Outcome.REJECTED.value]
 
-
-def _rejections_table(rejections: list[Rejection]) -> pa.Table:
-    return pa.Table.from_arrays(
-        [
-            pa.array([r.row for r in rejections], pa.int64()),
-            pa.array([Outcome.REJECTED.value] * len(rejections), pa.string()),
-            pa.nulls(len(rejections), pa.string()),
-            pa.array(
-                [f"field {r.field!r}: {r.reason}" if r.field else r.reason for r in rejections],
-                pa.string(),
-            ),
-        ],
-        schema=OUTCOME_SCHEMA,
-    )
+    def add(self, result: StepResult) -> None:
+        outcome = result.outcomes.column(OUTCOME)
+        for item in pc.value_counts(outcome).to_pylist():
+            self.counts[item["values"]] += item["counts"]
+        self.counts[FILTERED] += result.filtered
+        if self.counts[Outcome.SKIPPED.value]:
+            skipped = result.outcomes.filter(pc.equal(outcome, Outcome.SKIPPED.value))
+            self.skip_reasons.update(skipped.column(REASON).to_pylist())
 
 
-def _result_table(rows: pa.Array, result: WriteResult) -> pa.Table:
-    return pa.Table.from_arrays(
-        [rows, result.outcome, result.target_id, result.reason], schema=OUTCOME_SCHEMA
+def rejections_table(rejections: list[Rejection]) -> pa.Table:
+    return outcome_table(
+        pa.array([r.row for r in rejections], pa.int64()),
+        pa.array([Outcome.REJECTED.value] * len(rejections), pa.string()),
+        pa.nulls(len(rejections), pa.string()),
+        pa.array(
+            [f"field {r.field!r}: {r.reason}" if r.field else r.reason for r in rejections],
+            pa.string(),
+        ),
+        pa.array([r.code.value for r in rejections], pa.string()),
     )
 
 
@@ -104,10 +125,14 @@ class Pipeline:
         state: StateStore | None = None,
         run_id: int | None = None,
         cursor: Cursor | None = None,
+        again: bool = False,
+        first_row: int = 1,
     ) -> None:
         self.prepared = prepared
         self.dry_run = dry_run
+        self.state = state
         self.cursor = cursor
+        self.again = again
         self._source_coercer = Coercer(prepared.source_types)
         self._transform = BatchTransform(
             prepared.transform_schema,
@@ -119,17 +144,19 @@ class Pipeline:
             f.name: f.arrow_type for f in prepared.target_schema.fields if f.name in self.columns
         }
         self._target_coercer = Coercer(target_types)
-        self.relations = Relations(
-            prepared.profile,
-            prepared.loaded.name,
+        self.relations = Relations(prepared, state=state, run_id=run_id, dry_run=dry_run)
+        spec = prepared.plan_spec
+        if again and run_id is not None:  # inserted once more: new records, new ids
+            spec = replace(spec, namespace=f"{spec.namespace}\x1frun {run_id}")
+        self.writer = TargetWriter(
             prepared.target,
-            prepared.related,
-            state=state,
-            run_id=run_id,
-            dry_run=dry_run,
+            spec,
+            prepared.context,
+            target_exists=prepared.target_exists,
+            max_batch_size=prepared.target_caps.max_batch_size,
+            remember=dry_run,
         )
-        self._planner = Planner(prepared.target, target_exists=prepared.target_exists)
-        self._next_row = 1
+        self._next_row = first_row
 
     def __enter__(self) -> Pipeline:
         return self
@@ -142,14 +169,23 @@ class Pipeline:
         self._transform.close()
         self._target_coercer.close()
 
+    @property
+    def rows_read(self) -> int:
+        return self._next_row - 1
+
     def number(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """The batch with ROW_COLUMN: each record's 1-based position in the source."""
         rows = pa.array(range(self._next_row, self._next_row + batch.num_rows), pa.int64())
         self._next_row += batch.num_rows
         return batch.append_column(pa.field(ROW_COLUMN, pa.int64()), rows)
 
-    def map(self, source: pa.RecordBatch) -> tuple[pa.RecordBatch, list[Rejection], int]:
-        """Convert, filter, map and validate: (records to write, rejections, filtered count)."""
+    # -- the steps ------------------------------------------------------------------------
+    def map(self, source: pa.RecordBatch) -> Mapped:
+        """Convert, filter, map and check one numbered source batch."""
+        keys = pa.RecordBatch.from_arrays(
+            [source.column(ROW_COLUMN), self._source_keys(source)],
+            names=[ROW_COLUMN, SOURCE_KEY_COLUMN],
+        )
         typed, rejected = self._source_coercer.apply(source)
         seen = 0
         if self.cursor is not None:
@@ -158,70 +194,119 @@ class Pipeline:
         result = self._transform.apply(typed)
         rejected += [Rejection(e.row, e.field, e.message) for e in result.errors]
         filtered = typed.num_rows - result.batch.num_rows - len(result.errors)
-        mapped, already_sent = self.relations.drop_sent(result.batch)
+        mapped = _keep_source_keys(result.batch, keys)
+        mapped, already_sent = self.relations.drop_sent(mapped)
         resolved = self.relations.resolve(mapped)
         rejected += resolved.rejected
         filtered += already_sent + resolved.skipped + seen
-        mapped, more = self._target_coercer.apply(resolved.batch)
+        converted, more = self._target_coercer.apply(resolved.batch)
         rejected += more
-        valid, more = validate(mapped, self.prepared.rules)
+        later = {
+            name: converted.column(pending_column(name))
+            for name in resolved.pending
+            if pending_column(name) in converted.schema.names
+        }
+        valid, more = validate(converted, self.prepared.rules, filled_later=later)
         rejected += more
-        return valid, rejected, filtered
+        valid, more = self._target_checks(valid)
+        rejected += more
+        return Mapped(source, valid, rejected, filtered, self._skips(valid))
 
-    def step(self, source: pa.RecordBatch, *, stop_at_reject: bool) -> StepResult:
-        """All steps for one numbered source batch."""
-        valid, rejected, filtered = self.map(source)
-        if stop_at_reject and rejected:
-            first = min(r.row for r in rejected)
-            valid = valid.filter(pc.less(valid.column(ROW_COLUMN), first))
-            rejected = [r for r in rejected if r.row == first]
-        written = self.write(valid)
-        written = self.relations.link(valid, written)
-        self.relations.mark_sent(valid, written)
-        outcomes = pa.concat_tables([_rejections_table(rejected), written])
-        mapped = valid.select([*self.columns, ROW_COLUMN])
-        return StepResult(outcomes.sort_by(ROW_COLUMN), filtered, mapped)
+    def references(self, mapped: Mapped) -> Mapped:
+        """The write phase's first step: create the referenced records the valid records
+        need (``missing: create``); a record whose reference cannot be created is rejected."""
+        proposed, failed = self.relations.create_missing(mapped.proposed)
+        if not failed:
+            return replace(mapped, proposed=proposed)
+        kept = pc.is_in(mapped.proposed.column(ROW_COLUMN), value_set=proposed.column(ROW_COLUMN))
+        skip = mapped.skip.filter(kept) if mapped.skip is not None else None
+        return replace(mapped, proposed=proposed, rejected=mapped.rejected + failed, skip=skip)
 
-    def write(self, valid: pa.RecordBatch) -> pa.Table:
-        """Write (or plan) the valid records: their outcomes (OUTCOME_SCHEMA)."""
+    def plan(self, mapped: Mapped) -> Plan:
+        proposed = mapped.proposed.select([*self.columns, ROW_COLUMN, SOURCE_KEY_COLUMN])
+        return self.writer.plan(proposed, mapped.skip)
+
+    def apply(self, plan: Plan, *, attempt: int = 1) -> pa.Table:
+        """Carry the plan out (a dry run: what it would do)."""
+        if self.dry_run:
+            return planned_outcomes(plan.ops)
+        return self.writer.apply(plan, attempt=attempt)
+
+    def finish(self, mapped: Mapped, plan: Plan, outcomes: pa.Table) -> StepResult:
+        """Links for the written records, and what to remember of them."""
+        outcomes = self.relations.link(mapped.proposed, outcomes)
+        outcomes = pa.concat_tables([rejections_table(mapped.rejected), outcomes])
+        outcomes = outcomes.take(pc.sort_indices(outcomes, [(ROW_COLUMN, "ascending")]))
+        sent = [] if self.dry_run else self._sent(mapped, outcomes)
+        shown = mapped.proposed.select([*self.columns, ROW_COLUMN])
+        return StepResult(outcomes, mapped.filtered, plan, shown, sent)
+
+    def step(self, source: pa.RecordBatch, *, stop_at_reject: bool = False) -> StepResult:
+        """Every step for one numbered source batch, without the ledger (preview, dry run)."""
+        mapped = self.map(source)
+        if stop_at_reject:
+            mapped = _until_first_reject(mapped)
+        mapped = self.references(mapped)
+        plan = self.plan(mapped)
+        return self.finish(mapped, plan, self.apply(plan))
+
+    # -- helpers --------------------------------------------------------------------------
+    def _source_keys(self, source: pa.RecordBatch) -> pa.Array:
+        key = self.prepared.source_key
+        if key:
+            return encode(source, key)
+        names = [n for n in source.schema.names if n != ROW_COLUMN]
+        return content_keys(source, names, ROW_COLUMN)
+
+    def _target_checks(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[Rejection]]:
+        """Values the target would refuse, found before anything is sent (dry run too)."""
         prepared = self.prepared
-        keys = list(prepared.profile.target.match_keys)
-        tables = [OUTCOME_SCHEMA.empty_table()]
-        for wave in waves(valid.select([*self.columns, ROW_COLUMN]), keys):
-            for chunk in chunks(wave, prepared.target_caps.max_batch_size):
-                if chunk.num_rows == 0:
-                    continue
-                request = WriteRequest(
-                    prepared.profile.target.object,
-                    chunk,
-                    prepared.profile.target.mode,
-                    keys,
-                    update_fields=prepared.profile.target.update_fields,
-                    context=prepared.context,
-                )
-                result = self._write_with_retry(request)
-                if len(result) != chunk.num_rows:
-                    raise FatalError(
-                        f"the {prepared.target.type_name} connector returned {len(result)} "
-                        f"outcomes for {chunk.num_rows} records",
-                        context=prepared.context,
-                    )
-                tables.append(_result_table(chunk.column(ROW_COLUMN), result))
-        return pa.concat_tables(tables)
+        if batch.num_rows == 0 or not prepared.target_exists:
+            return batch, []
+        reasons = prepared.target.refusals(
+            prepared.profile.target.object, batch.select(self.columns)
+        )
+        if reasons is None or reasons.null_count == len(reasons):
+            return batch, []
+        bad = pc.is_valid(reasons)
+        rows = batch.column(ROW_COLUMN).filter(bad).to_pylist()
+        texts = reasons.filter(bad).to_pylist()
+        found = [Rejection(r, None, t) for r, t in zip(rows, texts, strict=True)]
+        return batch.filter(pc.invert(bad)), found
 
-    def _write_with_retry(self, request: WriteRequest) -> WriteResult:
-        target = self.prepared.target
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            try:
-                if self.dry_run:
-                    return self._planner.plan(request)
-                return target.write(request)
-            except RetryableError as err:
-                if attempt == WRITE_ATTEMPTS:
-                    raise
-                pause = err.retry_after or min(30.0, 0.5 * 2**attempt) * random.uniform(0.5, 1)
-                time.sleep(pause)
-        raise AssertionError("unreachable")  # pragma: no cover
+    def _skips(self, valid: pa.RecordBatch) -> pa.Array | None:
+        """Records an earlier run of this profile inserted (insert without match keys)."""
+        prepared = self.prepared
+        if (
+            self.state is None
+            or self.again
+            or prepared.target_caps.atomic  # a file is written anew by every run
+            or prepared.profile.target.mode is not WriteMode.INSERT
+            or prepared.plan_spec.keys
+            or valid.num_rows == 0
+        ):
+            return None
+        keys = valid.column(SOURCE_KEY_COLUMN).to_pylist()
+        done = self.state.sent(prepared.inserted_scope, [k for k in keys if k is not None])
+        if not done:
+            return None
+        return pa.array(
+            [f"inserted by run {done[k]}" if k in done else None for k in keys],
+            pa.string(),
+        )
+
+    def _sent(self, mapped: Mapped, outcomes: pa.Table) -> list[Sent]:
+        prepared = self.prepared
+        sent = self.relations.sent(mapped.proposed, outcomes)
+        inserts = prepared.profile.target.mode is WriteMode.INSERT and not prepared.plan_spec.keys
+        if inserts and not prepared.target_caps.atomic:
+            created = outcomes.filter(pc.equal(outcomes.column(OUTCOME), Outcome.CREATED.value))
+            rows = mapped.proposed.filter(
+                pc.is_in(mapped.proposed.column(ROW_COLUMN), created.column(ROW_COLUMN))
+            )
+            keys = [k for k in rows.column(SOURCE_KEY_COLUMN).to_pylist() if k is not None]
+            sent.append(Sent(prepared.inserted_scope, keys))
+        return sent
 
 
 def execute(
@@ -233,8 +318,16 @@ def execute(
     state: StateStore | None = None,
     run_id: int | None = None,
     cursor: Cursor | None = None,
+    ledger: RunLedger | None = None,
+    recovery: Recovery | None = None,
+    again: bool = False,
+    plans: Callable[[Plan, pa.RecordBatch], None] | None = None,
 ) -> Totals:
-    """Run every batch of the source through the pipeline; outcomes go to ``files``."""
+    """Run every batch of the source through the pipeline; outcomes go to ``files``.
+
+    ``ledger``: a real run records each batch's intent and confirmation (runner/ledger.py).
+    ``recovery``: where an interrupted run stood, to continue from. ``plans``: called with
+    each batch's plan and source batch (``--plan-out``)."""
     profile = prepared.profile
     totals = Totals()
     progress = Progress(total=_count(prepared))
@@ -250,28 +343,90 @@ def execute(
             totals.counts[Outcome.REJECTED.value] += 1
 
     request = replace(prepared.read, on_bad_record=unreadable.append)
-    batches = read_ahead(rebatch(_batches(prepared, request), profile.batch_size), READ_AHEAD)
+    skip_rows = 0
+    first_row = 1
+    if recovery is not None:
+        request = replace(request, after=recovery.after)
+        skip_rows = recovery.rows_read if recovery.after is None else 0
+        first_row = recovery.rows_read + 1
+        progress.read = recovery.rows_read
+    source = _skipping(_batches(prepared, request), skip_rows)
+    batches = read_ahead(rebatch(source, profile.batch_size), READ_AHEAD)
     with (
-        Pipeline(prepared, dry_run=dry_run, state=state, run_id=run_id, cursor=cursor) as pipeline,
+        Pipeline(
+            prepared,
+            dry_run=dry_run,
+            state=state,
+            run_id=run_id,
+            cursor=cursor,
+            again=again,
+            first_row=first_row,
+        ) as pipeline,
         closing(batches),
     ):
         for raw in batches:
-            source = pipeline.number(raw)
-            progress.read += source.num_rows
-            result = pipeline.step(source, stop_at_reject=stop_at_reject)
-            files.add(source, result.outcomes)
-            for item in pc.value_counts(result.outcomes.column(OUTCOME)).to_pylist():
-                totals.counts[item["values"]] += item["counts"]
-            totals.counts[FILTERED] += result.filtered
+            numbered = pipeline.number(raw)
+            progress.read += numbered.num_rows
+            mapped = pipeline.map(numbered)
+            if stop_at_reject:
+                mapped = _until_first_reject(mapped)
+            mapped = pipeline.references(mapped)
+            if ledger is not None:
+                result = ledger.step(pipeline, mapped, raw)
+            else:
+                plan = pipeline.plan(mapped)
+                if plans is not None:
+                    plans(plan, numbered)
+                result = pipeline.finish(mapped, plan, pipeline.apply(plan))
+            files.add(numbered, result.outcomes)
             record_unreadable()
+            totals.add(result)
+            if ledger is not None:
+                ledger.confirm(result, totals, files)
             progress.done = progress.read
             if on_progress:
                 on_progress(progress)
             totals.stopped = _policy_stop(prepared, totals, result, stop_at_reject)
             if totals.stopped:
                 break
+        if ledger is not None and not totals.stopped:
+            leftovers = ledger.leftovers(pipeline)  # in-flight operations not read again
+            if leftovers is not None:
+                result = StepResult(leftovers, 0)
+                files.add_orphans(leftovers)
+                totals.add(result)
+                ledger.confirm(result, totals, files)
     record_unreadable()
     return totals
+
+
+def _until_first_reject(mapped: Mapped) -> Mapped:
+    """``on_reject: stop``: only the records before the first rejected one go on."""
+    if not mapped.rejected:
+        return mapped
+    first = min(r.row for r in mapped.rejected)
+    keep = pc.less(mapped.proposed.column(ROW_COLUMN), first)
+    skip = mapped.skip.filter(keep) if mapped.skip is not None else None
+    rejected = [r for r in mapped.rejected if r.row == first]
+    return Mapped(mapped.source, mapped.proposed.filter(keep), rejected, mapped.filtered, skip)
+
+
+def _keep_source_keys(mapped: pa.RecordBatch, keys: pa.RecordBatch) -> pa.RecordBatch:
+    """The mapped batch with each record's source key (looked up by row)."""
+    at = pc.index_in(mapped.column(ROW_COLUMN), value_set=keys.column(ROW_COLUMN))
+    return mapped.append_column(SOURCE_KEY_COLUMN, keys.column(SOURCE_KEY_COLUMN).take(at))
+
+
+def _skipping(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+    """``batches`` without their first ``rows`` records (resuming a source read by count)."""
+    for batch in batches:
+        if rows <= 0:
+            yield batch
+        elif batch.num_rows <= rows:
+            rows -= batch.num_rows
+        else:
+            yield batch.slice(rows)
+            rows = 0
 
 
 def _batches(prepared: Prepared, request: ReadRequest) -> Iterator[pa.RecordBatch]:
@@ -308,4 +463,15 @@ def _policy_stop(
     return None
 
 
-__all__ = ["FILTERED", "Pipeline", "Progress", "Totals", "execute"]
+__all__ = [
+    "FILTERED",
+    "OUTCOME_SCHEMA",
+    "Mapped",
+    "Pipeline",
+    "Progress",
+    "RecordError",
+    "RejectCode",
+    "StepResult",
+    "Totals",
+    "execute",
+]

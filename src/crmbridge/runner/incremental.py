@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 
+from crmbridge.connectors.base import Since
 from crmbridge.profiles.model import Incremental
 from crmbridge.state import StateStore
 
@@ -41,9 +42,15 @@ class Cursor:
     seen: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, spec: Incremental, profile: str, state: StateStore | None) -> Cursor:
-        scope = f"profile:{profile}"
+    def load(
+        cls, spec: Incremental, profile_key: str, state: StateStore | None, *, legacy: str = ""
+    ) -> Cursor:
+        """The cursor kept for the profile (``legacy``: the name older versions kept it
+        under, adopted when the profile has none yet)."""
+        scope = f"profile:{profile_key}"
         saved = state.get_value(scope, STATE_KEY) if state is not None else None
+        if saved is None and state is not None and legacy:
+            saved = state.get_value(f"profile:{legacy}", STATE_KEY)
         cursor = cls(spec, scope)
         if isinstance(saved, dict) and saved.get("field") == spec.field:
             cursor.start = _decode(saved.get("highest"))
@@ -52,19 +59,49 @@ class Cursor:
             cursor.seen = dict(cursor.seen_before)
         return cursor
 
-    def predicate(self) -> exp.Expression | None:
-        """``field >= start - overlap``: the records this run must look at."""
-        if self.start is None:
-            return None
+    @property
+    def low(self) -> Any:
+        """``start - overlap``: the lowest cursor value this run reads (None: everything)."""
         low = self.start
         if isinstance(low, dt.datetime):
             low = low - dt.timedelta(seconds=self.spec.overlap_seconds)
+        return low
+
+    def since(self) -> Since | None:
+        """The read request's ``since``, for a source that reads incrementally itself."""
+        if self.start is None:
+            return None
+        return Since(self.spec.field, self.low, self.spec.key)
+
+    def predicate(self) -> exp.Expression | None:
+        """``field >= start - overlap`` as a filter, for a source that cannot read
+        incrementally (evaluated locally)."""
+        if self.start is None:
+            return None
+        low = self.low
+        if isinstance(low, dt.datetime):
             literal: exp.Expression = exp.cast(
                 exp.Literal.string(low.isoformat()), exp.DataType.build("TIMESTAMPTZ")
             )
         else:
             literal = cast(exp.Expression, exp.convert(low))
         return exp.GTE(this=exp.column(self.spec.field, quoted=True), expression=literal)
+
+    def progress(self) -> dict[str, Any]:
+        """What this run has seen so far (kept per batch in the ledger, for resuming)."""
+        return {
+            "highest": _encode(self.highest),
+            "seen": {k: _encode(v) for k, v in self.seen.items()},
+        }
+
+    def restore(self, progress: dict[str, Any] | None) -> None:
+        """Continue from an interrupted run's ``progress``."""
+        if not progress:
+            return
+        highest = _decode(progress.get("highest"))
+        if highest is not None and (self.highest is None or highest > self.highest):
+            self.highest = highest
+        self.seen.update({k: _decode(v) for k, v in (progress.get("seen") or {}).items()})
 
     def drop_seen(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, int]:
         """Leave out records the previous run processed with the same cursor value."""

@@ -1,12 +1,19 @@
-"""The success file and the error file every run writes (CSV, streamed batch by batch).
+"""The success file and the error file every run writes (CSV, batch by batch).
 
-Both hold the source record as read (its fields, as text), then the outcome, the target's id
-and the reason. The error file also has ``crmbridge_raw``: the raw text of source records that
-could not even be parsed (a malformed CSV line), so nothing is lost.
+Both hold the source record as read (its fields, as text), then the outcome, the target's id,
+the reason and its machine-readable code. The error file also has ``crmbridge_raw``: the raw
+text of source records that could not even be parsed (a malformed CSV line), so nothing is
+lost.
+
+The files are exactly as complete as the run ledger: a batch's records are written before the
+ledger confirms the batch, with the files' sizes; a crashed run's files are cut back to the
+sizes of its last confirmed batch (:func:`truncate`), so they never hold half a batch or half a
+row.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,12 +22,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from crmbridge.connectors.base import ROW_COLUMN, BadRecord
-from crmbridge.core.outcomes import Outcome
+from crmbridge.core.outcomes import Outcome, RejectCode
 
 ROW = "crmbridge_row"
 OUTCOME = "crmbridge_outcome"
 TARGET_ID = "crmbridge_id"
 REASON = "crmbridge_reason"
+CODE = "crmbridge_code"
 RAW = "crmbridge_raw"
 
 #: the columns of an outcome table: one row per source record that reached an outcome
@@ -30,8 +38,19 @@ OUTCOME_SCHEMA = pa.schema(
         pa.field(OUTCOME, pa.string()),
         pa.field(TARGET_ID, pa.string()),
         pa.field(REASON, pa.string()),
+        pa.field(CODE, pa.string()),
     ]
 )
+
+
+def outcome_table(
+    rows: pa.Array | pa.ChunkedArray,
+    outcome: pa.Array | pa.ChunkedArray,
+    target_id: pa.Array | pa.ChunkedArray,
+    reason: pa.Array | pa.ChunkedArray,
+    code: pa.Array | pa.ChunkedArray,
+) -> pa.Table:
+    return pa.Table.from_arrays([rows, outcome, target_id, reason, code], schema=OUTCOME_SCHEMA)
 
 
 class RunFiles:
@@ -41,12 +60,19 @@ class RunFiles:
         folder.mkdir(parents=True, exist_ok=True)
         self.success_path = folder / "success.csv"
         self.error_path = folder / "error.csv"
-        names = [ROW, *source_fields, OUTCOME, TARGET_ID, REASON]
+        names = [ROW, *source_fields, OUTCOME, TARGET_ID, REASON, CODE]
         self._fields = list(source_fields)
         self._success_schema = pa.schema([pa.field(n, pa.string()) for n in names])
         self._error_schema = pa.schema([*self._success_schema, pa.field(RAW, pa.string())])
-        self._success = pacsv.CSVWriter(self.success_path, self._success_schema)
-        self._error = pacsv.CSVWriter(self.error_path, self._error_schema)
+        self._success_sink = pa.OSFile(str(self.success_path), "wb")
+        self._error_sink = pa.OSFile(str(self.error_path), "wb")
+        self._success = pacsv.CSVWriter(self._success_sink, self._success_schema)
+        self._error = pacsv.CSVWriter(self._error_sink, self._error_schema)
+
+    @property
+    def sizes(self) -> tuple[int, int]:
+        """Bytes written so far to the success and the error file."""
+        return self._success_sink.tell(), self._error_sink.tell()
 
     def add(self, source: pa.RecordBatch, outcomes: pa.Table) -> None:
         """Record ``outcomes`` (OUTCOME_SCHEMA) of records from the source batch ``source``."""
@@ -55,9 +81,29 @@ class RunFiles:
         first = source.column(ROW_COLUMN)[0].as_py()
         index = pc.subtract(outcomes.column(ROW_COLUMN), first)
         records = pa.Table.from_batches([source]).take(index)
+        self._add(records, outcomes)
+
+    def add_orphans(self, outcomes: pa.Table) -> None:
+        """Outcomes of operations whose source records are not at hand (a resumed run's
+        in-flight batch whose records could not be read again): the source fields empty."""
+        if outcomes.num_rows == 0:
+            return
+        nulls = {f: pa.nulls(outcomes.num_rows, pa.string()) for f in self._fields}
+        self._add(pa.table(nulls) if nulls else pa.table({}), outcomes)
+
+    def _add(self, records: pa.Table, outcomes: pa.Table) -> None:
+        n = outcomes.num_rows
         columns = [pc.cast(outcomes.column(ROW_COLUMN), pa.string())]
-        columns += [_as_text(records.column(f)) for f in self._fields]
-        columns += [outcomes.column(OUTCOME), outcomes.column(TARGET_ID), outcomes.column(REASON)]
+        columns += [
+            _as_text(records.column(f)) if f in records.column_names else pa.nulls(n, pa.string())
+            for f in self._fields
+        ]
+        columns += [
+            outcomes.column(OUTCOME),
+            outcomes.column(TARGET_ID),
+            outcomes.column(REASON),
+            outcomes.column(CODE),
+        ]
         table = pa.Table.from_arrays(columns, schema=self._success_schema)
         rejected = pc.equal(outcomes.column(OUTCOME), Outcome.REJECTED.value)
         good = table.filter(pc.invert(rejected))
@@ -71,7 +117,13 @@ class RunFiles:
     def add_bad_record(self, bad: BadRecord) -> None:
         """A source record that could not be parsed: no row number, its raw text kept."""
         values: list[str | None] = [None] * (1 + len(self._fields))
-        values += [Outcome.REJECTED.value, None, bad_record_reason(bad), bad.raw]
+        values += [
+            Outcome.REJECTED.value,
+            None,
+            bad_record_reason(bad),
+            RejectCode.UNREADABLE.value,
+            bad.raw,
+        ]
         self._error.write_table(
             pa.Table.from_pylist(
                 [dict(zip(self._error_schema.names, values, strict=True))],
@@ -82,6 +134,17 @@ class RunFiles:
     def close(self) -> None:
         self._success.close()
         self._error.close()
+        self._success_sink.close()
+        self._error_sink.close()
+
+
+def truncate(path: Path, size: int | None) -> None:
+    """Cut ``path`` back to ``size`` bytes (a crashed run's file, to its last confirmed
+    batch); a missing file or size is left alone."""
+    if size is None or not path.exists():
+        return
+    if path.stat().st_size > size:
+        os.truncate(path, size)
 
 
 def bad_record_reason(bad: BadRecord) -> str:

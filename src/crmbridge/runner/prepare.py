@@ -7,7 +7,7 @@ collects *all* profile problems into one ProfileError naming file, line and fiel
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TypeVar, cast
@@ -16,15 +16,25 @@ import pyarrow as pa
 from sqlglot import exp
 
 from crmbridge.connections import Connection, ConnectionStore, inline_connection
-from crmbridge.connectors.base import ROW_COLUMN, Capabilities, Connector, ReadRequest
+from crmbridge.connectors.base import (
+    ROW_COLUMN,
+    Capabilities,
+    Connector,
+    CreateIdentity,
+    DeleteReporting,
+    ReadRequest,
+)
 from crmbridge.core import expressions
+from crmbridge.core.identity import KeyRule
 from crmbridge.core.outcomes import WriteMode
+from crmbridge.core.plan import PlanSpec, effective_keys
 from crmbridge.core.schema import FieldType, ObjectSchema, arrow_type
 from crmbridge.core.validate import TargetRules
 from crmbridge.errors import ConfigError, ErrorContext, ProfileProblem
 from crmbridge.profiles.loader import LoadedProfile
 from crmbridge.profiles.model import InlineConnection, Missing, Profile, TruncationAction
 from crmbridge.runner.create import infer_target_schema
+from crmbridge.runner.incremental import Cursor
 from crmbridge.runner.relations import extra_texts
 from crmbridge.runner.value_maps import ValueMaps, expand_value_maps, is_free_function_name
 
@@ -51,9 +61,25 @@ class Prepared:
     local_filter: exp.Expression | None
     rules: TargetRules
     target_caps: Capabilities
+    #: how the run's records are matched and planned (core/plan.py)
+    plan_spec: PlanSpec
+    #: source fields that identify a source record (None: its content and position)
+    source_key: tuple[str, ...] | None
+    #: fields whose values order the source read uniquely (see Connector.read_order)
+    read_order: tuple[str, ...] | None
     #: False in a preview / dry run of a profile whose target would be created by the run
     target_exists: bool = True
     pushed: list[str] = field(default_factory=list)  # filter parts the source evaluates
+
+    @property
+    def profile_key(self) -> str:
+        """The profile's stable identity (docs/state.md)."""
+        return self.loaded.key
+
+    @property
+    def inserted_scope(self) -> str:
+        """Where the source keys of records inserted without match keys are remembered."""
+        return f"inserted:{self.profile_key}"
 
     @property
     def profile(self) -> Profile:
@@ -66,7 +92,7 @@ class Prepared:
     @property
     def written_fields(self) -> list[str]:
         """Target fields the run writes: the mapped ones, then the references."""
-        return [*self.outputs, *(r for r in self.profile.references if r not in self.outputs)]
+        return written_order(self.outputs, self.profile)
 
     @property
     def transform_schema(self) -> pa.Schema:
@@ -113,12 +139,13 @@ def prepare(
     store: ConnectionStore | None,
     *,
     create: bool = False,
-    since: exp.Expression | None = None,
+    cursor: Cursor | None = None,
 ) -> Prepared:
     """Check the profile against both systems and plan the run. Opens both connectors.
 
     ``create``: create a missing target object (a real run); preview and dry run leave it.
-    ``since``: an incremental read's condition, added to the profile's filter."""
+    ``cursor``: an incremental read's cursor: the source reads from it when it can
+    (``ReadRequest.since``), else the condition is evaluated locally."""
     profile = loaded.profile
     problems = _Problems(loaded)
     found = {
@@ -136,7 +163,7 @@ def prepare(
         for connector in (source, target):
             connector.open()
             opened.append(connector)
-        return _plan(loaded, profile, problems, source, target, create, since)
+        return _plan(loaded, profile, problems, source, target, create, cursor)
     except BaseException:
         for connector in opened:
             connector.close()
@@ -150,12 +177,18 @@ def _plan(
     source: Connector,
     target: Connector,
     create: bool,
-    since: exp.Expression | None,
+    cursor: Cursor | None,
 ) -> Prepared:
     described = problems.attempt(
         ("source", "object"), partial(source.describe, profile.source.object)
     )
+    source_caps = source.capabilities()
     target_caps = target.capabilities()
+    if profile.source.include_deleted and source_caps.deletes is DeleteReporting.NONE:
+        problems.add(
+            ("source", "include_deleted"),
+            f"{source.type_name} sources cannot tell deleted records apart",
+        )
     target_schema = _describe_target(profile, problems, target, target_caps)
     problems.raise_if_any()
     assert described is not None
@@ -165,6 +198,9 @@ def _plan(
         problems.attempt(("source", "types", name), partial(described.field, name))
     problems.raise_if_any()
     names = list(profile.source.fields or described.default_field_names)
+    for i, name in enumerate(profile.source.key or []):
+        if problems.attempt(("source", "key", i), partial(described.field, name)):
+            names += [] if name in names else [name]
     if profile.source.incremental:  # the cursor and the key are always read
         inc = profile.source.incremental
         for part, name in (("field", inc.field), ("key", inc.key)):
@@ -224,17 +260,49 @@ def _plan(
         target_schema = target.create_object(target_schema, profile.target.match_keys)
         target_exists = True
 
-    if since is not None:
-        parts = [since] if filter_tree is None else [filter_tree, since]
-        filter_tree = expressions.conjoin(parts)
+    since = cursor.since() if cursor is not None and source_caps.incremental else None
+    local_since = cursor.predicate() if cursor is not None and since is None else None
     pushed, local = _split_filter(source, profile, filter_tree, set(source_types))
+    if local_since is not None:
+        local.append(local_since)
     read = ReadRequest(
         profile.source.object,
         fields=source_schema.field_names,
         filter=expressions.conjoin(pushed),
+        since=since,
         batch_size=profile.batch_size,
         include_deleted=profile.source.include_deleted,
     )
+    read_order = source.read_order(read)
+    missing_order = [n for n in read_order or () if n not in source_schema.field_names]
+    if missing_order:  # read them too: a resumed run continues after their last values
+        source_schema = described.select([*source_schema.field_names, *missing_order])
+        read = replace(read, fields=source_schema.field_names)
+    keys = effective_keys(
+        profile.target.mode,
+        profile.target.match_keys,
+        list(written),
+        target_schema.id_field,
+        target_schema.key_fields,
+    )
+    plan_spec = PlanSpec(
+        object=profile.target.object,
+        mode=profile.target.mode,
+        fields=tuple(written_order(outputs, profile)),
+        keys=keys,
+        rules={k: _key_rule(profile, target_schema, k) for k in keys},
+        update_fields=(
+            tuple(profile.target.update_fields)
+            if profile.target.update_fields is not None
+            else None
+        ),
+        keep_when_null=frozenset(profile.target.keep_when_null),
+        on_multiple=profile.target.on_multiple_matches,
+        client_ids=target_caps.create_identity is CreateIdentity.CLIENT_ID,
+        namespace=loaded.key,
+        id_field=target_schema.id_field,
+    )
+    source_key = tuple(profile.source.key or ()) or _source_identity(source_schema)
     truncation = profile.truncation
     rules = TargetRules(
         target_schema.select([n for n in target_schema.field_names if n in written]),
@@ -257,9 +325,38 @@ def _plan(
         local_filter=expressions.conjoin(local),
         rules=rules,
         target_caps=target_caps,
+        plan_spec=plan_spec,
+        source_key=source_key,
+        read_order=read_order,
         target_exists=target_exists,
-        pushed=[p.sql(dialect="duckdb") for p in pushed],
+        pushed=[p.sql(dialect="duckdb") for p in pushed] + _since_text(cursor, since),
     )
+
+
+def _since_text(cursor: Cursor | None, since: object) -> list[str]:
+    """The incremental condition the source evaluates, for the summary."""
+    tree = cursor.predicate() if cursor is not None and since is not None else None
+    return [tree.sql(dialect="duckdb")] if tree is not None else []
+
+
+def written_order(outputs: Mapping[str, exp.Expression], profile: Profile) -> list[str]:
+    """Target fields the run writes: the mapped ones, then the references."""
+    return [*outputs, *(r for r in profile.references if r not in outputs)]
+
+
+def _key_rule(profile: Profile, schema: ObjectSchema, key: str) -> KeyRule:
+    chosen = profile.target.key_rules.get(key)
+    if chosen is not None:
+        return chosen
+    return schema.field(key).key_rule if schema.has(key) else KeyRule.EXACT
+
+
+def _source_identity(schema: ObjectSchema) -> tuple[str, ...] | None:
+    """The source's own record identity: its id field or its primary key, when read."""
+    if schema.id_field and schema.has(schema.id_field):
+        return (schema.id_field,)
+    primary = schema.key_fields
+    return tuple(primary) if primary else None
 
 
 def _describe_target(
@@ -309,7 +406,7 @@ def _related(
         for name, ref in profile.references.items()
     ]
     needs += [(("links", i), link.object, link.match) for i, link in enumerate(profile.links)]
-    if needs and not caps.lookup:
+    if needs and not caps.match:
         problems.add(needs[0][0], f"{target.type_name} targets cannot look records up")
     if profile.links and not caps.links:
         problems.add(("links",), f"{target.type_name} targets cannot link records")
@@ -408,6 +505,14 @@ def _check_target(
         known = problems.attempt(("target", "match_keys", i), partial(schema.field, key))
         if known and key not in outputs:
             problems.add(("target", "match_keys", i), f"match key {key!r} is not mapped")
+    if profile.target.match_keys and not caps.match and not caps.atomic:
+        problems.add(("target", "match_keys"), f"{target.type_name} targets cannot look records up")
+    for name in profile.target.key_rules:
+        if name not in profile.target.match_keys:
+            problems.add(("target", "key_rules", name), f"{name!r} is not a match key")
+    for i, name in enumerate(profile.target.keep_when_null):
+        if name not in outputs:
+            problems.add(("target", "keep_when_null", i), f"field {name!r} is not written")
     for name in outputs:
         if (
             schema.has(name)

@@ -7,27 +7,39 @@
 * **deduplicate** leaves out records whose key an earlier run already wrote.
 
 Each needs expressions over source fields; they are evaluated with the mapping, in the same
-DuckDB query, as extra columns named ``__crmbridge_*``. Every look-up is one call per batch
-(per reference or link), never one per record.
+DuckDB query, as extra columns named ``__crmbridge_*``. Every look-up is one ``match`` call
+per batch (per reference or link), never one per record, and compares keys as
+:mod:`crmbridge.core.identity` says, like every other step: several matching records are
+``ambiguous`` (rejected) unless the profile says to take the first.
+
+A missing referenced record that the profile creates (``missing: create``) is created in the
+write phase, after the records that need it passed every check, through the same plan and
+apply as the main records (so with the same retries and idempotent ids).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crmbridge.connectors.base import Connector, WriteRequest
+from crmbridge.connectors.base import MatchRequest
+from crmbridge.core import identity
 from crmbridge.core.coerce import Coercer, Rejection
-from crmbridge.core.keys import key_strings
-from crmbridge.core.outcomes import Outcome, WriteMode
+from crmbridge.core.identity import KeyRule
+from crmbridge.core.outcomes import Outcome, RejectCode, WriteMode
+from crmbridge.core.plan import ID_COLUMN, OP_KEY_COLUMN, SOURCE_KEY_COLUMN, OnMultiple, PlanSpec
 from crmbridge.core.schema import ROW_COLUMN, Field, ObjectSchema
 from crmbridge.errors import ErrorContext
 from crmbridge.profiles.model import Link, Missing, Profile, Reference
 from crmbridge.runner.outputs import OUTCOME, REASON, TARGET_ID
-from crmbridge.state import StateStore
+from crmbridge.state import Sent, StateStore
+
+if TYPE_CHECKING:
+    from crmbridge.runner.prepare import Prepared
 
 PREFIX = "__crmbridge_"
 DEDUPE = f"{PREFIX}dedupe"
@@ -39,6 +51,11 @@ def ref_column(target_field: str, match_field: str) -> str:
 
 def ref_value_column(target_field: str, name: str) -> str:
     return f"{PREFIX}refval_{target_field}__{name}"
+
+
+def pending_column(target_field: str) -> str:
+    """True where the referenced record is to be created in the write phase."""
+    return f"{PREFIX}create_{target_field}"
 
 
 def link_column(index: int, match_field: str) -> str:
@@ -66,6 +83,8 @@ class Resolved:
     batch: pa.RecordBatch  # the records that go on, with reference fields filled in
     rejected: list[Rejection] = field(default_factory=list)
     skipped: int = 0
+    #: reference field -> rows whose referenced record is created in the write phase
+    pending: dict[str, pa.Array] = field(default_factory=dict)
 
 
 class Relations:
@@ -73,28 +92,21 @@ class Relations:
 
     def __init__(
         self,
-        profile: Profile,
-        profile_name: str,
-        target: Connector,
-        schemas: Mapping[str, ObjectSchema],
+        prepared: Prepared,
         *,
         state: StateStore | None,
         run_id: int | None,
         dry_run: bool,
     ) -> None:
-        self.profile = profile
-        self.scope = f"profile:{profile_name}"
-        self.target = target
-        self.schemas = schemas  # describe() of every referenced or linked object
+        self.prepared = prepared
+        self.profile = prepared.profile
+        self.target = prepared.target
+        self.schemas = prepared.related  # describe() of every referenced or linked object
         self.state = state
         self.run_id = run_id
         self.dry_run = dry_run
-        self.context = ErrorContext(profile=profile_name)
-
-    @property
-    def active(self) -> bool:
-        p = self.profile
-        return bool(p.references or p.links or p.deduplicate)
+        self.context = ErrorContext(profile=prepared.loaded.name)
+        self.scope = f"dedupe:{prepared.profile_key}"
 
     # -- deduplicate ---------------------------------------------------------------------
     def drop_sent(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, int]:
@@ -109,112 +121,208 @@ class Relations:
         kept = batch.filter(keep)
         return kept, batch.num_rows - kept.num_rows
 
-    def mark_sent(self, batch: pa.RecordBatch, outcomes: pa.Table) -> None:
-        if self.profile.deduplicate is None or self.state is None or self.dry_run:
-            return
+    def sent(self, batch: pa.RecordBatch, outcomes: pa.Table) -> list[Sent]:
+        """The deduplicate keys of the records written (for the ledger to remember)."""
+        if self.profile.deduplicate is None:
+            return []
         done = outcomes.filter(pc.not_equal(outcomes.column(OUTCOME), Outcome.REJECTED.value))
         rows = batch.filter(pc.is_in(batch.column(ROW_COLUMN), done.column(ROW_COLUMN)))
         keys = [k for k in pc.cast(rows.column(DEDUPE), pa.string()).to_pylist() if k]
-        self.state.mark_sent(self.scope, keys, run_id=self.run_id)
+        return [Sent(self.scope, keys)]
 
     # -- references ----------------------------------------------------------------------
     def resolve(self, batch: pa.RecordBatch) -> Resolved:
-        """Fill every reference field; reject, skip or create where nothing matches."""
+        """Fill every reference field with the id of the record found; reject or skip where
+        none (or several) is found; mark those to create (``missing: create``)."""
         result = Resolved(batch)
         for target_field, ref in self.profile.references.items():
             if result.batch.num_rows == 0:
                 break
-            ids, missing = self._find(ref, result.batch, target_field)
-            if missing.any and ref.missing is Missing.CREATE and not self.dry_run:
-                ids, failures = self._create(ref, result.batch, target_field, ids, missing.mask)
-                result.rejected += failures
-                missing = _Missing.of(ids, missing.mask)
-            result.batch = _set_column(result.batch, target_field, ids)
-            if not missing.any or ref.missing is Missing.CREATE:
-                continue
-            if ref.missing is Missing.SKIP:
-                result.skipped += missing.count
-            else:
-                result.rejected += self._not_found(ref, result.batch, target_field, missing.mask)
-            result.batch = result.batch.filter(pc.invert(missing.mask))
+            keys = self._ref_keys(ref, result.batch, target_field)
+            names = list(ref.match)
+            found = self._find(
+                ref.object,
+                names,
+                keys,
+                _rules(ref, self.schemas[ref.object]),
+                ref.on_multiple_matches,
+            )
+            result.batch = _set_column(result.batch, target_field, found.ids)
+            has_key = pc.is_valid(identity.encode(keys, names))
+            missing = pc.and_(pc.and_(pc.is_null(found.ids), has_key), pc.invert(found.ambiguous))
+            if pc.any(found.ambiguous).as_py():
+                result.rejected += self._refused(
+                    ref, result.batch, target_field, found.ambiguous, "several"
+                )
+            drop = found.ambiguous
+            if pc.any(missing).as_py():
+                if ref.missing is Missing.CREATE:
+                    result.pending[target_field] = missing
+                elif ref.missing is Missing.SKIP:
+                    result.skipped += pc.sum(pc.cast(missing, pa.int64())).as_py() or 0
+                    drop = pc.or_(drop, missing)
+                else:
+                    result.rejected += self._refused(ref, result.batch, target_field, missing, "no")
+                    drop = pc.or_(drop, missing)
+            if pc.any(drop).as_py():
+                keep = pc.invert(drop)
+                result.batch = result.batch.filter(keep)
+                result.pending = {k: v.filter(keep) for k, v in result.pending.items()}
+        if result.pending:
+            for target_field, mask in result.pending.items():
+                result.batch = result.batch.append_column(pending_column(target_field), mask)
         return result
 
-    def _find(
-        self, ref: Reference, batch: pa.RecordBatch, target_field: str
-    ) -> tuple[pa.Array, _Missing]:
-        schema = self.schemas[ref.object]
-        names = list(ref.match)
-        keys = _typed_keys(batch, {ref_column(target_field, n): schema.field(n) for n in names})
-        keys = keys.rename_columns(names)
-        ids = self._lookup_ids(ref.object, schema, names, keys)
-        # a record with nothing to match on (an empty company) simply has no reference
-        has_key = pc.is_valid(key_strings(keys, names))
-        return ids, _Missing.of(ids, has_key)
+    def create_missing(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[Rejection]]:
+        """Create the referenced records marked by :meth:`resolve` (one per distinct key, in
+        the write phase) and fill their ids; a dry run plans them (ids known only where the
+        target takes chosen ids)."""
+        rejected: list[Rejection] = []
+        for target_field, ref in self.profile.references.items():
+            marker = pending_column(target_field)
+            if ref.missing is not Missing.CREATE or marker not in batch.schema.names:
+                continue
+            mask = pc.fill_null(batch.column(marker), False)
+            if batch.num_rows == 0 or not pc.any(mask).as_py():
+                continue
+            ids, failed = self._create(ref, batch.filter(mask), target_field)
+            filled = _scatter(batch.column(target_field), mask, ids)
+            batch = _set_column(batch, target_field, filled)
+            rejected += failed
+            if failed:
+                bad = pa.array([r.row for r in failed], pa.int64())
+                batch = batch.filter(pc.invert(pc.is_in(batch.column(ROW_COLUMN), bad)))
+        return batch, rejected
 
-    def _lookup_ids(
-        self, object: str, schema: ObjectSchema, names: list[str], keys: pa.RecordBatch
-    ) -> pa.Array:
-        """For each row of ``keys``: the id of the record of ``object`` matching it, or null."""
-        wanted = key_strings(keys, names, fold=True)
-        present = pc.is_valid(wanted)
-        distinct = pa.Table.from_batches([keys.filter(present)]).group_by(names).aggregate([])
-        if distinct.num_rows == 0:
-            return pa.nulls(keys.num_rows, pa.string())
-        id_field = schema.id_field or names[0]
-        found = self.target.lookup(object, names, distinct.to_batches()[0], [])
+    def _ref_keys(self, ref: Reference, batch: pa.RecordBatch, target_field: str) -> pa.RecordBatch:
+        schema = self.schemas[ref.object]
+        columns = {ref_column(target_field, n): schema.field(n) for n in ref.match}
+        return _typed_keys(batch, columns).rename_columns(list(ref.match))
+
+    def _find(
+        self,
+        object: str,
+        names: list[str],
+        keys: pa.RecordBatch,
+        rules: Mapping[str, KeyRule],
+        on_multiple: OnMultiple,
+    ) -> _Found:
+        """For each row of ``keys``: the id of the one record of ``object`` matching it."""
+        n = keys.num_rows
+        wanted = identity.encode(keys, names, rules)
+        none = _Found(pa.nulls(n, pa.string()), pa.repeat(False, n))
+        present = keys.filter(pc.is_valid(wanted))
+        if present.num_rows == 0:
+            return none
+        distinct = pa.Table.from_batches([present]).group_by(names, use_threads=False).aggregate([])
+        request = MatchRequest(
+            object,
+            names,
+            distinct.combine_chunks().to_batches()[0],
+            rules=dict(rules),
+            context=self.context,
+        )
+        found = self.target.match(request)
         if found.num_rows == 0:
-            return pa.nulls(keys.num_rows, pa.string())
-        position = pc.index_in(wanted, value_set=key_strings(found, names, fold=True))
-        return pc.cast(found.column(id_field), pa.string()).take(position)
+            return none
+        there = identity.encode(found, names, rules)
+        count = identity.match_counts(wanted, there)
+        ids = pc.cast(found.column(ID_COLUMN), pa.string()).take(identity.positions(wanted, there))
+        ambiguous = pc.greater(count, 1)
+        if on_multiple is OnMultiple.FIRST:
+            ambiguous = pa.repeat(False, n)
+        ids = pc.if_else(ambiguous, pa.scalar(None, pa.string()), ids)
+        return _Found(ids, ambiguous)
 
     def _create(
-        self,
-        ref: Reference,
-        batch: pa.RecordBatch,
-        target_field: str,
-        ids: pa.Array,
-        missing: pa.Array,
+        self, ref: Reference, rows: pa.RecordBatch, target_field: str
     ) -> tuple[pa.Array, list[Rejection]]:
-        """Create the missing referenced records (one per distinct key) and fill their ids."""
+        """Plan and carry out the creation of one record per distinct key of ``rows``; the id
+        each row gets (null in a dry run without chosen ids) and the rows that failed."""
+        from crmbridge.runner.writing import TargetWriter
+
         schema = self.schemas[ref.object]
         names = list(ref.match)
         columns = {ref_column(target_field, n): schema.field(n) for n in names}
         columns |= {ref_value_column(target_field, n): schema.field(n) for n in ref.values}
-        rows = batch.filter(missing)
         typed = _typed_keys(rows, columns).rename_columns([*names, *ref.values])
-        first = _first_per_key(typed, names)
-        new = typed.take(first).append_column(ROW_COLUMN, rows.column(ROW_COLUMN).take(first))
-        request = WriteRequest(ref.object, new, WriteMode.INSERT, names, context=self.context)
-        written = self.target.write(request)
-        created_keys = key_strings(new, names, fold=True)
-        made = pc.equal(written.outcome, Outcome.CREATED.value)
-        lookup = pc.index_in(key_strings(typed, names, fold=True), value_set=created_keys)
-        new_ids = pc.if_else(pc.take(made, lookup), written.target_id.take(lookup), None)
+        rules = _rules(ref, schema)
+        wanted = identity.encode(typed, names, rules)
+        first = pc.index_in(pc.unique(wanted), value_set=wanted)
+        new = typed.take(first)
+        new = new.append_column(ROW_COLUMN, rows.column(ROW_COLUMN).take(first))
+        new = new.append_column(
+            SOURCE_KEY_COLUMN,
+            pc.binary_join_element_wise(f"{ref.object}\x1f", wanted.take(first), ""),
+        )
+        spec = PlanSpec(
+            object=ref.object,
+            mode=WriteMode.INSERT,
+            fields=(*names, *ref.values),
+            keys=tuple(names),
+            rules=rules,
+            client_ids=self.prepared.plan_spec.client_ids,
+            namespace=self.prepared.plan_spec.namespace,
+        )
+        writer = TargetWriter(
+            self.target,
+            spec,
+            self.context.merge(object=ref.object),
+            max_batch_size=self.prepared.target_caps.max_batch_size,
+        )
+        plan = writer.plan(new)
+        if self.dry_run:
+            ids = (
+                plan.ops.column(ID_COLUMN)
+                if not spec.client_ids
+                else plan.ops.column(OP_KEY_COLUMN)
+            )
+            made = pa.repeat(True, new.num_rows)
+            reasons = pa.nulls(new.num_rows, pa.string())
+        else:
+            outcomes = writer.apply(plan)
+            ids = outcomes.column(TARGET_ID)
+            made = pc.equal(outcomes.column(OUTCOME), Outcome.CREATED.value)
+            reasons = outcomes.column(REASON)
+        created = pc.if_else(made, ids, pa.scalar(None, pa.string()))
+        index = pc.index_in(wanted, value_set=wanted.take(first))
         failures = [
             Rejection(
-                new.column(ROW_COLUMN)[i].as_py(),
+                row,
                 target_field,
-                f"could not create the {ref.object} record: {written.reason[i].as_py()}",
+                f"could not create the {ref.object} record: {reason}",
+                RejectCode.REFERENCE,
             )
-            for i in pc.indices_nonzero(pc.invert(made)).to_pylist()
+            for row, ok, reason in zip(
+                rows.column(ROW_COLUMN).to_pylist(),
+                pc.take(made, index).to_pylist(),
+                pc.take(reasons, index).to_pylist(),
+                strict=True,
+            )
+            if not ok
         ]
-        merged = _scatter(ids, missing, new_ids)
-        return merged, failures
+        return _flat(pc.take(created, index)), failures
 
-    def _not_found(
-        self, ref: Reference, batch: pa.RecordBatch, target_field: str, missing: pa.Array
+    def _refused(
+        self, ref: Reference, batch: pa.RecordBatch, target_field: str, mask: pa.Array, how: str
     ) -> list[Rejection]:
-        rows = batch.filter(missing)
+        rows = batch.filter(mask)
         out = []
         for i in range(rows.num_rows):
             key = ", ".join(
                 f"{n}={rows.column(ref_column(target_field, n))[i].as_py()!r}" for n in ref.match
             )
+            what = (
+                f"no {ref.object} record matches"
+                if how == "no"
+                else (f"several {ref.object} records match")
+            )
             out.append(
                 Rejection(
                     rows.column(ROW_COLUMN)[i].as_py(),
                     target_field,
-                    f"no {ref.object} record matches {key}",
+                    f"{what} {key}",
+                    RejectCode.AMBIGUOUS_MATCH if how == "several" else RejectCode.REFERENCE,
                 )
             )
         return out
@@ -249,10 +357,11 @@ class Relations:
         schema = self.schemas[link.object]
         names = list(link.match)
         keys = _typed_keys(rows, {link_column(index, n): schema.field(n) for n in names})
-        related = self._lookup_ids(link.object, schema, names, keys.rename_columns(names))
+        rules = {n: schema.field(n).key_rule for n in names}
+        found = self._find(link.object, names, keys.rename_columns(names), rules, OnMultiple.FIRST)
         problems: dict[int, str] = {}
         for row, related_id in zip(
-            rows.column(ROW_COLUMN).to_pylist(), related.to_pylist(), strict=True
+            rows.column(ROW_COLUMN).to_pylist(), found.ids.to_pylist(), strict=True
         ):
             record_id = record_ids[row]
             if related_id is None:
@@ -272,19 +381,13 @@ class Relations:
 
 
 @dataclass
-class _Missing:
-    mask: pa.Array
-    count: int
+class _Found:
+    ids: pa.Array  # the one matching record's id per row, or null
+    ambiguous: pa.Array  # several records match (and the policy rejects)
 
-    @property
-    def any(self) -> bool:
-        return self.count > 0
 
-    @classmethod
-    def of(cls, ids: pa.Array, wanted: pa.Array) -> _Missing:
-        """Rows that ``wanted`` a record and got no id."""
-        mask = pc.and_(pc.is_null(ids), wanted)
-        return cls(mask, pc.sum(pc.cast(mask, pa.int64())).as_py() or 0)
+def _rules(ref: Reference, schema: ObjectSchema) -> dict[str, KeyRule]:
+    return {n: ref.key_rules.get(n, schema.field(n).key_rule) for n in ref.match}
 
 
 def _typed_keys(batch: pa.RecordBatch, columns: Mapping[str, Field]) -> pa.RecordBatch:
@@ -300,10 +403,8 @@ def _typed_keys(batch: pa.RecordBatch, columns: Mapping[str, Field]) -> pa.Recor
     return converted.select(list(columns))
 
 
-def _first_per_key(batch: pa.RecordBatch, names: Sequence[str]) -> pa.Array:
-    keys = key_strings(batch, names, fold=True)
-    unique = pc.unique(keys)
-    return pc.index_in(unique, value_set=keys)
+def _flat(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
 def _scatter(ids: pa.Array, mask: pa.Array, values: pa.Array) -> pa.Array:
@@ -327,8 +428,20 @@ def _reject_rows(outcomes: pa.Table, problems: Mapping[int, str]) -> pa.Table:
     messages = pa.array(list(problems.values()), pa.string()).take(position)
     outcome = pc.if_else(hit, Outcome.REJECTED.value, outcomes.column(OUTCOME))
     reason = pc.if_else(hit, messages, outcomes.column(REASON))
+    code = pc.if_else(hit, RejectCode.REFERENCE.value, outcomes.column("crmbridge_code"))
     outcomes = outcomes.set_column(outcomes.column_names.index(OUTCOME), OUTCOME, outcome)
-    return outcomes.set_column(outcomes.column_names.index(REASON), REASON, reason)
+    outcomes = outcomes.set_column(outcomes.column_names.index(REASON), REASON, reason)
+    return outcomes.set_column(
+        outcomes.column_names.index("crmbridge_code"), "crmbridge_code", code
+    )
 
 
-__all__ = ["DEDUPE", "PREFIX", "Relations", "Resolved", "extra_texts"]
+__all__ = [
+    "DEDUPE",
+    "PREFIX",
+    "Relations",
+    "Resolved",
+    "extra_texts",
+    "pending_column",
+    "ref_column",
+]

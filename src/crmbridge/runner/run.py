@@ -1,9 +1,17 @@
-"""Running and previewing a profile: the library calls behind ``crmbridge run`` and ``preview``."""
+"""Running and previewing a profile: the library calls behind ``crmbridge run`` and ``preview``.
+
+A real run holds its profile's lock for as long as it lasts (a second run waits or stops),
+records every batch in the run ledger, and continues where an interrupted run of the profile
+stood (``runner/ledger.py``). Every run that got as far as reading its profile is in the
+history, also one that could not reach its systems, and ends ``succeeded``, ``finished with
+rejections``, ``failed`` or ``interrupted``, with counts.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -13,11 +21,20 @@ import pyarrow as pa
 from crmbridge.connections import ConnectionStore
 from crmbridge.connectors.base import ROW_COLUMN, BadRecord
 from crmbridge.core.outcomes import Outcome
-from crmbridge.errors import CrmBridgeError
+from crmbridge.core.plan import Plan
+from crmbridge.errors import ConfigError, CrmBridgeError, ProfileError
 from crmbridge.profiles.loader import LoadedProfile
-from crmbridge.runner.engine import FILTERED, Pipeline, Progress, execute
+from crmbridge.runner.engine import FILTERED, Pipeline, Progress, Totals, execute
 from crmbridge.runner.incremental import Cursor
-from crmbridge.runner.outputs import OUTCOME, REASON, TARGET_ID, RunFiles, bad_record_reason
+from crmbridge.runner.ledger import Recovery, RunLedger, RunLock, recover
+from crmbridge.runner.outputs import (
+    CODE,
+    OUTCOME,
+    REASON,
+    TARGET_ID,
+    RunFiles,
+    bad_record_reason,
+)
 from crmbridge.runner.prepare import Prepared, prepare
 from crmbridge.state import RunStatus, StateStore, home_dir
 
@@ -36,6 +53,10 @@ class RunSummary:
     error_file: Path | None
     error: str | None = None
     pushed_filter: list[str] = field(default_factory=list)
+    #: the interrupted run this one continued
+    resumed_from: int | None = None
+    #: what the skipped records were skipped for ("inserted by run 12": 3000)
+    skipped: dict[str, int] = field(default_factory=dict)
 
     @property
     def seconds(self) -> float:
@@ -47,8 +68,9 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        """0 success, 1 finished with rejected records, 3 failed (2 is for usage errors)."""
-        if self.status is RunStatus.FAILED:
+        """0 success, 1 finished with rejected records, 3 failed or interrupted (2 is for
+        usage errors)."""
+        if self.status in (RunStatus.FAILED, RunStatus.INTERRUPTED):
             return 3
         return 1 if self.counts.get(Outcome.REJECTED.value) else 0
 
@@ -65,31 +87,101 @@ def run_profile(
     dry_run: bool | None = None,
     output_dir: Path | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    wait: bool = False,
+    restart: bool = False,
+    again: bool = False,
+    on_plan: Callable[[Prepared, Plan, pa.RecordBatch], None] | None = None,
 ) -> RunSummary:
-    """Run ``loaded`` (or dry-run it) and record the run. Profile problems raise ProfileError
-    before anything is written; failures during the run are in the summary (status failed)."""
+    """Run ``loaded`` (or dry-run it) and record the run.
+
+    ``wait``: wait for another run of the profile to end instead of stopping with
+    AlreadyRunningError. ``restart``: do not continue an interrupted run; start over.
+    ``again``: insert records an earlier run inserted once more. ``on_plan``: called with
+    each batch's plan (``--plan-out``). Profile problems raise ProfileError; failures during
+    the run are in the summary (status failed)."""
     dry = loaded.profile.dry_run if dry_run is None else dry_run
-    incremental = loaded.profile.source.incremental
-    cursor = Cursor.load(incremental, loaded.name, state) if incremental else None
-    since = cursor.predicate() if cursor else None
-    prepared = prepare(loaded, connections, create=not dry, since=since)
+    lock = RunLock.take(state, loaded.key, loaded.name, wait=wait) if state and not dry else None
+    try:
+        return _run(
+            loaded, connections, state, dry, output_dir, on_progress, restart, again, on_plan, lock
+        )
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run(
+    loaded: LoadedProfile,
+    connections: ConnectionStore | None,
+    state: StateStore | None,
+    dry: bool,
+    output_dir: Path | None,
+    on_progress: Callable[[Progress], None] | None,
+    restart: bool,
+    again: bool,
+    on_plan: Callable[[Prepared, Plan, pa.RecordBatch], None] | None,
+    lock: RunLock | None,
+) -> RunSummary:
+    profile = loaded.profile
+    if state is not None:
+        _adopt_legacy_state(state, loaded)
+    incremental = profile.source.incremental
+    cursor = (
+        Cursor.load(incremental, loaded.key, state, legacy=loaded.name) if incremental else None
+    )
     started = dt.datetime.now(dt.UTC)
-    target = loaded.profile.target
     run_id = None
     if state is not None:
         run_id = state.start_run(
             profile=loaded.name,
             profile_path=str(loaded.path),
-            source=f"{prepared.source.name}:{loaded.profile.source.object}",
-            target=f"{prepared.target.name}:{target.object}",
-            mode=target.mode.value,
+            source=_side_text(profile.source.connection, profile.source.object),
+            target=_side_text(profile.target.connection, profile.target.object),
+            mode=profile.target.mode.value,
             dry_run=dry,
+            profile_key=loaded.key,
+            read_state={"since": str(cursor.low)} if cursor and cursor.start is not None else None,
         )
-    stamp = started.strftime("%Y%m%dT%H%M%S")
-    folder = output_dir or home_dir() / "runs" / f"{run_id or stamp}-{_slug(loaded.name)}"
-    files = RunFiles(folder, prepared.source_schema.field_names)
-    error: str | None = None
+        if lock is not None:
+            lock.assign(run_id)
+    summary = _Summary(loaded, run_id, started, state)
+    try:
+        prepared = prepare(loaded, connections, create=not dry, cursor=cursor)
+    except ProfileError:  # the profile is wrong: nothing ran, the history keeps no run
+        if state is not None and run_id is not None:
+            state.discard_run(run_id)
+        raise
+    except ConfigError as err:
+        summary.finish(RunStatus.FAILED, {}, str(err.with_context(profile=loaded.name)), None)
+        raise
+    except CrmBridgeError as err:
+        return summary.finish(
+            RunStatus.FAILED, {}, str(err.with_context(profile=loaded.name)), None
+        )
+    recovery: Recovery | None = None
+    try:
+        if state is not None and run_id is not None and not dry:
+            recovery = recover(state, prepared, restart=restart, new_run=run_id)
+        if recovery is not None and cursor is not None:
+            cursor.restore(recovery.cursor)
+        stamp = started.strftime("%Y%m%dT%H%M%S")
+        folder = output_dir or home_dir() / "runs" / f"{run_id or stamp}-{_slug(loaded.name)}"
+        files = RunFiles(folder, prepared.source_schema.field_names)
+        summary.files = files
+        if state is not None and run_id is not None:
+            state.set_files(
+                run_id, success_file=str(files.success_path), error_file=str(files.error_path)
+            )
+    except BaseException:
+        prepared.close()
+        raise
+    ledger = None
+    if state is not None and run_id is not None and not dry:
+        ledger = RunLedger(state, run_id, prepared, recovery)
     counts: dict[str, int] = {}
+    error: str | None = None
+    status: RunStatus | None = None
+    totals = Totals()
     try:
         totals = execute(
             prepared,
@@ -99,14 +191,33 @@ def run_profile(
             state=state,
             run_id=run_id,
             cursor=cursor,
+            ledger=ledger,
+            recovery=recovery,
+            again=again,
+            plans=(lambda plan, batch: on_plan(prepared, plan, batch)) if on_plan else None,
         )
         counts = dict(totals.counts)
         error = totals.stopped
     except CrmBridgeError as err:
         error = str(err.with_context(profile=loaded.name))
-    finally:
+        counts = summary.confirmed_counts()
+    except Exception as err:  # a bug: the run still ends with its counts and a message
+        crash = folder / "traceback.txt"
+        crash.write_text(traceback.format_exc(), encoding="utf-8")
+        error = (
+            f"internal error {type(err).__name__}: {err} (a bug in crmbridge; the traceback "
+            f"is in {crash})"
+        )
+        counts = summary.confirmed_counts()
+    except BaseException:  # Ctrl-C, SystemExit: the run did not finish
         files.close()
         prepared.close()
+        summary.finish(RunStatus.INTERRUPTED, summary.confirmed_counts(), "interrupted", None)
+        raise
+    finally:
+        pushed = prepared.pushed
+    files.close()
+    prepared.close()
     if error:
         status = RunStatus.FAILED
     elif dry:
@@ -115,31 +226,65 @@ def run_profile(
         status = RunStatus.FINISHED_WITH_REJECTS
     else:
         status = RunStatus.SUCCEEDED
-    counts = {n: counts.get(n, 0) for n in COUNT_NAMES}
     if cursor is not None and status in (RunStatus.SUCCEEDED, RunStatus.FINISHED_WITH_REJECTS):
         cursor.save(state)  # a failed run or a dry run leaves the cursor where it was
-    summary = RunSummary(
-        run_id=run_id,
-        profile=loaded.name,
-        status=status,
-        counts=counts,
-        started_at=started,
-        ended_at=dt.datetime.now(dt.UTC),
-        success_file=files.success_path,
-        error_file=files.error_path,
-        error=error,
-        pushed_filter=prepared.pushed,
-    )
-    if state is not None and run_id is not None:
-        state.finish_run(
-            run_id,
+    result = summary.finish(status, counts, error, pushed)
+    result.resumed_from = recovery.run_id if recovery is not None else None
+    result.skipped = dict(totals.skip_reasons)
+    return result
+
+
+@dataclass
+class _Summary:
+    """Ends a run's record in the history and builds its summary."""
+
+    loaded: LoadedProfile
+    run_id: int | None
+    started: dt.datetime
+    state: StateStore | None
+    files: RunFiles | None = None
+
+    def confirmed_counts(self) -> dict[str, int]:
+        if self.state is None or self.run_id is None:
+            return {}
+        return dict(self.state.get_run(self.run_id).counts)
+
+    def finish(
+        self, status: RunStatus, counts: dict[str, int], error: str | None, pushed: list[str] | None
+    ) -> RunSummary:
+        counts = {n: int(counts.get(n, 0)) for n in COUNT_NAMES}
+        files = self.files
+        if self.state is not None and self.run_id is not None:
+            self.state.finish_run(
+                self.run_id,
+                status=status,
+                counts=counts,
+                error=error,
+                success_file=str(files.success_path) if files else None,
+                error_file=str(files.error_path) if files else None,
+            )
+        return RunSummary(
+            run_id=self.run_id,
+            profile=self.loaded.name,
             status=status,
             counts=counts,
+            started_at=self.started,
+            ended_at=dt.datetime.now(dt.UTC),
+            success_file=files.success_path if files else None,
+            error_file=files.error_path if files else None,
             error=error,
-            success_file=str(files.success_path),
-            error_file=str(files.error_path),
+            pushed_filter=pushed or [],
         )
-    return summary
+
+
+def _side_text(connection: object, object_name: str) -> str:
+    name = connection if isinstance(connection, str) else getattr(connection, "type", "inline")
+    return f"{name}:{object_name}"
+
+
+def _adopt_legacy_state(state: StateStore, loaded: LoadedProfile) -> None:
+    """State that older versions kept under the profile's name moves to its identity."""
+    state.adopt_scope(f"profile:{loaded.name}", f"dedupe:{loaded.key}")
 
 
 @dataclass
@@ -168,20 +313,30 @@ def _preview(prepared: Prepared, limit: int) -> Preview:
     bad: list[BadRecord] = []
     request = replace(prepared.read, batch_size=batch_size, on_bad_record=bad.append)
     fields = prepared.written_fields
-    parts: list[pa.Table] = []
+    columns = [ROW_COLUMN, *fields, OUTCOME, TARGET_ID, REASON]
+    typed = {f.name: f.arrow_type for f in prepared.target_schema.fields if f.name in fields}
+    empty = pa.schema(
+        [
+            pa.field(ROW_COLUMN, pa.int64()),
+            *(pa.field(f, typed.get(f, pa.string())) for f in fields),
+            pa.field(OUTCOME, pa.string()),
+            pa.field(TARGET_ID, pa.string()),
+            pa.field(REASON, pa.string()),
+        ]
+    ).empty_table()
+    parts: list[pa.Table] = [empty]
     found = 0
     with Pipeline(prepared, dry_run=True) as pipeline:
         for raw in prepared.source.read(request):
-            result = pipeline.step(pipeline.number(raw), stop_at_reject=False)
+            result = pipeline.step(pipeline.number(raw))
             table = result.outcomes
             if result.mapped is not None:
-                mapped = pa.Table.from_batches([result.mapped])
+                mapped = pa.Table.from_batches([result.mapped], schema=result.mapped.schema)
                 table = table.join(mapped, ROW_COLUMN, join_type="left outer")
-            parts.append(table)
+            parts.append(table.drop_columns([CODE]))
             found += table.num_rows
             if found + len(bad) >= limit:
                 break
-    columns = [ROW_COLUMN, *fields, OUTCOME, TARGET_ID, REASON]
     unreadable = pa.Table.from_pylist(
         [{OUTCOME: Outcome.REJECTED.value, REASON: bad_record_reason(b)} for b in bad],
         schema=pa.schema([pa.field(OUTCOME, pa.string()), pa.field(REASON, pa.string())]),
@@ -206,6 +361,7 @@ def _actions(outcomes: pa.ChunkedArray) -> pa.Array:
         "unchanged": "unchanged",
         "deleted": "delete",
         "rejected": "reject",
+        "skipped": "skip",
     }
     return pa.array([words.get(v, v) for v in outcomes.to_pylist()], pa.string())
 

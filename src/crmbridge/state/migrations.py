@@ -78,10 +78,50 @@ def _create_sent_keys(conn: sa.Connection) -> None:
     ).create(conn)
 
 
+def _create_ledger(conn: sa.Connection) -> None:
+    for name, column_type in (
+        ("profile_key", "TEXT"),
+        ("pid", "INTEGER"),
+        ("host", "TEXT"),
+        ("resumed_from", "INTEGER"),
+        ("read_state", "JSON" if conn.dialect.name == "postgresql" else "TEXT"),
+    ):
+        conn.execute(sa.text(f"ALTER TABLE runs ADD COLUMN {name} {column_type}"))
+    conn.execute(sa.text("CREATE INDEX ix_runs_profile_key_status ON runs (profile_key, status)"))
+    sa.Table(
+        "run_batches",
+        sa.MetaData(),
+        sa.Column("run_id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("first_row", sa.BigInteger, nullable=False),
+        sa.Column("last_row", sa.BigInteger, nullable=False),
+        sa.Column("rows_read", sa.BigInteger, nullable=False),
+        sa.Column("position", sa.JSON),
+        sa.Column("counts", sa.JSON),
+        sa.Column("success_bytes", sa.BigInteger),
+        sa.Column("error_bytes", sa.BigInteger),
+        sa.Column("plan", sa.LargeBinary),
+        sa.Column("updated_at", UtcDateTime, nullable=False),
+    ).create(conn)
+    sa.Table(
+        "locks",
+        sa.MetaData(),
+        sa.Column("name", sa.Text, primary_key=True),
+        sa.Column("token", sa.Text, nullable=False),
+        sa.Column("run_id", sa.Integer),
+        sa.Column("pid", sa.Integer, nullable=False),
+        sa.Column("host", sa.Text, nullable=False),
+        sa.Column("acquired_at", UtcDateTime, nullable=False),
+        sa.Column("heartbeat_at", UtcDateTime, nullable=False),
+    ).create(conn)
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "run history", _create_runs),
     Step(2, "key/value state; runs indexed by profile", _create_state_values),
     Step(3, "keys of records already sent (deduplicate)", _create_sent_keys),
+    Step(4, "run ledger: batches and locks; runs know their profile and process", _create_ledger),
 )
 
 #: the schema version this code reads and writes

@@ -26,9 +26,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from crmbridge.errors import ConfigError, ConnectionFailedError
 from crmbridge.state.engine import create_state_engine, display_url, parse_url
+from crmbridge.state.ledger import Ledger, insert_sent_keys
+from crmbridge.state.locks import Locks, process_alive, this_host
 from crmbridge.state.migrations import migrate
 from crmbridge.state.paths import home_dir
-from crmbridge.state.tables import runs, sent_keys, state_values
+from crmbridge.state.tables import run_batches, runs, sent_keys, state_values
 
 #: keys per IN (...) query
 _IN_CHUNK = 500
@@ -44,6 +46,9 @@ class RunStatus(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FINISHED_WITH_REJECTS = "finished_with_rejects"
     FAILED = "failed"
+    #: the process ended without finishing the run (killed, power lost); a later run of the
+    #: profile found it and resumed where it stood
+    INTERRUPTED = "interrupted"
     DRY_RUN = "dry_run"
 
 
@@ -67,6 +72,20 @@ class RunRecord:
     success_file: str | None
     error_file: str | None
     dry_run: bool
+    #: the profile's stable identity (see docs/state.md); None for runs of old versions
+    profile_key: str | None = None
+    pid: int | None = None
+    host: str | None = None
+    #: the interrupted run this one resumed
+    resumed_from: int | None = None
+    #: how the run read its source (an incremental read's starting point), for resuming
+    read_state: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class SentKey:
+    key: str
+    run_id: int | None
 
 
 class StateStore:
@@ -91,6 +110,8 @@ class StateStore:
         except BaseException:
             self._engine.dispose()
             raise
+        self.ledger = Ledger(self._engine)
+        self.locks = Locks(self._engine)
 
     @classmethod
     def default_url(cls) -> str:
@@ -110,8 +131,11 @@ class StateStore:
         target: str,
         mode: str,
         dry_run: bool,
+        profile_key: str | None = None,
+        resumed_from: int | None = None,
+        read_state: Mapping[str, Any] | None = None,
     ) -> int:
-        """Record a run that starts now (status ``running``); return its id."""
+        """Record a run that starts now (status ``running``) in this process; return its id."""
         with self._engine.begin() as conn:
             result = conn.execute(
                 runs.insert().values(
@@ -124,6 +148,11 @@ class StateStore:
                     status=RunStatus.RUNNING.value,
                     counts={},
                     dry_run=dry_run,
+                    profile_key=profile_key,
+                    pid=os.getpid(),
+                    host=this_host(),
+                    resumed_from=resumed_from,
+                    read_state=dict(read_state) if read_state is not None else None,
                 )
             )
             key = result.inserted_primary_key
@@ -175,6 +204,57 @@ class StateStore:
         with self._engine.begin() as conn:
             return [_record(row) for row in conn.execute(query)]
 
+    def discard_run(self, run_id: int) -> None:
+        """Forget run ``run_id`` (one that never started: its profile was invalid)."""
+        with self._engine.begin() as conn:
+            conn.execute(run_batches.delete().where(run_batches.c.run_id == run_id))
+            conn.execute(runs.delete().where(runs.c.id == run_id))
+
+    def unfinished_runs(self, profile_key: str) -> list[RunRecord]:
+        """Runs of the profile still marked ``running`` (newest first), excluding dry runs."""
+        query = (
+            runs.select()
+            .where(
+                runs.c.profile_key == profile_key,
+                runs.c.status == RunStatus.RUNNING.value,
+                runs.c.dry_run.is_(False),
+            )
+            .order_by(runs.c.id.desc())
+        )
+        with self._engine.begin() as conn:
+            return [_record(row) for row in conn.execute(query)]
+
+    def mark_interrupted(self, run_id: int, *, counts: Mapping[str, int], error: str) -> None:
+        """Run ``run_id`` ended without finishing: record it with the counts it confirmed."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id, runs.c.status == RunStatus.RUNNING.value)
+                .values(
+                    ended_at=_now(),
+                    status=RunStatus.INTERRUPTED.value,
+                    counts={name: int(n) for name, n in counts.items()},
+                    error=error,
+                )
+            )
+
+    def set_files(self, run_id: int, *, success_file: str, error_file: str) -> None:
+        """Where run ``run_id`` writes its success and error files (known while it runs)."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id)
+                .values(success_file=success_file, error_file=error_file)
+            )
+
+    def lock_holder_alive(self, run: RunRecord) -> bool:
+        """Is the process of ``running`` run ``run`` still there (it holds its profile's lock,
+        with a fresh heartbeat)?"""
+        if run.profile_key is None:
+            return run.host == this_host() and run.pid is not None and process_alive(run.pid)
+        holder = self.locks.holder(lock_name(run.profile_key))
+        return holder is not None and holder.run_id == run.id and holder.alive(_now())
+
     def _unknown_run(self, run_id: int) -> ConfigError:
         return ConfigError(f"no run with id {run_id} in the state store {self.url}")
 
@@ -204,34 +284,39 @@ class StateStore:
             conn.execute(upsert)
 
     # -- keys already sent -----------------------------------------------------------------
-    def sent(self, scope: str, keys: Sequence[str]) -> set[str]:
-        """Those of ``keys`` recorded under ``scope`` by :meth:`mark_sent`."""
-        found: set[str] = set()
+    def sent(self, scope: str, keys: Sequence[str]) -> dict[str, int | None]:
+        """Those of ``keys`` recorded under ``scope``, with the run that recorded each."""
+        found: dict[str, int | None] = {}
         unique = list(dict.fromkeys(keys))
         with self._engine.begin() as conn:
             for start in range(0, len(unique), _IN_CHUNK):
                 chunk = unique[start : start + _IN_CHUNK]
-                query = sa.select(sent_keys.c.key).where(
+                query = sa.select(sent_keys.c.key, sent_keys.c.run_id).where(
                     sent_keys.c.scope == scope, sent_keys.c.key.in_(chunk)
                 )
-                found.update(conn.execute(query).scalars())
+                found.update({row.key: row.run_id for row in conn.execute(query)})
         return found
 
     def mark_sent(self, scope: str, keys: Sequence[str], *, run_id: int | None = None) -> None:
         """Remember ``keys`` under ``scope`` (keys already there are kept as they are)."""
-        if not keys:
-            return
-        now = _now()
-        rows = [
-            {"scope": scope, "key": k, "run_id": run_id, "sent_at": now}
-            for k in dict.fromkeys(keys)
-        ]
-        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
-        insert = dialect.insert(sent_keys).on_conflict_do_nothing(
-            index_elements=[sent_keys.c.scope, sent_keys.c.key]
-        )
         with self._engine.begin() as conn:
-            conn.execute(insert, rows)
+            insert_sent_keys(conn, scope, keys, run_id=run_id, now=_now())
+
+    def adopt_scope(self, old: str, new: str) -> None:
+        """Move the keys kept under ``old`` to ``new`` when ``new`` has none yet (state kept
+        by an older crmbridge under another name)."""
+        with self._engine.begin() as conn:
+            has_new = conn.execute(
+                sa.select(sent_keys.c.key).where(sent_keys.c.scope == new).limit(1)
+            ).first()
+            if has_new is None:
+                conn.execute(sent_keys.update().where(sent_keys.c.scope == old).values(scope=new))
+
+    def forget_sent(self, scope: str) -> int:
+        """Forget every key under ``scope``; how many there were."""
+        with self._engine.begin() as conn:
+            result = conn.execute(sent_keys.delete().where(sent_keys.c.scope == scope))
+        return int(result.rowcount or 0)
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:
@@ -252,6 +337,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def lock_name(profile_key: str) -> str:
+    """The name of the lock a run of the profile holds."""
+    return f"profile:{profile_key}"
+
+
 def _record(row: sa.Row[Any]) -> RunRecord:
     return RunRecord(
         id=row.id,
@@ -268,6 +358,11 @@ def _record(row: sa.Row[Any]) -> RunRecord:
         success_file=row.success_file,
         error_file=row.error_file,
         dry_run=bool(row.dry_run),
+        profile_key=row.profile_key,
+        pid=row.pid,
+        host=row.host,
+        resumed_from=row.resumed_from,
+        read_state=row.read_state,
     )
 
 

@@ -64,6 +64,12 @@ runs = sa.Table(
     sa.Column("success_file", sa.Text),
     sa.Column("error_file", sa.Text),
     sa.Column("dry_run", sa.Boolean, nullable=False),
+    # migration 4: the run ledger
+    sa.Column("profile_key", sa.Text),
+    sa.Column("pid", sa.Integer),
+    sa.Column("host", sa.Text),
+    sa.Column("resumed_from", sa.Integer),
+    sa.Column("read_state", sa.JSON),
 )
 
 state_values = sa.Table(
@@ -82,4 +88,35 @@ sent_keys = sa.Table(
     sa.Column("key", sa.Text, primary_key=True),
     sa.Column("run_id", sa.Integer),
     sa.Column("sent_at", UtcDateTime, nullable=False),
+)
+
+#: one row per batch of a run: what was planned, what is confirmed, and where the run stood
+run_batches = sa.Table(
+    "run_batches",
+    metadata,
+    sa.Column("run_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("first_row", sa.BigInteger, nullable=False),
+    sa.Column("last_row", sa.BigInteger, nullable=False),
+    sa.Column("rows_read", sa.BigInteger, nullable=False),
+    sa.Column("position", sa.JSON),
+    sa.Column("counts", sa.JSON),
+    sa.Column("success_bytes", sa.BigInteger),
+    sa.Column("error_bytes", sa.BigInteger),
+    sa.Column("plan", sa.LargeBinary),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+#: who runs a profile now (one run per profile at a time)
+locks = sa.Table(
+    "locks",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("token", sa.Text, nullable=False),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("host", sa.Text, nullable=False),
+    sa.Column("acquired_at", UtcDateTime, nullable=False),
+    sa.Column("heartbeat_at", UtcDateTime, nullable=False),
 )

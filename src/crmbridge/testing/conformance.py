@@ -29,11 +29,13 @@ import pytest
 from sqlglot import exp
 
 from crmbridge.connectors.base import (
+    ID_COLUMN,
     ROW_COLUMN,
+    VERSION_COLUMN,
     Capabilities,
     Connector,
+    MatchRequest,
     ReadRequest,
-    WriteRequest,
 )
 from crmbridge.core.outcomes import Outcome, WriteMode, WriteResult
 from crmbridge.core.schema import ObjectSchema
@@ -231,10 +233,12 @@ class ConnectorConformance:
         rows: Sequence[dict[str, Any]],
         mode: WriteMode,
     ) -> WriteResult:
+        from crmbridge.testing.writes import write_records
+
         schema = connector.describe(target.object)
         batch = _rows_batch(rows, schema)
         keys = [target.key] if target.key else []
-        result = connector.write(WriteRequest(target.object, batch, mode, keys))
+        result = write_records(connector, target.object, batch, mode, keys=keys)
         assert len(result) == len(rows), "one outcome per record, in order"
         return result
 
@@ -301,17 +305,21 @@ class ConnectorConformance:
         left = _read_all(connector, ReadRequest(target.object, fields=[target.key]))
         assert target.rows[0][target.key] not in {r[target.key] for r in left}
 
-    def test_lookup_finds_existing_records_only(
+    def test_match_finds_existing_records_with_id_and_version(
         self, connector: Connector, write_target: WriteTarget | None
     ) -> None:
         target = self._target(connector, write_target, WriteMode.INSERT)
-        if not connector.capabilities().lookup or target.key is None:
-            pytest.skip("no lookup")
+        if not connector.capabilities().match or target.key is None:
+            pytest.skip("no match")
         self._write(connector, target, target.rows[:1], WriteMode.INSERT)
         schema = connector.describe(target.object)
         wanted = [target.rows[0][target.key], target.rows[1][target.key]]
         keys = pa.RecordBatch.from_arrays(
             [pa.array(wanted, schema.field(target.key).arrow_type)], names=[target.key]
         )
-        found = connector.lookup(target.object, [target.key], keys, [])
-        assert found.column(target.key).to_pylist() == [wanted[0]]
+        rules = {target.key: schema.field(target.key).key_rule}
+        found = connector.match(MatchRequest(target.object, [target.key], keys, rules=rules))
+        assert {ID_COLUMN, VERSION_COLUMN, target.key} <= set(found.schema.names)
+        assert wanted[0] in found.column(target.key).to_pylist()
+        assert wanted[1] not in found.column(target.key).to_pylist()
+        assert all(v is not None for v in found.column(ID_COLUMN).to_pylist())

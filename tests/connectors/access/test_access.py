@@ -13,7 +13,7 @@ from access_helpers import access, as_accdb, require
 
 from crmbridge.connectors.access import AccessConnector, AccessSettings
 from crmbridge.connectors.access.mdbtools import parse_schema, primary_key
-from crmbridge.connectors.base import BadRecord, ReadRequest, WriteRequest
+from crmbridge.connectors.base import BadRecord, ReadRequest
 from crmbridge.core.outcomes import WriteMode
 from crmbridge.core.schema import Field, FieldType
 from crmbridge.errors import (
@@ -22,6 +22,7 @@ from crmbridge.errors import (
     RecordError,
     UnsupportedOperationError,
 )
+from crmbridge.testing.writes import write_records
 
 UTC = dt.UTC
 
@@ -154,7 +155,7 @@ def test_accdb_files_are_read_the_same_way(tmp_path: Path, version: int, name: s
 def test_writing_is_refused_with_a_hint(nwind: AccessConnector) -> None:
     batch = pa.RecordBatch.from_pydict({"ShipperID": [9]})
     with pytest.raises(UnsupportedOperationError) as info:
-        nwind.write(WriteRequest("Shippers", batch, WriteMode.INSERT))
+        write_records(nwind, "Shippers", batch, WriteMode.INSERT)
     assert info.value.message == (
         "MS Access files can be read, not written; choose a CSV, Excel or SQL target"
     )

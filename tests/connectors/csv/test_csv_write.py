@@ -10,10 +10,11 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from crmbridge.connectors.base import ROW_COLUMN, ReadRequest, WriteRequest
+from crmbridge.connectors.base import ROW_COLUMN, ReadRequest
 from crmbridge.connectors.csv import CsvConnector, CsvSettings
 from crmbridge.core.outcomes import WriteMode
 from crmbridge.errors import ConfigError, UnsupportedOperationError
+from crmbridge.testing.writes import write_records
 
 
 def connector(folder: Path, **settings: Any) -> CsvConnector:
@@ -28,7 +29,7 @@ def batch(**columns: Any) -> pa.RecordBatch:
 
 
 def insert(conn: CsvConnector, data: pa.RecordBatch, name: str = "t.csv") -> list[Any]:
-    result = conn.write(WriteRequest(name, data, WriteMode.INSERT))
+    result = write_records(conn, name, data, WriteMode.INSERT)
     return list(zip(result.outcome.to_pylist(), result.reason.to_pylist(), strict=True))
 
 
@@ -133,8 +134,9 @@ def test_no_header(tmp_path: Path) -> None:
 
 def test_only_insert_is_possible(tmp_path: Path) -> None:
     conn = connector(tmp_path)
-    with pytest.raises(UnsupportedOperationError, match="append-only target: only insert"):
-        conn.write(WriteRequest("t.csv", batch(a=["1"]), WriteMode.UPSERT, ["a"]))
+    only = r"csv targets cannot upsert \(they can: insert\)"
+    with pytest.raises(UnsupportedOperationError, match=only):
+        write_records(conn, "t.csv", batch(a=["1"]), WriteMode.UPSERT, keys=["a"])
 
 
 @pytest.mark.parametrize(

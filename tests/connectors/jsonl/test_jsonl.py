@@ -12,10 +12,11 @@ import pyarrow as pa
 import pytest
 
 import crmbridge.connectors.jsonl.reader as jsonl_reader
-from crmbridge.connectors.base import ROW_COLUMN, BadRecord, ReadRequest, WriteRequest
+from crmbridge.connectors.base import ROW_COLUMN, BadRecord, ReadRequest
 from crmbridge.connectors.jsonl import JsonlConnector, JsonlSettings
 from crmbridge.core.outcomes import WriteMode
 from crmbridge.errors import RecordError
+from crmbridge.testing.writes import write_records
 
 
 def connector(folder: Path, **settings: Any) -> JsonlConnector:
@@ -155,7 +156,7 @@ def test_written_lines_are_json_objects_with_iso_dates(tmp_path: Path) -> None:
             ROW_COLUMN: [1, 2],
         }
     )
-    result = conn.write(WriteRequest("t.jsonl", data, WriteMode.INSERT))
+    result = write_records(conn, "t.jsonl", data, WriteMode.INSERT)
     assert result.outcome.to_pylist() == ["created", "created"]
     assert result.target_id.to_pylist() == [None, None]
     conn.close()
@@ -179,6 +180,6 @@ def test_written_lines_are_json_objects_with_iso_dates(tmp_path: Path) -> None:
 def test_append_adds_lines(tmp_path: Path) -> None:
     (tmp_path / "t.jsonl").write_text('{"a": 1}')  # no final line break
     conn = connector(tmp_path, append=True)
-    conn.write(WriteRequest("t.jsonl", pa.RecordBatch.from_pydict({"a": [2]}), WriteMode.INSERT))
+    write_records(conn, "t.jsonl", pa.RecordBatch.from_pydict({"a": [2]}), WriteMode.INSERT)
     conn.close()
     assert read(tmp_path) == [{"a": 1}, {"a": 2}]

@@ -12,10 +12,11 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-from crmbridge.connectors.base import ROW_COLUMN, WriteRequest
+from crmbridge.connectors.base import ROW_COLUMN
 from crmbridge.connectors.sql import SqlConnector, SqlSettings
 from crmbridge.core.outcomes import WriteMode, WriteResult
 from crmbridge.core.schema import Field, FieldType, ObjectSchema
+from crmbridge.testing.writes import write_records
 
 UTC = dt.UTC
 #: date-times with microseconds on MariaDB too
@@ -152,8 +153,15 @@ def write(
 ) -> WriteResult:
     schema = conn.describe(object)
     types = {f.name: f.arrow_type for f in schema.fields}
-    request = WriteRequest(object, batch(rows, types), mode, tuple(keys), update_fields)
-    return conn.write(request)
+    return write_records(
+        conn,
+        object,
+        batch(rows, types),
+        mode,
+        keys=keys,
+        update_fields=update_fields,
+        checks=False,  # what the database itself says
+    )
 
 
 def stored(url: str, sql: str) -> list[tuple[Any, ...]]:

@@ -14,8 +14,6 @@ from crmbridge.connectors.sql.reading import key_condition
 from crmbridge.connectors.sql.tables import TableInfo, table_for
 from crmbridge.connectors.sql.types import field_for
 from crmbridge.connectors.sql.write_generic import driver_rows, insert_sql, update_sql
-from crmbridge.connectors.sql.writing import WritePlan
-from crmbridge.core.outcomes import WriteMode
 from crmbridge.core.schema import ObjectSchema
 from crmbridge.errors import ErrorContext
 
@@ -32,11 +30,10 @@ def _sql_server_2022() -> MSDialect_pyodbc:
 MSSQL = _sql_server_2022()
 
 
-def plan(mode: WriteMode = WriteMode.UPSERT) -> WritePlan:
+def people_info() -> TableInfo:
     table = people(sa.MetaData(schema="crm"))
     schema = ObjectSchema("people", tuple(field_for(c) for c in table.columns), id_field="id")
-    info = TableInfo(table, schema, is_view=False, unique_keys=(frozenset({"id"}),))
-    return WritePlan(info, mode, ("id", "name", "seen", "score"), ("id",))
+    return TableInfo(table, schema, is_view=False, unique_keys=(frozenset({"id"}),))
 
 
 def compiled(statement: sa.ClauseElement) -> str:
@@ -44,10 +41,11 @@ def compiled(statement: sa.ClauseElement) -> str:
 
 
 def test_insert_and_update_use_qmark_parameters() -> None:
-    assert insert_sql(MSSQL, plan()) == (
+    columns = ("id", "name", "seen", "score")
+    assert insert_sql(MSSQL, people_info(), columns) == (
         "INSERT INTO crm.people (id, name, seen, score) VALUES (?, ?, ?, ?)"
     )
-    assert update_sql(MSSQL, plan()) == (
+    assert update_sql(MSSQL, people_info(), columns[1:], ["id"]) == (
         "UPDATE crm.people SET name = ?, seen = ?, score = ? WHERE id = ?"
     )
 
@@ -56,7 +54,7 @@ def test_reserved_words_are_bracketed() -> None:
     table = sa.Table("order", sa.MetaData(), sa.Column("key", sa.Integer), sa.Column("x", sa.Text))
     schema = ObjectSchema("order", tuple(field_for(c) for c in table.columns))
     info = TableInfo(table, schema, is_view=False, unique_keys=())
-    update = update_sql(MSSQL, WritePlan(info, WriteMode.UPDATE, ("key", "x"), ("key",)))
+    update = update_sql(MSSQL, info, ["x"], ["key"])
     assert update == "UPDATE [order] SET x = ? WHERE [key] = ?"
 
 
@@ -84,7 +82,7 @@ def test_driver_values_are_naive_utc_and_decimals() -> None:
             "score": pa.array([Decimal("1.50")], pa.decimal128(10, 2)),
         }
     )
-    assert driver_rows("mssql", plan(), rows, ["id", "name", "seen", "score"]) == [
+    assert driver_rows("mssql", people_info(), rows, ["id", "name", "seen", "score"]) == [
         (1, "Ada", dt.datetime(2024, 1, 1, 10), Decimal("1.50"))
     ]
 

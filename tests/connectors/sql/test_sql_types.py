@@ -11,6 +11,7 @@ import pytest
 from sql_helpers import PEOPLE, connector, create, execute, people, stored, write
 
 from crmbridge.connectors.base import ReadRequest
+from crmbridge.core.identity import KeyRule
 from crmbridge.core.outcomes import WriteMode
 from crmbridge.core.schema import Field, FieldType
 from crmbridge.errors import ConfigError
@@ -75,15 +76,18 @@ def test_mariadb_types_map_to_fields(mysql_url: str) -> None:
     conn.close()
     assert schema.fields == (
         Field("id", FieldType.INTEGER, key=True),
-        Field("code", FieldType.STRING, length=10, required=True),
-        Field("body", FieldType.TEXT),
+        # MariaDB's default collation compares text without case: so do its match keys
+        Field("code", FieldType.STRING, length=10, required=True, key_rule=KeyRule.CASEFOLD),
+        Field("body", FieldType.TEXT, key_rule=KeyRule.CASEFOLD),
         Field("n", FieldType.DECIMAL, precision=12, scale=2),
         Field("d", FieldType.FLOAT),
         Field("flag", FieldType.BOOLEAN),
         Field("tiny", FieldType.INTEGER),
         Field("day", FieldType.DATE),
         Field("ts", FieldType.DATETIME),
-        Field("m", FieldType.ENUM, length=3, allowed_values=("ok", "sad")),
+        Field(
+            "m", FieldType.ENUM, length=3, allowed_values=("ok", "sad"), key_rule=KeyRule.CASEFOLD
+        ),
         Field("wide", FieldType.DECIMAL, precision=38, scale=30),
     )
 

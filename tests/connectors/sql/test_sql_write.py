@@ -10,10 +10,11 @@ import pytest
 import sqlalchemy as sa
 from sql_helpers import PEOPLE, batch, connector, create, execute, people, stored, write
 
-from crmbridge.connectors.base import ReadRequest, WriteRequest
+from crmbridge.connectors.base import ReadRequest
 from crmbridge.connectors.sql import SqlConnector
 from crmbridge.core.outcomes import WriteMode
 from crmbridge.errors import ConfigError, UnsupportedOperationError
+from crmbridge.testing.writes import write_records
 
 
 def leads(metadata: sa.MetaData) -> sa.Table:
@@ -58,8 +59,13 @@ def test_insert_rejects_existing_keys_and_inserts_the_rest(db: SqlConnector, db_
     rows = [person(10, "Ten"), person(1, "Again"), person(11, "Eleven")]
     result = write(db, "people", rows, WriteMode.INSERT, ["id"])
     assert result.outcome.to_pylist() == ["created", "rejected", "created"]
-    assert result.target_id.to_pylist() == ["10", None, "11"]
-    assert result.reason.to_pylist() == [None, "a record with the same id already exists", None]
+    # the rejected record names the record that is there already
+    assert result.target_id.to_pylist() == ["10", "1", "11"]
+    assert result.reason.to_pylist() == [
+        None,
+        "a people record with id=1 already exists (id 1)",
+        None,
+    ]
     assert names(db_url) == [(1, "Ada"), (2, "Bob"), (10, "Ten"), (11, "Eleven")]
 
 
@@ -74,7 +80,7 @@ def test_update_rejects_missing_records(db: SqlConnector, db_url: str) -> None:
     result = write(db, "people", rows, WriteMode.UPDATE, ["id"])
     assert result.outcome.to_pylist() == ["updated", "unchanged", "rejected"]
     assert result.target_id.to_pylist() == ["1", "2", None]
-    assert result.reason.to_pylist()[2] == "no record with this id exists"
+    assert result.reason.to_pylist()[2] == "no people record matches id=99"
     assert names(db_url) == [(1, "Ada L."), (2, "Bob")]
 
 
@@ -134,7 +140,7 @@ def test_a_missing_match_key_value_is_rejected(db: SqlConnector, mode: WriteMode
     rows = [{"id": None, "name": "X"}, {"id": 2, "name": "Bob"}]
     result = write(db, "people", rows, mode, ["id"])
     assert result.outcome.to_pylist()[0] == "rejected"
-    assert result.reason.to_pylist()[0] == "no value for the match key (id)"
+    assert result.reason.to_pylist()[0] == "match key 'id' has no value"
     assert result.outcome.to_pylist()[1] != "rejected"
 
 
@@ -231,7 +237,7 @@ def test_views_are_listed_and_read_but_not_written(db: SqlConnector, db_url: str
 def test_writing_an_unknown_field_names_close_matches(db: SqlConnector) -> None:
     rows = batch([{"id": 7, "nmae": "x"}], {"id": pa.int64(), "nmae": pa.string()})
     with pytest.raises(ConfigError, match=r"unknown field 'nmae'; did you mean 'name'\?"):
-        db.write(WriteRequest("people", rows, WriteMode.INSERT, ["id"]))
+        write_records(db, "people", rows, WriteMode.INSERT, keys=["id"])
 
 
 def test_update_needs_match_keys(db: SqlConnector) -> None:

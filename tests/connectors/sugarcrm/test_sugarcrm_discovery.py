@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crmbridge.connectors import registry
+from crmbridge.connectors.base import CreateIdentity, DeleteReporting
 from crmbridge.connectors.sugarcrm import SugarCrmConnector, SugarCrmSettings
 from crmbridge.connectors.sugarcrm.discovery import RawField, RawModule, build_meta, to_field
 from crmbridge.core.outcomes import WriteMode
@@ -57,12 +58,9 @@ def test_capabilities(connect: object) -> None:
     )
     caps = crm.capabilities()
     assert caps.write_modes == frozenset(WriteMode)
-    assert (caps.incremental, caps.lookup, caps.deleted, caps.max_batch_size) == (
-        True,
-        True,
-        True,
-        50,
-    )
+    assert (caps.incremental, caps.match, caps.max_batch_size) == (True, True, 50)
+    assert caps.deletes is DeleteReporting.FLAG
+    assert caps.create_identity is CreateIdentity.CLIENT_ID
     assert "email1" in caps.pushdown
 
 

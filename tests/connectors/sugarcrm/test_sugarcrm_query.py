@@ -11,12 +11,13 @@ import pytest
 from sqlglot import exp
 from sugarcrm_helpers import batch_of, read_all
 
-from crmbridge.connectors.base import ROW_COLUMN, WriteRequest
+from crmbridge.connectors.base import ROW_COLUMN
 from crmbridge.connectors.sugarcrm import SugarCrmConnector
 from crmbridge.connectors.sugarcrm.discovery import RawField, RawModule, build_meta
 from crmbridge.connectors.sugarcrm.query import FilterBuilder, quote, to_filter, to_sql
 from crmbridge.core.expressions import BatchTransform, parse
 from crmbridge.core.outcomes import WriteMode
+from crmbridge.testing.writes import write_records
 
 META = build_meta(
     RawModule(
@@ -212,7 +213,7 @@ def test_pushed_filters_select_what_local_evaluation_selects(
     crm: SugarCrmConnector, api: str
 ) -> None:
     batch = batch_of(crm, "Contacts", AWKWARD)
-    result = crm.write(WriteRequest("Contacts", batch, WriteMode.INSERT))
+    result = write_records(crm, "Contacts", batch, WriteMode.INSERT)
     assert result.counts()["created"] == len(AWKWARD)
     assert _check_equivalence(crm, "Contacts", CONTACT_PREDICATES) == PUSHED[api]
 

@@ -11,11 +11,12 @@ import pyarrow as pa
 import pytest
 from sugarcrm_helpers import Connect, add_accounts, batch_of, connector_factory, read_all
 
-from crmbridge.connectors.base import ReadRequest, Since, WriteRequest
+from crmbridge.connectors.base import ReadRequest, Since
 from crmbridge.connectors.sugarcrm import SugarCrmConnector
 from crmbridge.core.outcomes import WriteMode
 from crmbridge.errors import ConfigError
 from crmbridge.sandbox.sugarcrm import SugarSandbox
+from crmbridge.testing.writes import write_records
 
 UTC = dt.UTC
 LIST_CALL = {"v4_1": "v4_1:get_entry_list", "v10": "v10:POST /Accounts/filter"}
@@ -142,7 +143,7 @@ def test_incremental_reads_refetch_the_cursor_second_and_never_miss(
 def test_include_deleted_returns_deleted_records_too(crm: SugarCrmConnector) -> None:
     victim = read_all(crm, "Accounts", fields=["id"])[0]["id"]
     batch = batch_of(crm, "Accounts", [{"id": victim}])
-    assert crm.write(WriteRequest("Accounts", batch, WriteMode.DELETE)).counts()["deleted"] == 1
+    assert write_records(crm, "Accounts", batch, WriteMode.DELETE).counts()["deleted"] == 1
     live = {r["id"] for r in read_all(crm, "Accounts", fields=["id"])}
     every = read_all(crm, "Accounts", fields=["id", "deleted"], include_deleted=True)
     assert victim not in live

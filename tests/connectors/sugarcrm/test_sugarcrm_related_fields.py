@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 from sugarcrm_helpers import Connect, batch_of, read_all
 
-from crmbridge.connectors.base import WriteRequest
 from crmbridge.connectors.sugarcrm import SugarCrmConnector
 from crmbridge.core.expressions import parse
 from crmbridge.core.outcomes import WriteMode
 from crmbridge.core.schema import FieldType
 from crmbridge.errors import ConfigError, RemoteError
 from crmbridge.sandbox.sugarcrm import SugarSandbox
+from crmbridge.testing.writes import write_records
 
 FIELDS = ["id", "name", "contacts.id", "contacts.email1", "contacts.last_name", "accounts.name"]
 LIST_CALL = {"v4_1": "v4_1:get_entry_list", "v10": "v10:POST /Opportunities/filter"}
@@ -169,7 +169,7 @@ def test_related_fields_cannot_be_written(crm: SugarCrmConnector) -> None:
     rows = [{"name": "Deal", "contacts.email1": "x@example.org"}]
     batch = batch_of(crm, "Opportunities", rows)
     with pytest.raises(ConfigError, match="related Contacts record"):
-        crm.write(WriteRequest("Opportunities", batch, WriteMode.INSERT))
+        write_records(crm, "Opportunities", batch, WriteMode.INSERT)
 
 
 def test_v10_bulk_replies_for_related_records(connect: Connect) -> None:

@@ -22,11 +22,12 @@ from sugarcrm_helpers import (
     settings,
 )
 
-from crmbridge.connectors.base import ReadRequest, WriteRequest
+from crmbridge.connectors.base import ReadRequest
 from crmbridge.connectors.sugarcrm import SugarCrmConnector
 from crmbridge.core.outcomes import WriteMode
 from crmbridge.errors import ConfigError, ConnectionFailedError, RemoteError, RetryableError
 from crmbridge.sandbox.sugarcrm import RunningServer, SugarSandbox
+from crmbridge.testing.writes import write_records
 
 
 def v4_error(number: int | str, name: str) -> str:
@@ -239,7 +240,7 @@ def test_a_write_call_failing_before_the_server_acted_is_sent_again(
     batch = batch_of(crm, "Contacts", ROWS)
     sandbox.faults.reset()
     sandbox.faults.fail_next(1, status=502)
-    result = crm.write(WriteRequest("Contacts", batch, WriteMode.INSERT))
+    result = write_records(crm, "Contacts", batch, WriteMode.INSERT)
     assert result.outcome.to_pylist() == ["created"] * 3
     names = [r["last_name"] for r in read_all(crm, "Contacts", fields=["last_name"])]
     assert sorted(n for n in names if n.startswith("Half")) == ["Half0", "Half1", "Half2"]
@@ -260,9 +261,7 @@ def test_a_write_applied_but_unanswered_is_not_sent_twice(sandbox: SugarSandbox,
 
     with connector_factory(app) as make:
         crm = make(api)
-        result = crm.write(
-            WriteRequest("Contacts", batch_of(crm, "Contacts", ROWS), WriteMode.INSERT)
-        )
+        result = write_records(crm, "Contacts", batch_of(crm, "Contacts", ROWS), WriteMode.INSERT)
         assert result.outcome.to_pylist() == ["created"] * 3
         names = [r["last_name"] for r in read_all(crm, "Contacts", fields=["last_name"])]
     assert sorted(n for n in names if n.startswith("Half")) == ["Half0", "Half1", "Half2"]
@@ -304,7 +303,7 @@ def test_a_refused_lookup_stops_the_batch_before_anything_is_written(
     sandbox.faults.reset()
     sandbox.faults.fail_next(1, status=200, body=v4_error(40, "Access Denied"))
     with pytest.raises(RemoteError, match=r"the CRM refused the filter: contacts_cstm\.external"):
-        crm.write(WriteRequest("Contacts", batch, WriteMode.UPSERT, ["external_id_c"]))
+        write_records(crm, "Contacts", batch, WriteMode.UPSERT, keys=["external_id_c"])
     assert "v4_1:set_entries" not in sandbox.faults.call_counts()
 
 

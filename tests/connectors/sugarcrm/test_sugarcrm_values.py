@@ -8,14 +8,15 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
+from crmbridge.connectors.sugarcrm.discovery import key_rule
 from crmbridge.connectors.sugarcrm.values import (
-    comparable,
     decode_column,
     decode_records,
     encode,
-    key_value,
+    stored_form,
 )
-from crmbridge.core.schema import Field, FieldType
+from crmbridge.core.identity import KeyRule
+from crmbridge.core.schema import Field, FieldType, ObjectSchema
 
 UTC = dt.UTC
 TEXT = Field("name", FieldType.STRING, length=150)
@@ -126,19 +127,30 @@ def test_encoding_for_each_api(value: object, v4_1: object, v10: object) -> None
     assert encode(value, field, api="v10") == v10
 
 
-def test_comparisons_ignore_what_sugar_does_not_keep() -> None:
-    stamp = Field("d", FieldType.DATETIME)
-    a = dt.datetime(2024, 1, 1, 10, 0, 0, 500, tzinfo=UTC)
-    b = dt.datetime(2024, 1, 1, 11, 0, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))
-    assert comparable(a, stamp) == comparable(b, stamp)
-    amount = Field("amount", FieldType.DECIMAL, precision=26, scale=6)
-    assert comparable(Decimal("1.500000"), amount) == comparable(Decimal("1.5"), amount)
-    assert comparable("", TEXT) == comparable(None, TEXT)
-    assert comparable("a", TEXT) != comparable("A", TEXT)
+def test_the_stored_form_is_what_sugar_keeps_after_a_save() -> None:
+    schema = ObjectSchema(
+        "Accounts",
+        (
+            Field("name", FieldType.STRING),
+            Field("d", FieldType.DATETIME),
+            Field("n", FieldType.INTEGER),
+        ),
+    )
+    stamp = dt.datetime(2024, 1, 1, 10, 0, 0, 500, tzinfo=UTC)
+    batch = pa.RecordBatch.from_pydict(
+        {
+            "name": ["AT&amp;T", "<Test>Acme</Test> <b>bold</b>", "x<script>bad()</script>", ""],
+            "d": pa.array([stamp, None, None, None], pa.timestamp("us", "UTC")),
+            "n": [1, 2, 3, 4],
+        }
+    )
+    stored = stored_form(batch, schema)
+    assert stored.column("name").to_pylist() == ["AT&T", "Acme <b>bold</b>", "x", None]
+    assert stored.column("d")[0].as_py() == stamp.replace(microsecond=0)
+    assert stored.column("n").to_pylist() == [1, 2, 3, 4]
 
 
-def test_email_keys_are_upper_cased_and_trimmed_like_sugar_does() -> None:
-    email = Field("email1", FieldType.STRING)
-    assert key_value(" Ann@Example.com ", "email1", email) == "ANN@EXAMPLE.COM"
-    assert key_value("é@x.fr", "email1", email) == "é@X.FR"  # PHP strtoupper: ASCII only
-    assert key_value("Ann", "last_name", TEXT) == "Ann"
+def test_key_rules_are_what_sugar_compares() -> None:
+    assert key_rule("email1", FieldType.STRING) is KeyRule.EMAIL
+    assert key_rule("name", FieldType.STRING) is KeyRule.CASEFOLD
+    assert key_rule("id", FieldType.ID) is KeyRule.EXACT

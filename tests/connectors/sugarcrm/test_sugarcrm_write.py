@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from sugarcrm_helpers import Connect, batch_of, connector_factory, read_all
 
-from crmbridge.connectors.base import WriteRequest
 from crmbridge.connectors.sugarcrm import SugarCrmConnector
 from crmbridge.core.outcomes import WriteMode, WriteResult
 from crmbridge.errors import ConfigError
 from crmbridge.sandbox.sugarcrm import SugarSandbox
+from crmbridge.testing.writes import write_records
 
 SAVE_CALL = {"v4_1": "v4_1:set_entries", "v10": "v10:POST /bulk"}
 LOOKUP_CALL = {"v4_1": "v4_1:get_entry_list", "v10": "v10:POST /Contacts/filter"}
@@ -26,7 +26,7 @@ def write(
     keys: tuple[str, ...] = (),
     module: str = "Contacts",
 ) -> WriteResult:
-    return crm.write(WriteRequest(module, batch_of(crm, module, rows), mode, keys))
+    return write_records(crm, module, batch_of(crm, module, rows), mode, keys=keys)
 
 
 def outcomes(result: WriteResult) -> list[str]:
@@ -69,7 +69,7 @@ def test_insert_of_an_existing_key_is_rejected(crm: SugarCrmConnector) -> None:
     result = write(crm, [contact(1), contact(2)], WriteMode.INSERT, ("email1",))
     assert outcomes(result) == ["rejected", "created"]
     assert result.reason[0].as_py() == (
-        f"a Contacts record with email1 'test1@example.org' already exists (id {created})"
+        f"a Contacts record with email1='test1@example.org' already exists (id {created})"
     )
 
 
@@ -101,9 +101,9 @@ def test_update_of_a_missing_record_is_rejected_and_never_sent(
     ghost = "11111111-2222-4333-8444-555555555555"
     result = write(crm, [{"id": ghost, "last_name": "Nobody"}], WriteMode.UPDATE)
     assert outcomes(result) == ["rejected"]
-    assert result.reason[0].as_py() == f"no Contacts record with id '{ghost}'"
+    assert result.reason[0].as_py() == f"no Contacts record matches id='{ghost}'"
     by_key = write(crm, [contact(9)], WriteMode.UPDATE, ("external_id_c",))
-    assert by_key.reason[0].as_py() == "no Contacts record with external_id_c 'X-9'"
+    assert by_key.reason[0].as_py() == "no Contacts record matches external_id_c='X-9'"
     assert SAVE_CALL[api] not in sandbox.faults.call_counts()
     assert read_all(crm, "Contacts", fields=["id"]) == before
 
@@ -139,35 +139,37 @@ def test_upsert_with_update_fields_leaves_other_fields_of_existing_records(
 ) -> None:
     first = write(crm, [contact(1, title="Buyer")], WriteMode.UPSERT, ("email1",))
     rows = [contact(1, title="CEO", lead_source="Web Site"), contact(2, title="CTO")]
-    request = WriteRequest(
+    result = write_records(
+        crm,
         "Contacts",
         batch_of(crm, "Contacts", rows),
         WriteMode.UPSERT,
-        ["email1"],
+        keys=["email1"],
         update_fields=["lead_source"],
     )
-    result = crm.write(request)
     assert outcomes(result) == ["updated", "created"]
     kept = stored(crm, first.target_id[0].as_py())
     assert kept["title"] == "Buyer"  # a standard field of an existing record is left alone
     assert kept["lead_source"] == "Web Site"
     assert stored(crm, result.target_id[1].as_py())["title"] == "CTO"  # created: every field
-    nothing = WriteRequest(
+    nothing = write_records(
+        crm,
         "Contacts",
         batch_of(crm, "Contacts", rows[:1]),
         WriteMode.UPSERT,
-        ["email1"],
+        keys=["email1"],
         update_fields=[],
     )
-    assert outcomes(crm.write(nothing)) == ["unchanged"]
+    assert outcomes(nothing) == ["unchanged"]
 
 
-def test_upsert_with_an_empty_key_creates_update_rejects(crm: SugarCrmConnector) -> None:
+def test_upsert_and_update_with_an_empty_key_are_rejected(crm: SugarCrmConnector) -> None:
+    # one rule for every mode that finds records: a record without its key finds nothing
     keyless = contact(1, external_id_c=None)
-    assert outcomes(write(crm, [keyless], WriteMode.UPSERT, ("external_id_c",))) == ["created"]
-    result = write(crm, [keyless], WriteMode.UPDATE, ("external_id_c",))
-    assert outcomes(result) == ["rejected"]
-    assert result.reason[0].as_py() == "match key 'external_id_c' has no value"
+    for mode in (WriteMode.UPSERT, WriteMode.UPDATE):
+        result = write(crm, [keyless], mode, ("external_id_c",))
+        assert outcomes(result) == ["rejected"]
+        assert result.reason[0].as_py() == "match key 'external_id_c' has no value"
 
 
 def test_email_keys_match_case_insensitively_like_sugar(crm: SugarCrmConnector) -> None:
@@ -186,16 +188,22 @@ def test_several_matches_for_one_key_are_rejected(crm: SugarCrmConnector) -> Non
     )
     assert outcomes(result) == ["rejected"]
     reason = result.reason[0].as_py()
-    assert reason.startswith("2 Contacts match email1 'test1@example.org': ids ")
+    assert reason.startswith("2 Contacts records match email1='test1@example.org' (ids ")
     assert all(i in reason for i in ids.target_id.to_pylist())
 
 
 def test_two_records_of_a_batch_matching_the_same_record(crm: SugarCrmConnector) -> None:
-    write(crm, [contact(1)], WriteMode.INSERT)
-    rows = [{"email1": "test1@example.org", "title": "A"}, {"email1": "TEST1@example.org"}]
+    # applied one after the other, as if written one by one: the second sees the first's
+    created = write(crm, [contact(1)], WriteMode.INSERT).target_id[0].as_py()
+    rows = [
+        {"email1": "test1@example.org", "title": "A"},
+        {"email1": "TEST1@example.org", "title": "B"},
+        {"email1": " test1@example.org", "title": "B"},
+    ]
     result = write(crm, rows, WriteMode.UPSERT, ("email1",))
-    assert outcomes(result) == ["updated", "rejected"]
-    assert result.reason[1].as_py().endswith("as record 1")
+    assert outcomes(result) == ["updated", "updated", "unchanged"]
+    assert result.target_id.to_pylist() == [created] * 3
+    assert stored(crm, created)["title"] == "B"
 
 
 def test_composite_keys(crm: SugarCrmConnector) -> None:
@@ -206,7 +214,7 @@ def test_composite_keys(crm: SugarCrmConnector) -> None:
     missing = [{"first_name": "Test2", "last_name": "Person1", "title": "Chief"}]
     result = write(crm, missing, WriteMode.UPDATE, ("first_name", "last_name"))
     assert result.reason[0].as_py() == (
-        "no Contacts record with first_name 'Test2' and last_name 'Person1'"
+        "no Contacts record matches first_name='Test2', last_name='Person1'"
     )
 
 
@@ -215,7 +223,7 @@ def test_delete_is_soft_and_missing_records_are_rejected(crm: SugarCrmConnector)
     result = write(crm, [contact(1), contact(2)], WriteMode.DELETE, ("external_id_c",))
     assert outcomes(result) == ["deleted", "rejected"]
     assert result.target_id[0].as_py() == target
-    assert result.reason[1].as_py() == "no Contacts record with external_id_c 'X-2' to delete"
+    assert result.reason[1].as_py() == "no Contacts record matches external_id_c='X-2' to delete"
     assert target not in {r["id"] for r in read_all(crm, "Contacts", fields=["id"])}
     kept = read_all(crm, "Contacts", fields=["id", "deleted"], include_deleted=True)
     assert {"id": target, "deleted": True} in kept
@@ -227,7 +235,7 @@ def test_a_value_outside_the_options_is_rejected_unless_allowed(
     result = write(crm, [contact(1, lead_source="Psychic")], WriteMode.INSERT)
     assert outcomes(result) == ["rejected"]
     assert result.reason[0].as_py() == (
-        "value 'Psychic' is not one of lead_source's options: Cold Call, Existing Customer, "
+        "'Psychic' is not one of the options of 'lead_source': Cold Call, Existing Customer, "
         "Self Generated, Employee, Partner, Public Relations, Direct Mail, Conference, "
         "Trade Show, Web Site, Word of mouth, Email, Campaign, Other"
     )
@@ -240,7 +248,7 @@ def test_a_value_outside_the_options_is_rejected_unless_allowed(
 def test_over_long_values_are_rejected_not_truncated(crm: SugarCrmConnector) -> None:
     result = write(crm, [contact(1, last_name="x" * 101)], WriteMode.INSERT)
     assert outcomes(result) == ["rejected"]
-    assert result.reason[0].as_py() == "last_name is 101 characters long; its limit is 100"
+    assert result.reason[0].as_py().endswith("is 101 characters, the limit is 100")
 
 
 def test_typed_values_round_trip(crm: SugarCrmConnector) -> None:
@@ -264,7 +272,7 @@ def test_read_only_fields_cannot_be_written(crm: SugarCrmConnector) -> None:
 
 
 def test_match_keys_must_be_columns(crm: SugarCrmConnector) -> None:
-    with pytest.raises(ConfigError, match="match key 'email1' is not a column of the batch"):
+    with pytest.raises(ConfigError, match="match key 'email1' is not among the written fields"):
         write(crm, [{"last_name": "x"}], WriteMode.UPDATE, ("email1",))
 
 

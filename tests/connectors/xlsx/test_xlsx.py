@@ -11,11 +11,12 @@ import pyarrow as pa
 import pytest
 from xlsx_helpers import PEOPLE, make_workbook, people_rows
 
-from crmbridge.connectors.base import ROW_COLUMN, BadRecord, ReadRequest, WriteRequest
+from crmbridge.connectors.base import ROW_COLUMN, BadRecord, ReadRequest
 from crmbridge.connectors.xlsx import XlsxConnector, XlsxSettings
 from crmbridge.connectors.xlsx.writer import MAX_ROWS
 from crmbridge.core.outcomes import WriteMode
 from crmbridge.errors import ConfigError, RecordError
+from crmbridge.testing.writes import write_records
 
 
 def connector(folder: Path, **settings: Any) -> XlsxConnector:
@@ -171,11 +172,9 @@ PEOPLE_TYPES = {
 
 def test_write_then_read_back(tmp_path: Path) -> None:
     conn = connector(tmp_path)
-    result = conn.write(
-        WriteRequest("new.xlsx#Team", _batch(PEOPLE, PEOPLE_TYPES), WriteMode.INSERT)
-    )
+    result = write_records(conn, "new.xlsx#Team", _batch(PEOPLE, PEOPLE_TYPES), WriteMode.INSERT)
     assert result.outcome.to_pylist() == ["created"] * 4
-    conn.write(WriteRequest("new.xlsx#Other", _batch(PEOPLE[:1], PEOPLE_TYPES), WriteMode.INSERT))
+    write_records(conn, "new.xlsx#Other", _batch(PEOPLE[:1], PEOPLE_TYPES), WriteMode.INSERT)
     assert not (tmp_path / "new.xlsx").exists()
     conn.close()
     assert conn.objects() == ["new.xlsx#Team", "new.xlsx#Other"]
@@ -191,7 +190,7 @@ def test_written_cells_are_excel_typed(tmp_path: Path) -> None:
         [{"d": dt.date(2024, 2, 29), "amount": Decimal("1.50")}],
         {"d": pa.date32(), "amount": pa.decimal128(9, 2)},
     )
-    conn.write(WriteRequest("typed.xlsx", data, WriteMode.INSERT))
+    write_records(conn, "typed.xlsx", data, WriteMode.INSERT)
     conn.close()
     book = load_workbook(tmp_path / "typed.xlsx")
     cell = book["Data"]["A2"]
@@ -213,7 +212,7 @@ def test_values_excel_cannot_hold_are_rejected(tmp_path: Path) -> None:
         ],
         {"n": pa.int64(), "t": pa.string(), "d": pa.date32()},
     )
-    result = conn.write(WriteRequest("bad.xlsx", data, WriteMode.INSERT))
+    result = write_records(conn, "bad.xlsx", data, WriteMode.INSERT)
     assert result.outcome.to_pylist() == ["created"] + ["rejected"] * 4
     assert result.reason.to_pylist() == [
         None,
@@ -233,10 +232,8 @@ def test_rows_past_the_sheet_limit_are_rejected(
 
     monkeypatch.setattr(writer, "MAX_ROWS", 3)
     conn = connector(tmp_path)
-    result = conn.write(
-        WriteRequest(
-            "big.xlsx", _batch([{"n": i} for i in range(4)], {"n": pa.int64()}), WriteMode.INSERT
-        )
+    result = write_records(
+        conn, "big.xlsx", _batch([{"n": i} for i in range(4)], {"n": pa.int64()}), WriteMode.INSERT
     )
     assert result.outcome.to_pylist() == ["created", "created", "rejected", "rejected"]
     assert result.reason[2].as_py() == "an Excel sheet holds at most 3 rows"
@@ -247,9 +244,7 @@ def test_rows_past_the_sheet_limit_are_rejected(
 def test_bad_sheet_names_are_refused(tmp_path: Path) -> None:
     conn = connector(tmp_path)
     with pytest.raises(ConfigError, match="cannot be an Excel sheet name") as info:
-        conn.write(
-            WriteRequest("x.xlsx#a/b", _batch([{"n": 1}], {"n": pa.int64()}), WriteMode.INSERT)
-        )
+        write_records(conn, "x.xlsx#a/b", _batch([{"n": 1}], {"n": pa.int64()}), WriteMode.INSERT)
     assert info.value.context.object == "x.xlsx#a/b"
     conn.close()
 

@@ -19,13 +19,13 @@ import pyarrow.csv as pacsv
 
 from crmbridge.connectors.access.mdbtools import DATE_FORMAT, UNDECODABLE_DATE, Mdb
 from crmbridge.connectors.base import (
+    ApplyRequest,
     BadRecord,
     Capabilities,
     ConnectionInfo,
     Connector,
     ConnectorSettings,
     ReadRequest,
-    WriteRequest,
 )
 from crmbridge.connectors.common.files import report_bad
 from crmbridge.core.batches import rebatch
@@ -167,7 +167,7 @@ class AccessConnector(Connector):
             report_bad(request, bad, context, unit="row")
 
     # -- write -------------------------------------------------------------------------------
-    def write(self, request: WriteRequest) -> WriteResult:
+    def apply(self, request: ApplyRequest) -> WriteResult:
         raise UnsupportedOperationError(READ_ONLY_MESSAGE, context=self.context(request.object))
 
 

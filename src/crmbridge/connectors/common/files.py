@@ -27,14 +27,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crmbridge.connectors.base import (
+    ACTION_COLUMN,
+    ID_COLUMN,
+    OP_KEY_COLUMN,
     ROW_COLUMN,
+    ApplyRequest,
     BadRecord,
     Capabilities,
     ConnectionInfo,
     Connector,
     ConnectorSettings,
+    CreateIdentity,
     ReadRequest,
-    WriteRequest,
 )
 from crmbridge.core.outcomes import Outcome, WriteMode, WriteResult
 from crmbridge.core.schema import FieldType, ObjectSchema, unknown_name_error
@@ -211,8 +215,16 @@ class FileConnector(Connector):
     # -- discovery -----------------------------------------------------------------------
     def capabilities(self) -> Capabilities:
         return Capabilities(
-            write_modes=frozenset({WriteMode.INSERT}), pushdown="none", create_objects="always"
+            write_modes=frozenset({WriteMode.INSERT}),
+            pushdown="none",
+            create_objects="always",
+            # a run writes the file under a temporary name, renamed into place at the end
+            atomic=True,
+            create_identity=CreateIdentity.NONE,
         )
+
+    def read_order(self, request: ReadRequest) -> tuple[str, ...] | None:
+        return ()  # a file reads in the same order every time
 
     def create_object(self, schema: ObjectSchema, match_keys: Sequence[str]) -> ObjectSchema:
         """A file target needs no preparation: its first write creates it (and checks the name)."""
@@ -241,16 +253,17 @@ class FileConnector(Connector):
     def open_sink(self, object: str) -> Sink:
         """Start writing ``object`` (called on the first write to it in a run)."""
 
-    def write(self, request: WriteRequest) -> WriteResult:
-        if request.mode is not WriteMode.INSERT:
+    def apply(self, request: ApplyRequest) -> WriteResult:
+        actions = set(request.ops.column(ACTION_COLUMN).to_pylist())
+        if actions - {"create"}:
             raise UnsupportedOperationError(
                 f"a {self.type_name} file is an append-only target: only insert is possible, "
-                f"not {request.mode.value}",
+                f"not {', '.join(sorted(actions - {'create'}))}",
                 context=self.context(request.object),
             )
-        batch = request.batch
-        if ROW_COLUMN in batch.schema.names:
-            batch = batch.drop_columns([ROW_COLUMN])
+        batch = request.ops
+        internal = [ROW_COLUMN, ACTION_COLUMN, ID_COLUMN, OP_KEY_COLUMN]
+        batch = batch.drop_columns([n for n in internal if n in batch.schema.names])
         try:
             sink = self._sinks.get(request.object)
             if sink is None:

@@ -11,27 +11,24 @@ import sqlalchemy as sa
 from sqlglot import exp
 
 from crmbridge.connectors.base import (
+    ApplyRequest,
     Capabilities,
     ConnectionInfo,
     Connector,
+    CreateIdentity,
+    MatchRequest,
     ReadRequest,
-    WriteRequest,
 )
 from crmbridge.connectors.sql.engine import create_engine, system_name
 from crmbridge.connectors.sql.failures import connect_error, translate
-from crmbridge.connectors.sql.reading import (
-    bind_value,
-    fetch_by_keys,
-    select_rows,
-    stream_batches,
-)
+from crmbridge.connectors.sql.matching import match_rows
+from crmbridge.connectors.sql.reading import bind_value, select_rows, stream_batches
 from crmbridge.connectors.sql.settings import SqlSettings
 from crmbridge.connectors.sql.tables import TableInfo, reflect, table_for
 from crmbridge.connectors.sql.write_generic import GenericWriter
 from crmbridge.connectors.sql.write_mysql import MySqlWriter
 from crmbridge.connectors.sql.write_postgres import PostgresWriter
-from crmbridge.connectors.sql.write_sqlite import SqliteWriter
-from crmbridge.connectors.sql.writing import BulkWriter, write_batch
+from crmbridge.connectors.sql.writing import BulkWriter, apply_ops
 from crmbridge.core.outcomes import WriteMode, WriteResult
 from crmbridge.core.schema import FieldType, ObjectSchema, unknown_name_error
 from crmbridge.errors import ConfigError, ConnectionFailedError, CrmBridgeError, ErrorContext
@@ -107,7 +104,8 @@ class SqlConnector(Connector):
             read=True,
             write_modes=frozenset(WriteMode),
             incremental=True,
-            lookup=True,
+            match=True,
+            create_identity=CreateIdentity.KEY,
             pushdown="WHERE clause: filters the expression language can render exactly in SQL",
             create_objects="on_request",
         )
@@ -212,12 +210,29 @@ class SqlConnector(Connector):
         if request.since is not None:
             column = info.column(info.schema.field(request.since.field).name)
             parts.append(column >= bind_value(request.since.value, column))
+        order = self.read_order(request)
+        if request.after is not None and order:
+            columns = [info.column(n) for n in order]
+            values = [bind_value(v, c) for v, c in zip(request.after, columns, strict=True)]
+            parts.append(sa.tuple_(*columns) > sa.tuple_(*values))
         return sa.and_(*parts) if parts else None
+
+    def read_order(self, request: ReadRequest) -> tuple[str, ...] | None:
+        """An incremental read in cursor order, ``(cursor, key)``; any other in primary-key
+        order; None for a table without a primary key (no stable order)."""
+        info = self.table(request.object)
+        since = request.since
+        if since is not None and since.key is not None:
+            return (since.field, since.key)
+        return info.primary_key or None
 
     def read(self, request: ReadRequest) -> Iterator[pa.RecordBatch]:
         info = self.table(request.object)
         fields = info.schema.select(request.fields).fields
         stmt = select_rows(info, fields, self._conditions(info, request))
+        order = self.read_order(request)
+        if order:
+            stmt = stmt.order_by(None).order_by(*(info.column(n) for n in order))
         return self._stream(info, stmt, fields, request.batch_size)
 
     def _stream(
@@ -244,24 +259,18 @@ class SqlConnector(Connector):
             raise self._fail(err, "counting rows", info.name) from None
 
     # -- write ---------------------------------------------------------------------------
-    def lookup(
-        self, object: str, match_keys: Sequence[str], keys: pa.RecordBatch, fields: Sequence[str]
-    ) -> pa.RecordBatch:
-        info = self.table(object)
-        wanted = [*fields, *([info.schema.id_field] if info.schema.id_field else [])]
+    def match(self, request: MatchRequest) -> pa.RecordBatch:
+        info = self.table(request.object)
         try:
             with self.engine.connect() as conn:
-                found = fetch_by_keys(
-                    conn, info, list(match_keys), pa.Table.from_batches([keys]), wanted
-                )
+                return match_rows(conn, info, request)
         except sa.exc.SQLAlchemyError as err:
-            raise self._fail(err, "looking records up", object) from None
-        return found.combine_chunks().to_batches()[0] if found.num_rows else _empty(found.schema)
+            raise self._fail(err, "looking records up", request.object) from None
 
-    def write(self, request: WriteRequest) -> WriteResult:
+    def apply(self, request: ApplyRequest) -> WriteResult:
         info = self.table(request.object)
         context = request.context.merge(connection=self.name, object=request.object)
-        return write_batch(
+        return apply_ops(
             self.engine, self._writer(), info, request, context=context, secrets=self._secrets()
         )
 
@@ -271,8 +280,6 @@ class SqlConnector(Connector):
             return PostgresWriter()
         if dialect.name in ("mysql", "mariadb"):
             return MySqlWriter()
-        if dialect.name == "sqlite":
-            return SqliteWriter()
         return GenericWriter()
 
 
@@ -286,7 +293,3 @@ def _pushdown_columns(info: TableInfo) -> dict[str, sa.ColumnElement[Any]]:
         else:
             columns[field.name] = column
     return columns
-
-
-def _empty(schema: pa.Schema) -> pa.RecordBatch:
-    return pa.RecordBatch.from_arrays([pa.array([], f.type) for f in schema], schema=schema)

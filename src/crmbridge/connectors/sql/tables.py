@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
 
 from crmbridge.connectors.sql.types import field_for, sql_type_for
+from crmbridge.core.identity import KeyRule
 from crmbridge.core.schema import ObjectSchema
 from crmbridge.errors import ConfigError, ErrorContext
 
@@ -44,7 +45,13 @@ def reflect(conn: sa.Connection, name: str, schema: str | None, *, is_view: bool
     table = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=conn)
     pk = [c.name for c in table.primary_key.columns]
     rowid = conn.dialect.name == "sqlite" and len(pk) == 1 and _is_integer_pk(table, pk[0])
-    fields = tuple(field_for(c, rowid_alias=rowid and c.name == pk[0]) for c in table.columns)
+    fields = tuple(
+        replace(
+            field_for(c, rowid_alias=rowid and c.name == pk[0]),
+            key_rule=key_rule_for(c, conn.dialect.name),
+        )
+        for c in table.columns
+    )
     id_field = pk[0] if len(pk) == 1 else None
     return TableInfo(
         table=table,
@@ -106,3 +113,22 @@ def table_for(
     if not columns:
         raise ConfigError("cannot create a table without columns", context=context)
     return sa.Table(name, sa.MetaData(), *columns, schema=db_schema)
+
+
+def key_rule_for(column: sa.Column[Any], dialect: str) -> KeyRule:
+    """How the database compares values of ``column`` when it looks rows up: MySQL and
+    MariaDB's default ``*_ci`` collations, SQLite ``NOCASE`` and PostgreSQL ``citext`` ignore
+    case (``casefold``); everything else compares exactly."""
+    column_type = column.type
+    if type(column_type).__name__.lower() == "citext":
+        return KeyRule.CASEFOLD
+    if not isinstance(column_type, sa.String):
+        return KeyRule.EXACT
+    collation = (column_type.collation or "").lower()
+    if dialect in ("mysql", "mariadb"):
+        if collation.endswith(("_bin", "_cs")) or collation == "binary":
+            return KeyRule.EXACT
+        return KeyRule.CASEFOLD
+    if dialect == "sqlite" and collation == "nocase":
+        return KeyRule.CASEFOLD
+    return KeyRule.EXACT

@@ -1,15 +1,16 @@
-"""The portable bulk path (SQL Server and any other dialect; the base of MySQL and SQLite).
+"""The portable bulk path (SQLite, SQL Server and any other dialect; the base of MySQL).
 
-Per batch: one SELECT of the rows whose match keys are in the batch (chunked ``IN`` lists),
-compared with the batch in Arrow to tell new / changed / unchanged rows apart, then
-``executemany`` INSERT for new rows, ``executemany`` UPDATE for changed ones and
-``DELETE ... WHERE key IN (...)`` for deletions. Unchanged rows are not written.
+* insert: with ``guard``, one SELECT of the batch's keys first (chunked ``IN`` lists), then
+  ``executemany`` INSERT of the rows whose keys are not stored;
+* update: one SELECT of the locators that exist, then ``executemany`` UPDATE;
+* delete: one SELECT of the locators that exist, then ``DELETE ... WHERE id IN (...)``.
+
+SQLite runs in-process, so ``executemany`` costs no round trips there.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -17,129 +18,74 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from crmbridge.connectors.sql.reading import fetch_by_keys, key_condition, key_tuples
-from crmbridge.connectors.sql.writing import WritePlan, choose, finish, key_text
-from crmbridge.core.outcomes import Outcome, WriteMode, WriteResult
+from crmbridge.connectors.sql.tables import TableInfo
+from crmbridge.connectors.sql.writing import VALUE_PREFIX, Target
+from crmbridge.core import identity
 from crmbridge.core.schema import FieldType
 
 #: dialects whose drivers get dates, date-times and decimals as text (exact, and no
 #: deprecated sqlite3 adapters)
 _TEXT_TEMPORAL = frozenset({"sqlite", "mysql", "mariadb"})
 _AS_TEXT = (FieldType.DATETIME, FieldType.DATE, FieldType.DECIMAL)
-
-
-@dataclass(frozen=True)
-class Match:
-    """The batch compared with the stored rows, row by row."""
-
-    exists: pa.Array  # bool: a stored row has the row's match keys
-    changed: pa.Array  # bool: it exists and a written value differs from the stored one
-    ids: pa.Array | None  # string: the stored primary key, when it was fetched
+#: ids per DELETE ... IN (...)
+_DELETE_CHUNK = 1000
 
 
 class GenericWriter:
-    """SELECT existing keys, then executemany INSERT / UPDATE and DELETE ... IN."""
+    """SELECT what exists, then executemany INSERT / UPDATE and DELETE ... IN."""
 
-    def prepare(self, conn: sa.Connection, plan: WritePlan) -> None:
-        """Nothing to prepare."""
+    def insert(
+        self, conn: sa.Connection, target: Target, rows: pa.Table, *, guard: bool
+    ) -> tuple[pa.Array, pa.Array | None]:
+        todo = pa.repeat(True, rows.num_rows)
+        if guard and target.keys:
+            todo = pc.invert(stored_keys(conn, target, rows, list(target.keys)))
+        self.insert_rows(conn, target, rows.filter(todo))
+        return todo, None
 
-    def apply(self, conn: sa.Connection, plan: WritePlan, data: pa.Table) -> WriteResult:
-        n = data.num_rows
-        if not plan.keys:
-            self.insert(conn, plan, data)
-            return finish(plan, data, choose(n, Outcome.CREATED), None)
-        match = self.match(conn, plan, data)
-        exists, changed = match.exists, match.changed
-        mode = plan.mode
-        if mode is WriteMode.INSERT:
-            self.insert(conn, plan, data.filter(pc.invert(exists)))
-            outcome = choose(n, Outcome.CREATED, (exists, Outcome.REJECTED))
-        elif mode is WriteMode.UPDATE:
-            self.update(conn, plan, data.filter(changed))
-            outcome = choose(
-                n,
-                Outcome.UNCHANGED,
-                (pc.invert(exists), Outcome.REJECTED),
-                (changed, Outcome.UPDATED),
+    def update(
+        self, conn: sa.Connection, target: Target, rows: pa.Table, fields: Sequence[str]
+    ) -> pa.Array:
+        found_by = list(target.locator)
+        found = stored_keys(conn, target, rows, found_by)
+        if fields and pc.any(found).as_py():
+            sql = update_sql(conn.dialect, target.info, fields, found_by)
+            values = rows.filter(found)
+            columns = [VALUE_PREFIX + f for f in fields]
+            named = values.select(columns).rename_columns(list(fields))
+            data = pa.Table.from_arrays(
+                [*named.columns, *values.select(found_by).columns], names=[*fields, *found_by]
             )
-        elif mode is WriteMode.UPSERT:
-            self.upsert(conn, plan, data.filter(pc.invert(exists)), data.filter(changed))
-            outcome = choose(
-                n,
-                Outcome.UNCHANGED,
-                (pc.invert(exists), Outcome.CREATED),
-                (changed, Outcome.UPDATED),
-            )
-        else:
-            self.delete(conn, plan, data.filter(exists))
-            outcome = choose(n, Outcome.DELETED, (pc.invert(exists), Outcome.REJECTED))
-        ids = match.ids
-        if plan.needs_db_ids and mode in (WriteMode.INSERT, WriteMode.UPSERT):
-            ids = self.stored_ids(conn, plan, data)
-        return finish(plan, data, outcome, ids)
+            execute_many(conn, sql, data, [*fields, *found_by], target.info)
+        return found
 
-    # -- comparing with what is stored --------------------------------------------------
-    def fetch(
-        self, conn: sa.Connection, plan: WritePlan, keys: pa.Table, columns: Sequence[str]
-    ) -> pa.Table:
-        """The stored rows whose match keys are rows of ``keys``: keys, then ``columns``."""
-        return fetch_by_keys(conn, plan.info, plan.keys, keys, columns)
-
-    def match(self, conn: sa.Connection, plan: WritePlan, data: pa.Table) -> Match:
-        """Fetch the stored rows with the batch's keys and compare them with the batch."""
-        compare = plan.values if plan.mode in (WriteMode.UPDATE, WriteMode.UPSERT) else ()
-        columns = list(compare)
-        if plan.needs_db_ids and plan.id_column is not None:
-            columns.append(plan.id_column)
-        stored = self.fetch(conn, plan, data.select(list(plan.keys)), columns)
-        index = pc.index_in(key_text(data, plan.keys), value_set=key_text(stored, plan.keys))
-        exists = pc.is_valid(index)
-        old = stored.take(index)
-        same = pa.repeat(True, data.num_rows)
-        for name in compare:
-            new_value, old_value = data.column(name), old.column(name)
-            equal = pc.fill_null(pc.equal(new_value, old_value), False)
-            both_null = pc.and_(pc.is_null(new_value), pc.is_null(old_value))
-            same = pc.and_(same, pc.or_(equal, both_null))
-        ids = None
-        if plan.needs_db_ids and plan.id_column is not None:
-            ids = old.column(plan.id_column).cast(pa.string()).combine_chunks()
-        return Match(exists, pc.and_(exists, pc.invert(same)), ids)
-
-    def stored_ids(self, conn: sa.Connection, plan: WritePlan, data: pa.Table) -> pa.Array:
-        """The database-generated primary key of each row of ``data``, by its match keys."""
-        assert plan.id_column is not None
-        stored = self.fetch(conn, plan, data.select(list(plan.keys)), [plan.id_column])
-        index = pc.index_in(key_text(data, plan.keys), value_set=key_text(stored, plan.keys))
-        return stored.column(plan.id_column).cast(pa.string()).take(index).combine_chunks()
-
-    # -- statements (engines override these) ------------------------------------------
-    def insert(self, conn: sa.Connection, plan: WritePlan, rows: pa.Table) -> None:
-        """INSERT ``rows`` (executemany)."""
-        execute_many(conn, insert_sql(conn.dialect, plan), rows, plan.columns, plan)
-
-    def update(self, conn: sa.Connection, plan: WritePlan, rows: pa.Table) -> None:
-        """UPDATE the stored rows matching ``rows`` (executemany)."""
-        if plan.values:
-            execute_many(
-                conn, update_sql(conn.dialect, plan), rows, (*plan.values, *plan.keys), plan
-            )
-
-    def upsert(
-        self, conn: sa.Connection, plan: WritePlan, new: pa.Table, changed: pa.Table
-    ) -> None:
-        """INSERT ``new`` and UPDATE ``changed`` (rows known to exist)."""
-        self.insert(conn, plan, new)
-        self.update(conn, plan, changed)
-
-    def delete(self, conn: sa.Connection, plan: WritePlan, rows: pa.Table) -> None:
-        """DELETE the stored rows matching ``rows`` (chunked ``IN`` lists)."""
-        table = plan.info.table
-        columns = [table.c[k] for k in plan.keys]
-        tuples = key_tuples(plan.info, plan.keys, rows)
-        step = 1000
-        for start in range(0, len(tuples), step):
-            where = key_condition(columns, tuples[start : start + step], conn.dialect.name)
+    def delete(self, conn: sa.Connection, target: Target, rows: pa.Table) -> pa.Array:
+        found_by = list(target.locator)
+        found = stored_keys(conn, target, rows, found_by)
+        table = target.info.table
+        columns = [table.c[k] for k in found_by]
+        tuples = key_tuples(target.info, found_by, rows.filter(found))
+        for start in range(0, len(tuples), _DELETE_CHUNK):
+            where = key_condition(columns, tuples[start : start + _DELETE_CHUNK], conn.dialect.name)
             conn.execute(sa.delete(table).where(where))
+        return found
+
+    def insert_rows(self, conn: sa.Connection, target: Target, rows: pa.Table) -> None:
+        """INSERT ``rows`` (executemany); engines override this."""
+        columns = list(target.columns)
+        execute_many(
+            conn, insert_sql(conn.dialect, target.info, columns), rows, columns, target.info
+        )
+
+
+def stored_keys(conn: sa.Connection, target: Target, rows: pa.Table, keys: list[str]) -> pa.Array:
+    """Per row: is a row with its ``keys`` stored (compared as the database compares)?"""
+    if rows.num_rows == 0:
+        return pa.array([], pa.bool_())
+    stored = fetch_by_keys(conn, target.info, keys, rows.select(keys), [])
+    rules = {k: target.info.schema.field(k).key_rule for k in keys}
+    wanted = identity.encode(rows, keys, rules)
+    return pc.is_valid(identity.positions(wanted, identity.encode(stored, keys, rules)))
 
 
 # -- SQL text and driver values -----------------------------------------------------------
@@ -159,60 +105,60 @@ def quoted(dialect: sa.Dialect, names: Sequence[str], *, raw: bool = False) -> l
     return [_unescaped(dialect, dialect.identifier_preparer.quote(n), raw) for n in names]
 
 
-def table_name(dialect: sa.Dialect, plan: WritePlan, *, raw: bool = False) -> str:
+def table_name(dialect: sa.Dialect, info: TableInfo, *, raw: bool = False) -> str:
     """The table's (schema-qualified) name, quoted; ``raw`` as for :func:`quoted`."""
-    return _unescaped(dialect, dialect.identifier_preparer.format_table(plan.info.table), raw)
+    return _unescaped(dialect, dialect.identifier_preparer.format_table(info.table), raw)
 
 
 def _unescaped(dialect: sa.Dialect, text: str, raw: bool) -> str:
     return text.replace("%%", "%") if raw and placeholder(dialect) == "%s" else text
 
 
-def insert_sql(d: sa.Dialect, plan: WritePlan) -> str:
+def insert_sql(d: sa.Dialect, info: TableInfo, columns: Sequence[str]) -> str:
     """``INSERT INTO t (a, b) VALUES (?, ?)``."""
-    marks = ", ".join([placeholder(d)] * len(plan.columns))
-    columns = ", ".join(quoted(d, plan.columns))
-    return f"INSERT INTO {table_name(d, plan)} ({columns}) VALUES ({marks})"
+    marks = ", ".join([placeholder(d)] * len(columns))
+    names = ", ".join(quoted(d, columns))
+    return f"INSERT INTO {table_name(d, info)} ({names}) VALUES ({marks})"
 
 
-def update_sql(d: sa.Dialect, plan: WritePlan) -> str:
+def update_sql(d: sa.Dialect, info: TableInfo, fields: Sequence[str], keys: Sequence[str]) -> str:
     """``UPDATE t SET a = ?, b = ? WHERE k = ?`` (parameters: values, then keys)."""
     mark = placeholder(d)
-    sets = ", ".join(f"{c} = {mark}" for c in quoted(d, plan.values))
-    where = " AND ".join(f"{c} = {mark}" for c in quoted(d, plan.keys))
-    return f"UPDATE {table_name(d, plan)} SET {sets} WHERE {where}"
+    sets = ", ".join(f"{c} = {mark}" for c in quoted(d, fields))
+    where = " AND ".join(f"{c} = {mark}" for c in quoted(d, keys))
+    return f"UPDATE {table_name(d, info)} SET {sets} WHERE {where}"
 
 
 def execute_many(
-    conn: sa.Connection, sql: str, rows: pa.Table, columns: Sequence[str], plan: WritePlan
+    conn: sa.Connection, sql: str, rows: pa.Table, columns: Sequence[str], info: TableInfo
 ) -> None:
     """Run ``sql`` once per row of ``rows`` with the values of ``columns`` (driver executemany)."""
     if rows.num_rows:
-        conn.exec_driver_sql(sql, driver_rows(conn.dialect.name, plan, rows, columns))
+        conn.exec_driver_sql(sql, driver_rows(conn.dialect.name, info, rows, columns))
 
 
 def driver_rows(
-    dialect: str, plan: WritePlan, rows: pa.Table, columns: Sequence[str]
+    dialect: str, info: TableInfo, rows: pa.Table, columns: Sequence[str]
 ) -> list[tuple[Any, ...]]:
     """``rows`` as tuples of values the DB-API driver binds as they are.
 
     Date-times are UTC: naive for columns without a time zone. SQLite and MySQL get dates,
     date-times and decimals as text (converted in Arrow, fast and exact).
     """
-    values = [_driver_values(dialect, plan, rows.column(c), c) for c in columns]
+    values = [_driver_values(dialect, info, rows.column(c), c) for c in columns]
     return list(zip(*values, strict=True))
 
 
-def _driver_values(dialect: str, plan: WritePlan, array: Any, name: str) -> list[Any]:
-    values: list[Any] = driver_array(dialect, plan, array, name).to_pylist()
+def _driver_values(dialect: str, info: TableInfo, array: Any, name: str) -> list[Any]:
+    values: list[Any] = driver_array(dialect, info, array, name).to_pylist()
     return values
 
 
-def driver_array(dialect: str, plan: WritePlan, array: Any, name: str) -> Any:
+def driver_array(dialect: str, info: TableInfo, array: Any, name: str) -> Any:
     """Column ``name`` as the driver should get it (see :func:`driver_rows`), still Arrow."""
-    ftype = plan.info.schema.field(name).type
+    ftype = info.schema.field(name).type
     if ftype is FieldType.DATETIME:
-        aware = dialect == "postgresql" and getattr(plan.info.column(name).type, "timezone", False)
+        aware = dialect == "postgresql" and getattr(info.column(name).type, "timezone", False)
         if not aware:
             array = array.cast(pa.timestamp("us"))
     if dialect in _TEXT_TEMPORAL and ftype in _AS_TEXT:

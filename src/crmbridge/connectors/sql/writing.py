@@ -1,254 +1,396 @@
-"""What every engine's bulk path shares: the write plan, outcomes, and isolating bad rows.
+"""Carrying out a plan's operations on a table: creates, updates and deletes in one transaction.
 
-A write call is one transaction. The engine-specific :class:`BulkWriter` applies a whole batch with
-a few bulk statements. When one of those fails because of a row (NOT NULL, CHECK, foreign key,
-value too long), :func:`write_isolated` rolls back to a savepoint and retries each half of the
-batch, recursively, until the bad rows stand alone: they are rejected with the database's
-message and every other row goes in.
+The engine planned every operation (``core/plan.py``); this module only executes them, with a
+few bulk statements per kind through the dialect's :class:`BulkWriter`:
+
+* **creates** are inserted unless a row with their match keys exists by now (someone else made
+  it since the plan, or — repeated, ``attempt > 1`` — our own earlier attempt did: then the
+  stored row holds our values and the create is *confirmed*, not rejected);
+* **updates** set, per group of rows that change the same fields, exactly those fields of the
+  row their id finds (a row gone meanwhile: rejected ``not_found``);
+* **deletes** remove the row their id finds (gone already: deleted when repeated, else
+  rejected ``not_found``).
+
+When a statement fails because of a row (NOT NULL, CHECK, foreign key, a value too long),
+the group is retried half by half under savepoints until the bad rows stand alone: they are
+rejected with the database's message and every other row goes in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from functools import partial
+from typing import Protocol, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from crmbridge.connectors.base import ROW_COLUMN, WriteRequest
+from crmbridge.connectors.base import ACTION_COLUMN, ID_COLUMN, ROW_COLUMN, ApplyRequest
 from crmbridge.connectors.sql.failures import db_message, is_row_error, translate
+from crmbridge.connectors.sql.matching import decode_ids, encode_ids, locator
+from crmbridge.connectors.sql.reading import fetch_by_keys
 from crmbridge.connectors.sql.tables import TableInfo
-from crmbridge.core.outcomes import Outcome, WriteMode, WriteResult
+from crmbridge.core import identity
+from crmbridge.core.outcomes import Outcome, RejectCode, WriteResult
 from crmbridge.errors import ConfigError, ErrorContext, UnsupportedOperationError
 
-#: separator of composite key values in target ids ("10|DE")
-KEY_SEPARATOR = "|"
+#: position of each row in the operations of one call
+POS = "_crmbridge_pos"
+#: prefix of the new values in the rows handed to ``BulkWriter.update``
+VALUE_PREFIX = "_v_"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class WritePlan:
-    """One write call: the table, the mode, the columns written and the match keys."""
+class Target:
+    """What one apply call writes to."""
 
     info: TableInfo
-    mode: WriteMode
-    #: columns of the batch, in batch order (without ROW_COLUMN)
+    #: the fields the operations carry (without the engine's columns)
     columns: tuple[str, ...]
-    #: match keys; empty only for an insert into a table without a usable key
+    #: the match keys (a create conflicts on them)
     keys: tuple[str, ...]
-    #: update / upsert: the only columns written to records that exist (None: all)
-    update_fields: tuple[str, ...] | None = None
 
     @property
-    def values(self) -> tuple[str, ...]:
-        """What an update sets (and compares): the written columns that are not match keys,
-        limited to ``update_fields``. A created record gets every column."""
-        wanted = self.update_fields
-        return tuple(
-            c for c in self.columns if c not in self.keys and (wanted is None or c in wanted)
-        )
+    def locator(self) -> tuple[str, ...]:
+        return locator(self.info, self.keys)
 
     @property
-    def id_column(self) -> str | None:
-        return self.info.schema.id_field
-
-    @property
-    def needs_db_ids(self) -> bool:
-        """The target id is a primary key the database generates (not in the batch)."""
-        return self.id_column is not None and self.id_column not in self.columns
-
-    @property
-    def required_present(self) -> bool:
-        """Every column an INSERT needs is in the batch (so INSERT ... ON DUPLICATE KEY works)."""
-        return all(f.name in self.columns for f in self.info.schema.fields if f.required)
-
-    def reject_reason(self) -> str:
-        keys = ", ".join(self.keys)
-        if self.mode is WriteMode.INSERT:
-            return f"a record with the same {keys} already exists"
-        return f"no record with this {keys} exists"
+    def generated_ids(self) -> bool:
+        """The primary key is made by the database (not among the written columns)."""
+        pk = self.info.primary_key
+        return bool(pk) and not set(pk) <= set(self.columns)
 
 
 class BulkWriter(Protocol):
-    """An engine's bulk path. ``apply`` raises the driver's error when a row breaks a
-    statement; the caller isolates the row."""
+    """A dialect's bulk statements. Each raises the driver's error when a row breaks it (the
+    caller isolates the row); each runs inside the caller's transaction."""
 
-    def prepare(self, conn: sa.Connection, plan: WritePlan) -> None:
-        """Once per write call, inside its transaction (e.g. create a staging table)."""
+    def insert(
+        self, conn: sa.Connection, target: Target, rows: pa.Table, *, guard: bool
+    ) -> tuple[pa.Array, pa.Array | None]:
+        """INSERT ``rows`` (the written columns). ``guard``: skip rows whose match keys are
+        stored already. Returns per row whether it was inserted, and the database-made ids of
+        the inserted rows when the dialect returns them (else None)."""
 
-    def apply(self, conn: sa.Connection, plan: WritePlan, data: pa.Table) -> WriteResult:
-        """Write ``data`` (typed columns, no null match keys outside insert)."""
+    def update(
+        self, conn: sa.Connection, target: Target, rows: pa.Table, fields: Sequence[str]
+    ) -> pa.Array:
+        """Set ``fields`` (values in columns ``VALUE_PREFIX + field``) of the row each
+        locator (the first columns of ``rows``) finds; per row whether one was found."""
 
-
-def make_plan(info: TableInfo, request: WriteRequest, context: ErrorContext) -> WritePlan:
-    """Check the request against the table: known, writable columns and usable match keys."""
-    if info.is_view:
-        raise UnsupportedOperationError(
-            f"{info.name!r} is a view; views are read-only", context=context
-        )
-    columns = tuple(n for n in request.batch.schema.names if n != ROW_COLUMN)
-    keys = tuple(request.match_keys)
-    # update and delete only match on their keys: those may be generated (identity) columns
-    matched_only = keys if request.mode in (WriteMode.UPDATE, WriteMode.DELETE) else ()
-    for name in columns:
-        if info.schema.field(name, context=context).read_only and name not in matched_only:
-            raise ConfigError(
-                f"field {name!r} is read-only (generated by the database)", context=context
-            )
-    if not keys and info.primary_key and set(info.primary_key) <= set(columns):
-        keys = info.primary_key
-    if not keys and request.mode is not WriteMode.INSERT:
-        raise ConfigError(
-            f"{request.mode.value} needs match keys: table {info.name!r} has no primary key "
-            "among the written fields",
-            context=context,
-        )
-    for key in keys:
-        info.schema.field(key, context=context)
-        if key not in columns:
-            raise ConfigError(f"match key {key!r} is not among the written fields", context=context)
-    update_fields = None if request.update_fields is None else tuple(request.update_fields)
-    return WritePlan(info, request.mode, columns, keys, update_fields)
+    def delete(self, conn: sa.Connection, target: Target, rows: pa.Table) -> pa.Array:
+        """Delete the row each locator finds; per row whether one was found."""
 
 
-def prepare_data(batch: pa.RecordBatch, plan: WritePlan) -> pa.Table:
-    """The written columns of ``batch``, each cast to its field's Arrow type."""
-    arrays = []
-    for name in plan.columns:
-        column = batch.column(name)
-        target = plan.info.schema.field(name).arrow_type
-        arrays.append(column if column.type == target else column.cast(target))
-    return pa.Table.from_arrays(arrays, names=list(plan.columns))
-
-
-# -- outcomes ---------------------------------------------------------------------------
-def arange(n: int) -> pa.Array:
-    return pa.array(range(n), pa.int64())
-
-
-def marked(n: int, positions: Iterable[int]) -> pa.Array:
-    """Boolean array of length ``n``: True at ``positions``."""
-    return pc.is_in(arange(n), value_set=pa.array(list(positions), pa.int64()))
-
-
-def placed(n: int, positions: Sequence[int], values: Sequence[Any]) -> pa.Array:
-    """String array of length ``n`` with ``values[i]`` at ``positions[i]``, null elsewhere."""
-    index = pc.index_in(arange(n), value_set=pa.array(positions, pa.int64()))
-    return pa.array([None if v is None else str(v) for v in values], pa.string()).take(index)
-
-
-def choose(n: int, default: Outcome, *cases: tuple[pa.Array, Outcome]) -> pa.Array:
-    """Outcome per row: the first case whose mask is true, else ``default``."""
-    result = pa.repeat(default.value, n).cast(pa.string())
-    for mask, outcome in reversed(cases):
-        result = pc.if_else(pc.fill_null(mask, False), outcome.value, result)
-    return result
-
-
-def key_text(data: pa.Table, keys: Sequence[str]) -> pa.Array:
-    """The key of each row as one array (the column itself, or the values joined as text)."""
-    if len(keys) == 1:
-        return data.column(keys[0]).combine_chunks()
-    parts = [data.column(k).cast(pa.string()) for k in keys]
-    return pc.binary_join_element_wise(*parts, KEY_SEPARATOR).combine_chunks()
-
-
-def batch_ids(plan: WritePlan, data: pa.Table) -> pa.Array:
-    """Target ids known from the batch: the primary key, else the match key values."""
-    if plan.id_column is not None and plan.id_column in plan.columns:
-        return data.column(plan.id_column).cast(pa.string()).combine_chunks()
-    if plan.id_column is None and plan.keys:
-        return key_text(data, plan.keys).cast(pa.string())
-    return pa.nulls(data.num_rows, pa.string())
-
-
-def finish(
-    plan: WritePlan, data: pa.Table, outcome: pa.Array, db_ids: pa.Array | None
-) -> WriteResult:
-    """The result for ``data``: rejected rows get the mode's reason and no id."""
-    rejected = pc.equal(outcome, Outcome.REJECTED.value)
-    ids = db_ids if plan.needs_db_ids and db_ids is not None else batch_ids(plan, data)
-    none = pa.scalar(None, pa.string())
-    return WriteResult(
-        _flat(outcome),
-        _flat(pc.if_else(rejected, none, ids)),
-        _flat(pc.if_else(rejected, pa.scalar(plan.reject_reason(), pa.string()), none)),
-    )
-
-
-def _flat(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-
-
-# -- the write call ---------------------------------------------------------------------
-def write_isolated(
-    conn: sa.Connection,
-    writer: BulkWriter,
-    plan: WritePlan,
-    data: pa.Table,
-    secrets: Sequence[str | SecretStr],
-) -> WriteResult:
-    """Apply ``data`` in a savepoint; when a row breaks it, retry each half (see module doc)."""
-    try:
-        with conn.begin_nested():
-            return writer.apply(conn, plan, data)
-    except sa.exc.DBAPIError as err:
-        if not is_row_error(err):
-            raise
-        if data.num_rows == 1:
-            return WriteResult.build([Outcome.REJECTED.value], [None], [db_message(err, secrets)])
-    half = data.num_rows // 2
-    return WriteResult.concat(
-        [
-            write_isolated(conn, writer, plan, data.slice(0, half), secrets),
-            write_isolated(conn, writer, plan, data.slice(half), secrets),
-        ]
-    )
-
-
-def write_batch(
+def apply_ops(
     engine: sa.Engine,
-    writer: BulkWriter,
+    bulk: BulkWriter,
     info: TableInfo,
-    request: WriteRequest,
+    request: ApplyRequest,
     *,
     context: ErrorContext,
     secrets: Sequence[str | SecretStr],
 ) -> WriteResult:
-    """One write call in one transaction; one outcome per row of ``request.batch``, in order."""
-    plan = make_plan(info, request, context)
-    data = prepare_data(request.batch, plan)
-    n = data.num_rows
+    """Carry out ``request.ops`` in one transaction; one outcome per operation, in order."""
+    ops = request.ops
+    n = ops.num_rows
     if n == 0:
         return WriteResult.empty()
-    missing_key = pa.repeat(False, n)
-    if plan.mode is not WriteMode.INSERT:
-        for key in plan.keys:
-            missing_key = pc.or_(missing_key, pc.is_null(data.column(key)))
-    good = pc.invert(missing_key)
-    todo = data.filter(good) if not pc.all(good).as_py() else data
+    target = _target(info, request, context)
+    actions = ops.column(ACTION_COLUMN)
+    result = _Result(n)
     try:
         with engine.begin() as conn:
-            writer.prepare(conn, plan)
-            result = write_isolated(conn, writer, plan, todo, secrets)
+            for action, step in (("delete", _delete), ("update", _update), ("create", _create)):
+                rows = pc.indices_nonzero(pc.equal(actions, action))
+                if len(rows):
+                    step(conn, bulk, target, request, rows, result, secrets)
     except sa.exc.SQLAlchemyError as err:
         raise translate(
             err, f"writing to table {info.name!r}", context=context, secrets=secrets
         ) from None
-    if todo is data:
-        return result
-    return _with_missing_keys(result, good, plan)
+    return result.build()
 
 
-def _with_missing_keys(result: WriteResult, good: pa.Array, plan: WritePlan) -> WriteResult:
-    """Spread ``result`` (rows with all match keys) over every row; the others are rejected."""
-    index = pc.index_in(arange(len(good)), value_set=pc.indices_nonzero(good))
-    spread = result.take(index)
-    keys = ", ".join(plan.keys)
-    return WriteResult(
-        pc.fill_null(spread.outcome, Outcome.REJECTED.value),
-        spread.target_id,
-        pc.if_else(good, spread.reason, f"no value for the match key ({keys})"),
+class _Result:
+    """Outcomes of one call, filled in position by position."""
+
+    def __init__(self, n: int) -> None:
+        self.outcome: list[str | None] = [None] * n
+        self.ids: list[str | None] = [None] * n
+        self.reason: list[str | None] = [None] * n
+        self.code: list[str | None] = [None] * n
+
+    def set(
+        self,
+        positions: Sequence[int],
+        outcome: Outcome,
+        ids: Sequence[str | None] | None = None,
+        reason: str | Sequence[str | None] | None = None,
+        code: RejectCode | None = None,
+    ) -> None:
+        for j, i in enumerate(positions):
+            self.outcome[i] = outcome.value
+            self.ids[i] = ids[j] if ids is not None else self.ids[i]
+            self.reason[i] = reason if isinstance(reason, str) or reason is None else reason[j]
+            self.code[i] = code.value if code else None
+
+    def build(self) -> WriteResult:
+        return WriteResult.build(
+            [o or Outcome.REJECTED.value for o in self.outcome], self.ids, self.reason, self.code
+        )
+
+
+def _target(info: TableInfo, request: ApplyRequest, context: ErrorContext) -> Target:
+    if info.is_view:
+        raise UnsupportedOperationError(
+            f"{info.name!r} is a view; views are read-only", context=context
+        )
+    internal = {ROW_COLUMN, ACTION_COLUMN, ID_COLUMN, "_crmbridge_op_key"}
+    columns = tuple(n for n in request.ops.schema.names if n not in internal)
+    creates = pc.any(pc.equal(request.ops.column(ACTION_COLUMN), "create")).as_py()
+    for name in columns:
+        field = info.schema.field(name, context=context)
+        if field.read_only and (creates or name not in request.keys):
+            raise ConfigError(
+                f"field {name!r} is read-only (generated by the database)", context=context
+            )
+    return Target(info, columns, tuple(request.keys))
+
+
+def _typed(target: Target, ops: pa.Table | pa.RecordBatch, names: Sequence[str]) -> pa.Table:
+    """Columns ``names`` of ``ops`` cast to the table's types."""
+    arrays = []
+    for name in names:
+        column = ops.column(name)
+        wanted = target.info.schema.field(name).arrow_type
+        arrays.append(column if column.type == wanted else column.cast(wanted))
+    return pa.Table.from_arrays(arrays, names=list(names))
+
+
+# -- creates ------------------------------------------------------------------------------
+def _create(
+    conn: sa.Connection,
+    bulk: BulkWriter,
+    target: Target,
+    request: ApplyRequest,
+    positions: pa.Array,
+    result: _Result,
+    secrets: Sequence[str | SecretStr],
+) -> None:
+    rows = _typed(target, request.ops.take(positions), target.columns)
+    guard = bool(target.keys)
+    done, refused = _isolated(
+        conn, lambda part: bulk.insert(conn, target, part, guard=guard), rows, secrets
     )
+    where = positions.to_pylist()
+    for part, (inserted, made_ids) in done:
+        at = [where[i] for i in part.indices]
+        ids = _created_ids(conn, target, part.rows, made_ids)
+        new = pc.indices_nonzero(inserted).to_pylist()
+        result.set([at[i] for i in new], Outcome.CREATED, [ids[i] for i in new])
+        clashed = pc.indices_nonzero(pc.invert(inserted)).to_pylist()
+        if not clashed:
+            continue
+        same = _holds(conn, target, part.rows.take(clashed))
+        keys = ", ".join(target.keys)
+        for j, i in enumerate(clashed):
+            if request.attempt > 1 and same[j]:  # our own earlier attempt made it
+                result.set([at[i]], Outcome.CREATED, [ids[i]], "already created (confirmed)")
+            else:
+                result.set(
+                    [at[i]],
+                    Outcome.REJECTED,
+                    reason=f"a record with the same {keys} exists (created since the plan)",
+                    code=RejectCode.DUPLICATE_KEY,
+                )
+    for index, message in refused:
+        result.set([where[index]], Outcome.REJECTED, reason=message, code=RejectCode.INVALID_VALUE)
+
+
+def _created_ids(
+    conn: sa.Connection, target: Target, rows: pa.Table, made: pa.Array | None
+) -> list[str | None]:
+    """The id of each created row: its locator's values, or the database-made key."""
+    found_by = target.locator
+    if not found_by:
+        return [None] * rows.num_rows
+    if not target.generated_ids:
+        return _strings(encode_ids(rows, found_by))
+    if made is not None:
+        return _strings(made)
+    if not target.keys:
+        return [None] * rows.num_rows
+    stored = _aligned(conn, target, rows, list(found_by))
+    return _strings(encode_ids(stored, found_by))
+
+
+def _holds(conn: sa.Connection, target: Target, rows: pa.Table) -> list[bool]:
+    """Per row: does the stored row with its keys hold exactly its values?"""
+    if not target.keys:
+        return [False] * rows.num_rows
+    stored = _aligned(conn, target, rows, list(target.columns))
+    same = pc.is_valid(stored.column(target.keys[0]))
+    for name in target.columns:
+        ours, theirs = rows.column(name), stored.column(name)
+        equal = pc.or_(
+            pc.fill_null(pc.equal(ours, theirs), False),
+            pc.and_(pc.is_null(ours), pc.is_null(theirs)),
+        )
+        same = pc.and_(same, equal)
+    return [bool(v) for v in same.to_pylist()]
+
+
+def _aligned(conn: sa.Connection, target: Target, rows: pa.Table, columns: list[str]) -> pa.Table:
+    """The stored row with each row's match keys (exactly equal), aligned with ``rows``."""
+    keys = list(target.keys)
+    stored = fetch_by_keys(conn, target.info, keys, rows.select(keys), columns)
+    at = identity.positions(identity.encode(rows, keys), identity.encode(stored, keys))
+    return stored.take(at)
+
+
+# -- updates and deletes ------------------------------------------------------------------
+def _update(
+    conn: sa.Connection,
+    bulk: BulkWriter,
+    target: Target,
+    request: ApplyRequest,
+    positions: pa.Array,
+    result: _Result,
+    secrets: Sequence[str | SecretStr],
+) -> None:
+    ops = request.ops.take(positions)
+    fields = [c for c in target.columns if c not in target.keys]
+    unset = {f: request.unset[f].take(positions) for f in fields if f in request.unset}
+    where = positions.to_pylist()
+    for written, members in _patterns(fields, unset, ops.num_rows).items():
+        part = ops.take(pa.array(members, pa.int64()))
+        located = decode_ids(part.column(ID_COLUMN), target.info, target.locator)
+        values = _typed(target, part, written)
+        rows = pa.Table.from_arrays(
+            [*located.columns, *values.columns],
+            names=[*target.locator, *(VALUE_PREFIX + w for w in written)],
+        )
+        done, refused = _isolated(
+            conn, partial(_update_rows, bulk, conn, target, written), rows, secrets
+        )
+        ids = part.column(ID_COLUMN).to_pylist()
+        for piece, found in done:
+            for j, i in enumerate(piece.indices):
+                if found[j].as_py():
+                    result.set([where[members[i]]], Outcome.UPDATED, [ids[i]])
+                else:
+                    result.set(
+                        [where[members[i]]],
+                        Outcome.REJECTED,
+                        reason="the record is gone (deleted since the plan)",
+                        code=RejectCode.NOT_FOUND,
+                    )
+        for index, message in refused:
+            result.set(
+                [where[members[index]]],
+                Outcome.REJECTED,
+                reason=message,
+                code=RejectCode.INVALID_VALUE,
+            )
+
+
+def _update_rows(
+    bulk: BulkWriter, conn: sa.Connection, target: Target, fields: Sequence[str], rows: pa.Table
+) -> pa.Array:
+    return bulk.update(conn, target, rows, fields)
+
+
+def _patterns(
+    fields: Sequence[str], unset: dict[str, pa.Array], n: int
+) -> dict[tuple[str, ...], list[int]]:
+    """Rows grouped by the fields they write (one UPDATE statement per group)."""
+    if not n:
+        return {}
+    if not unset:
+        return {tuple(fields): list(range(n))}
+    left = {f: unset[f].to_pylist() if f in unset else [False] * n for f in fields}
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i in range(n):
+        groups.setdefault(tuple(f for f in fields if not left[f][i]), []).append(i)
+    return groups
+
+
+def _delete(
+    conn: sa.Connection,
+    bulk: BulkWriter,
+    target: Target,
+    request: ApplyRequest,
+    positions: pa.Array,
+    result: _Result,
+    secrets: Sequence[str | SecretStr],
+) -> None:
+    ops = request.ops.take(positions)
+    rows = decode_ids(ops.column(ID_COLUMN), target.info, target.locator)
+    done, refused = _isolated(conn, lambda p: bulk.delete(conn, target, p), rows, secrets)
+    where = positions.to_pylist()
+    ids = ops.column(ID_COLUMN).to_pylist()
+    for piece, found in done:
+        for j, i in enumerate(piece.indices):
+            if found[j].as_py() or request.attempt > 1:  # gone: our earlier attempt did it
+                result.set([where[i]], Outcome.DELETED, [ids[i]])
+            else:
+                result.set(
+                    [where[i]],
+                    Outcome.REJECTED,
+                    reason="the record is gone (deleted since the plan)",
+                    code=RejectCode.NOT_FOUND,
+                )
+    for index, message in refused:
+        result.set([where[index]], Outcome.REJECTED, reason=message, code=RejectCode.REFUSED)
+
+
+# -- isolating rows that break a statement ----------------------------------------------
+@dataclass
+class _Part:
+    rows: pa.Table
+    indices: list[int]  # positions of its rows in the whole group
+
+
+def _isolated(
+    conn: sa.Connection,
+    action: Callable[[pa.Table], T],
+    rows: pa.Table,
+    secrets: Sequence[str | SecretStr],
+) -> tuple[list[tuple[_Part, T]], list[tuple[int, str]]]:
+    """``action(rows)`` under a savepoint; when a row breaks it, each half again, until the
+    bad rows stand alone: (part, answer) for the parts that went in, (position, the
+    database's message) for each bad row."""
+    done: list[tuple[_Part, T]] = []
+    refused: list[tuple[int, str]] = []
+
+    def run(part: _Part) -> None:
+        try:
+            with conn.begin_nested():
+                done.append((part, action(part.rows)))
+                return
+        except sa.exc.DBAPIError as err:
+            if not is_row_error(err):
+                raise
+            if part.rows.num_rows == 1:
+                refused.append((part.indices[0], db_message(err, secrets)))
+                return
+        half = part.rows.num_rows // 2
+        run(_Part(part.rows.slice(0, half), part.indices[:half]))
+        run(_Part(part.rows.slice(half), part.indices[half:]))
+
+    if rows.num_rows:
+        run(_Part(rows, list(range(rows.num_rows))))
+    return done, refused
+
+
+def _strings(values: pa.Array) -> list[str | None]:
+    return [None if v is None else str(v) for v in values.to_pylist()]
+
+
+__all__ = ["POS", "VALUE_PREFIX", "BulkWriter", "Target", "apply_ops"]

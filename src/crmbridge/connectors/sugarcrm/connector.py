@@ -5,22 +5,28 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import httpx
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlglot import exp
 
 from crmbridge.connectors.base import (
-    ROW_COLUMN,
+    ID_COLUMN,
+    VERSION_COLUMN,
+    ApplyRequest,
     Capabilities,
     ConnectionInfo,
     Connector,
     ConnectorSettings,
+    CreateIdentity,
+    DeleteReporting,
+    MatchRequest,
     ReadRequest,
-    WriteRequest,
 )
 from crmbridge.connectors.sugarcrm.api import Api
 from crmbridge.connectors.sugarcrm.discovery import ModuleMeta, build_meta, with_related
@@ -31,15 +37,15 @@ from crmbridge.connectors.sugarcrm.settings import SugarCrmSettings
 from crmbridge.connectors.sugarcrm.transport import Transport
 from crmbridge.connectors.sugarcrm.v4_1 import V41Client
 from crmbridge.connectors.sugarcrm.v10 import NotV10Error, V10Client
+from crmbridge.connectors.sugarcrm.values import stored_form
 from crmbridge.connectors.sugarcrm.writer import ModuleWriter
 from crmbridge.core.expressions import evaluate_constant
-from crmbridge.core.outcomes import Outcome, WriteMode, WriteResult
+from crmbridge.core.outcomes import WriteMode, WriteResult
 from crmbridge.core.schema import ObjectSchema, unknown_name_error
 from crmbridge.errors import (
     ConfigError,
     ConnectionFailedError,
     ErrorContext,
-    RecordError,
     RemoteError,
 )
 
@@ -55,8 +61,8 @@ PUSHDOWN = (
 class SugarCrmConnector(Connector):
     """SugarCRM (CE 6.5 to Sugar Cloud) and SuiteCRM 7/8 through their REST APIs.
 
-    Besides the connector contract it offers two helpers for related records:
-    :meth:`link` and :meth:`find_or_create`. ``transport`` replaces the HTTP transport
+    Besides the connector contract it offers :meth:`links` (the link fields of a module).
+    ``transport`` replaces the HTTP transport
     (tests pass ``httpx.WSGITransport(app=sandbox.wsgi_app)``).
     """
 
@@ -129,10 +135,11 @@ class SugarCrmConnector(Connector):
             read=True,
             write_modes=frozenset(WriteMode),
             incremental=True,
-            lookup=True,
+            match=True,
             links=True,
             max_batch_size=self.config.max_batch_size,
-            deleted=True,
+            deletes=DeleteReporting.FLAG,
+            create_identity=CreateIdentity.CLIENT_ID,
             pushdown=PUSHDOWN,
         )
 
@@ -159,7 +166,13 @@ class SugarCrmConnector(Connector):
             return list(self._modules)
 
     def describe(self, object: str) -> ObjectSchema:
-        return self.meta(object).schema
+        schema = self.meta(object).schema
+        if schema.has("deleted") and schema.deleted_field is None:
+            schema = replace(schema, deleted_field="deleted")
+        if self.config.allow_unknown_enum_values:  # the connection accepts any option
+            fields = tuple(replace(f, allowed_values=None) for f in schema.fields)
+            schema = replace(schema, fields=fields)
+        return schema
 
     def meta(self, module: str) -> ModuleMeta:
         """Everything known about ``module`` (fields, table, links, and the fields of related
@@ -243,27 +256,36 @@ class SugarCrmConnector(Connector):
         return self.api.count(meta, plan.where, deleted=request.include_deleted)
 
     # -- writing --------------------------------------------------------------------------
-    def lookup(
-        self, object: str, match_keys: Sequence[str], keys: pa.RecordBatch, fields: Sequence[str]
-    ) -> pa.RecordBatch:
-        names = list(match_keys)
-        columns = [keys.column(n).to_pylist() for n in names]
+    def match(self, request: MatchRequest) -> pa.RecordBatch:
+        """Candidates for the key values: one list call per page of keys. The version of a
+        record is its ``date_modified``."""
+        meta = self.meta(request.object)
+        names = list(request.keys)
+        columns = [request.values.column(n).to_pylist() for n in names]
         rows = [r for r in zip(*columns, strict=True) if all(v is not None for v in r)]
-        found = self._finder(self.meta(object)).find(names, rows, fields)
-        return found.batch.select(list(dict.fromkeys([*names, "id", *fields])))
+        fields = list(dict.fromkeys([*request.fields, "date_modified"]))
+        found = self._finder(meta).find(names, rows, fields)
+        version = pc.cast(found.column("date_modified"), pa.string())
+        out = found.append_column(ID_COLUMN, pc.cast(found.column("id"), pa.string()))
+        out = out.append_column(VERSION_COLUMN, version)
+        keep = list(dict.fromkeys([*names, *request.fields]))
+        return out.select([*keep, ID_COLUMN, VERSION_COLUMN])
 
-    def write(self, request: WriteRequest) -> WriteResult:
+    def stored_form(self, object: str, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Text as Sugar keeps it after a save (entities decoded, tags it refuses removed),
+        date-times to the second."""
+        return stored_form(batch, self.meta(object).schema)
+
+    def apply(self, request: ApplyRequest) -> WriteResult:
         meta = self.meta(request.object)
         context = request.context.merge(connection=self.name, object=request.object)
         writer = ModuleWriter(
             self.api,
             self._finder(meta),
             max_batch_size=self.config.max_batch_size,
-            allow_unknown_enum_values=self.config.allow_unknown_enum_values,
-            retries=self.config.retries,
             context=context,
         )
-        return writer.write(request)
+        return writer.apply(request)
 
     # -- related records ------------------------------------------------------------------
     def link(
@@ -284,47 +306,6 @@ class SugarCrmConnector(Connector):
         self.api.link(module, record_id, link_name, ids)
         linked = self.api.linked(module, record_id, link_name, ids)
         return {i: i in linked for i in ids}
-
-    def find_or_create(
-        self, module: str, match_field: str, value: Any, values: Mapping[str, Any] | None = None
-    ) -> tuple[str, bool]:
-        """The id of the ``module`` record whose ``match_field`` equals ``value`` (e.g. an
-        Account by name), creating it with ``values`` when there is none: ``(id, created)``.
-
-        Several matches are a RecordError naming their ids. Answers are cached per connection.
-        """
-        meta = self.meta(module)
-        finder = self._finder(meta)
-        cache_key = (module, match_field, finder.key_of([match_field], [value])[0])
-        if cache_key in self._found:
-            return self._found[cache_key], False
-        found = finder.find([match_field], [(value,)])
-        ids = [str(i) for i in found.batch.column("id").to_pylist()]
-        context = self._context(module).merge(field=match_field)
-        if len(ids) > 1:
-            raise RecordError(
-                f"{len(ids)} {module} match {match_field} {value!r}: ids {', '.join(ids)}",
-                context=context,
-            )
-        if ids:
-            self._found[cache_key] = ids[0]
-            return ids[0], False
-        new_id = self._create_one(meta, {**(values or {}), match_field: value}, match_field)
-        self._found[cache_key] = new_id
-        return new_id, True
-
-    def _create_one(self, meta: ModuleMeta, values: Mapping[str, Any], key: str) -> str:
-        schema = meta.schema.select(list(values))
-        row = {**values, ROW_COLUMN: 1}
-        arrow = schema.arrow_schema().append(pa.field(ROW_COLUMN, pa.int64()))
-        batch = pa.RecordBatch.from_pylist([row], schema=arrow)
-        result = self.write(WriteRequest(meta.name, batch, WriteMode.INSERT, [key]))
-        if result.outcome[0].as_py() != Outcome.CREATED.value:
-            raise RecordError(
-                f"cannot create the {meta.name} record: {result.reason[0].as_py()}",
-                context=self._context(meta.name),
-            )
-        return str(result.target_id[0].as_py())
 
 
 def _connect(transport: Transport, settings: SugarCrmSettings) -> Api:

@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from crmbridge.core.identity import KeyRule
 from crmbridge.core.schema import Field, FieldType, ObjectSchema
+
+#: fields whose values are e-mail addresses
+EMAIL_FIELDS = frozenset({"email1", "email2", "email"})
 
 #: Sugar field type -> FieldType (types not listed are strings)
 SUGAR_TYPES: dict[str, FieldType] = {
@@ -185,7 +189,19 @@ def to_field(raw: RawField) -> Field:
         or raw.type in ("autoincrement", "fullname"),
         allowed_values=options or None,
         label=(raw.label or "").strip().rstrip(":").strip() or None,
+        key_rule=key_rule(raw.name, ftype),
     )
+
+
+def key_rule(name: str, ftype: FieldType) -> KeyRule:
+    """How Sugar compares a field's values when it finds records by them: e-mail addresses
+    without case (``email_address_caps``), other text as MySQL does (without case), ids and
+    numbers exactly."""
+    if name in EMAIL_FIELDS:
+        return KeyRule.EMAIL
+    if ftype in (FieldType.STRING, FieldType.TEXT, FieldType.ENUM):
+        return KeyRule.CASEFOLD
+    return KeyRule.EXACT
 
 
 def field_type(raw: RawField) -> FieldType:

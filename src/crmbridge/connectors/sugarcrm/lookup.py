@@ -1,41 +1,23 @@
-"""Finding the records that match key values: one list call per page of keys, never one per key.
+"""Finding candidate records for key values: one list call per page of keys, never one per key.
 
 The keys become one filter (``field IN (...)``; for several key fields an OR of ANDs; e-mail
-addresses through Sugar's e-mail tables) and the answer is matched again here, exactly: text
-equal to the last character (MySQL's case-insensitive answer is only a candidate list), e-mail
-addresses upper-cased and trimmed as Sugar compares them.
+addresses through Sugar's e-mail tables). The server's answer is a candidate list (MySQL
+compares text without case): the engine decides which candidates match, under the key's rule
+(:mod:`crmbridge.core.identity`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
 
 from crmbridge.connectors.sugarcrm.api import Api
 from crmbridge.connectors.sugarcrm.query import FilterBuilder
-from crmbridge.connectors.sugarcrm.values import decode_records, key_value
+from crmbridge.connectors.sugarcrm.values import decode_records
 from crmbridge.core.schema import ObjectSchema
 from crmbridge.errors import ConfigError, ErrorContext
-
-Key = tuple[Hashable, ...]
-
-
-@dataclass
-class Found:
-    """The records matching some keys: ``batch`` (typed) and the rows of each key."""
-
-    batch: pa.RecordBatch
-    rows: dict[Key, list[int]] = field(default_factory=dict)
-
-    def records(self, key: Key) -> list[dict[str, Any]]:
-        """The matching records of ``key`` as dicts of Python values."""
-        return [self._rows[i] for i in self.rows.get(key, [])]
-
-    def __post_init__(self) -> None:
-        self._rows = self.batch.to_pylist()
 
 
 class Finder:
@@ -51,36 +33,29 @@ class Finder:
     def schema(self) -> ObjectSchema:
         return self.filters.meta.schema
 
-    def key_of(self, names: Sequence[str], values: Sequence[Any]) -> Key:
-        """The normalised key of ``values`` (as :func:`~.values.key_value`)."""
-        schema = self.schema
-        return tuple(key_value(v, n, schema.field(n)) for n, v in zip(names, values, strict=True))
-
     def find(
         self, names: Sequence[str], keys: Sequence[Sequence[Any]], fields: Sequence[str] = ()
-    ) -> Found:
-        """Records whose ``names`` equal one of ``keys`` (rows of Python values without
-        nulls), with ``names``, ``id`` and ``fields`` fetched."""
+    ) -> pa.RecordBatch:
+        """Candidate records for ``keys`` (rows of values of ``names``, without nulls), with
+        ``names``, ``id`` and ``fields`` fetched; live records only."""
         fetch = self.schema.select(list(dict.fromkeys([*names, "id", *fields])))
-        wanted = {self.key_of(names, k) for k in keys}
         batches: list[pa.RecordBatch] = []
-        unique = list({self.key_of(names, k): k for k in keys}.values())
+        unique = list(dict.fromkeys(tuple(k) for k in keys))
         for start in range(0, len(unique), self.page_size):
-            chunk = unique[start : start + self.page_size]
-            batches += self._fetch(names, chunk, fetch)
+            batches += self._fetch(names, unique[start : start + self.page_size], fetch)
         schema = fetch.arrow_schema()
-        batch = (
-            pa.concat_batches(batches) if batches else pa.RecordBatch.from_pylist([], schema=schema)
+        if not batches:
+            return pa.RecordBatch.from_pylist([], schema=schema)
+        table = pa.Table.from_batches(batches, schema=schema).combine_chunks()
+        # a record can come back for several key pages: once is enough
+        first = pa.compute.index_in(
+            pa.compute.unique(table.column("id")), value_set=table.column("id")
         )
-        columns = [batch.column(n).to_pylist() for n in names]
-        keep: list[int] = []
-        rows: dict[Key, list[int]] = {}
-        for i, values in enumerate(zip(*columns, strict=True)):
-            key = self.key_of(names, values)
-            if key in wanted:
-                rows.setdefault(key, []).append(len(keep))
-                keep.append(i)
-        return Found(batch.take(pa.array(keep, pa.int64())), rows)
+        return (
+            table.take(first).combine_chunks().to_batches()[0]
+            if table.num_rows
+            else (pa.RecordBatch.from_pylist([], schema=schema))
+        )
 
     def _fetch(
         self, names: Sequence[str], chunk: Sequence[Sequence[Any]], fetch: ObjectSchema

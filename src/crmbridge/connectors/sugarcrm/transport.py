@@ -19,17 +19,13 @@ from typing import Any
 import httpx
 
 from crmbridge.connectors.sugarcrm.settings import SugarCrmSettings
-from crmbridge.errors import ErrorContext, RetryableError
+from crmbridge.errors import AmbiguousWriteError, ErrorContext, RetryableError
 
 log = logging.getLogger("crmbridge.connectors.sugarcrm")
 
 #: statuses that say the server did not act on the call
 NOT_PROCESSED_STATUSES = frozenset({429, 503})
 MAX_BACKOFF = 60.0
-
-
-class AmbiguousWriteError(RetryableError):
-    """A call that changes data failed in a way that leaves open whether it was applied."""
 
 
 def is_transient(status: int) -> bool:

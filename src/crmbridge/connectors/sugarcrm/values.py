@@ -15,16 +15,18 @@ becomes JSON anyway).
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import logging
-from collections.abc import Hashable, Sequence
+import re
+from collections.abc import Sequence
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crmbridge.core.schema import Field, FieldType
+from crmbridge.core.schema import Field, FieldType, ObjectSchema
 
 log = logging.getLogger("crmbridge.connectors.sugarcrm")
 
@@ -32,8 +34,6 @@ DB_DATETIME = "%Y-%m-%d %H:%M:%S"
 #: the entities a v4_1 read produces, and what they stand for
 HTML_ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&#039;", "'"))
 _TRUE_TEXTS = pa.array(["1", "true", "on", "yes", "y", "t"])
-#: fields whose values are e-mail addresses (matched upper-cased and trimmed)
-EMAIL_FIELDS = frozenset({"email1", "email2", "email"})
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -201,29 +201,49 @@ def as_utc(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC)
 
 
-# -- comparing ----------------------------------------------------------------------------
-def comparable(value: Any, field: Field) -> Hashable:
-    """``value`` normalised so that values Sugar stores the same compare equal.
-
-    Empty text is null; datetimes are compared to the second (Sugar keeps no fractions);
-    numbers by value.
-    """
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return as_utc(value).replace(microsecond=0)
-    if isinstance(value, float | Decimal) and not isinstance(value, bool):
-        number = Decimal(str(value)) if isinstance(value, float) else value
-        return number.normalize() if field.type is not FieldType.FLOAT else float(number)
-    return value  # type: ignore[no-any-return]
+# -- the stored form ------------------------------------------------------------------------
+#: tags Sugar's cleaner keeps on save; every other tag is removed (``<script>`` with its text)
+KEPT_TAGS = frozenset(
+    (
+        *("a", "abbr", "b", "blockquote", "br", "code", "div", "em", "font", "hr", "i", "img"),
+        *("h1", "h2", "h3", "h4", "h5", "h6", "li", "ol", "p", "pre", "s", "small", "span"),
+        *("strike", "strong", "sub", "sup", "table", "tbody", "td", "th", "thead", "tr", "u"),
+        "ul",
+    )
+)
+_TAG = re.compile(r"</?\s*([A-Za-z][A-Za-z0-9]*)\b[^>]*>")
+_SCRIPT = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 
 
-def key_value(value: Any, name: str, field: Field) -> Hashable:
-    """A match key value normalised for matching: e-mail addresses upper-cased and trimmed
-    (as Sugar's ``email_address_caps``); other values as :func:`comparable`."""
-    if name in EMAIL_FIELDS and isinstance(value, str):
-        return ascii_upper(value.strip()) or None
-    return comparable(value, field)
+def stored_text(value: str) -> str:
+    """What Sugar keeps of a text value it is sent: HTML entities decoded (``AT&amp;T`` is
+    stored as ``AT&T``), tags it does not allow removed, allowed ones (``<b>``) kept."""
+    if "<" not in value and "&" not in value:
+        return value
+    value = _SCRIPT.sub("", value)
+    value = _TAG.sub(lambda m: m.group(0) if m.group(1).lower() in KEPT_TAGS else "", value)
+    return html.unescape(value)
+
+
+def stored_form(batch: pa.RecordBatch, schema: ObjectSchema) -> pa.RecordBatch:
+    """``batch`` as Sugar stores it: text cleaned (:func:`stored_text`), empty text null,
+    date-times to the second."""
+    columns = []
+    for name in batch.schema.names:
+        column = batch.column(name)
+        field = schema.field(name) if schema.has(name) else None
+        if field is not None and field.type.is_text and pa.types.is_string(column.type):
+            needs = pc.any(pc.match_substring_regex(column, "[<&]")).as_py()
+            if needs:
+                column = pa.array(
+                    [None if v is None else stored_text(v) for v in column.to_pylist()],
+                    pa.string(),
+                )
+            column = pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
+        elif pa.types.is_timestamp(column.type):
+            column = pc.floor_temporal(column, unit="second")
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
 
 
 def ascii_upper(text: str) -> str:

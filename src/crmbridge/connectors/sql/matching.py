@@ -1,0 +1,143 @@
+"""Finding stored rows for key values (``match``), and the ids that point at a stored row.
+
+* **Key rules**: a text column compares as its collation does (``tables.key_rule_for``):
+  that is each field's ``key_rule``.
+* **Candidates**: for an exact key, ``key IN (...)``; for a case-insensitive one on a column
+  that compares exactly, ``lower(trim(key)) IN (...)``; a phone key reads every row with a value
+  (no index can help). The engine then compares the candidates under the rule itself.
+* **Ids**: a stored row is found again by its *locator*: the primary key, or (a table without
+  one) the match keys' stored values. The id text is the value itself for one column and a
+  JSON list for several, so it reads well in the success file and parses back exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+
+from crmbridge.connectors.base import ID_COLUMN, VERSION_COLUMN, MatchRequest
+from crmbridge.connectors.sql.reading import key_condition, key_tuples, rows_to_batch
+from crmbridge.connectors.sql.tables import TableInfo
+from crmbridge.core.identity import KeyRule
+from crmbridge.core.schema import Field
+
+_KEYS_PER_QUERY = {"mssql": 500}
+_DEFAULT_KEYS_PER_QUERY = 5_000
+
+
+def locator(info: TableInfo, keys: Sequence[str]) -> tuple[str, ...]:
+    """The columns that find one stored row again: the primary key, else the match keys."""
+    return info.primary_key or tuple(keys)
+
+
+def encode_ids(table: pa.Table | pa.RecordBatch, columns: Sequence[str]) -> pa.Array:
+    """The id text of each row (see the module docstring)."""
+    if not columns:
+        return pa.nulls(table.num_rows, pa.string())
+    if len(columns) == 1:
+        return _flat(pc.cast(table.column(columns[0]), pa.string()))
+    parts = [table.column(c).to_pylist() for c in columns]
+    return pa.array(
+        [
+            None if any(v is None for v in row) else json.dumps([_plain(v) for v in row])
+            for row in zip(*parts, strict=True)
+        ],
+        pa.string(),
+    )
+
+
+def decode_ids(ids: pa.Array, info: TableInfo, columns: Sequence[str]) -> pa.Table:
+    """The locator columns of ``ids`` (id texts), typed per the table's fields."""
+    fields = [info.schema.field(c) for c in columns]
+    if len(columns) == 1:
+        return pa.table({columns[0]: _cast_text(ids, fields[0])})
+    rows = [json.loads(v) if v is not None else [None] * len(columns) for v in ids.to_pylist()]
+    return pa.table(
+        {
+            f.name: _cast_text(pa.array([r[i] for r in rows], pa.string()), f)
+            for i, f in enumerate(fields)
+        }
+    )
+
+
+def match_rows(conn: sa.Connection, info: TableInfo, request: MatchRequest) -> pa.RecordBatch:
+    """The candidate rows for ``request`` (see the module docstring): the keys, the fields,
+    ID_COLUMN (no version: the engine compares values)."""
+    keys = list(request.keys)
+    found_by = locator(info, keys)
+    names = list(dict.fromkeys([*keys, *request.fields, *found_by]))
+    fields = [info.schema.field(n) for n in names]
+    select = sa.select(*(info.column(n) for n in names))
+    batches = [
+        rows_to_batch(conn.execute(select.where(where)).all(), fields)
+        for where in _conditions(conn, info, request)
+    ]
+    schema = pa.schema([pa.field(f.name, f.arrow_type) for f in fields])
+    table = pa.Table.from_batches(batches, schema=schema).combine_chunks()
+    table = table.append_column(ID_COLUMN, encode_ids(table, found_by))
+    table = table.append_column(VERSION_COLUMN, pa.nulls(table.num_rows, pa.string()))
+    keep = [*keys, *[f for f in request.fields if f not in keys], ID_COLUMN, VERSION_COLUMN]
+    return table.select(keep).to_batches()[0] if table.num_rows else _empty(table.select(keep))
+
+
+def _conditions(
+    conn: sa.Connection, info: TableInfo, request: MatchRequest
+) -> list[sa.ColumnElement[bool]]:
+    keys = list(request.keys)
+    dialect = conn.dialect.name
+    rules = {k: request.rules.get(k, KeyRule.EXACT) for k in keys}
+    if any(r is KeyRule.PHONE for r in rules.values()):
+        return [sa.and_(*(info.column(k).is_not(None) for k in keys))]
+    values = pa.Table.from_batches([request.values])
+    columns: list[Any] = []
+    for k in keys:
+        column = info.column(k)
+        folds = rules[k] is not KeyRule.EXACT and info.schema.field(k).key_rule is KeyRule.EXACT
+        if folds:
+            columns.append(sa.func.lower(sa.func.trim(column)))
+            folded = [_fold(v) for v in values.column(k).to_pylist()]
+            values = values.set_column(
+                values.column_names.index(k), k, pa.array(folded, pa.string())
+            )
+        else:
+            columns.append(column)
+    tuples = [t for t in key_tuples(info, keys, values) if None not in t]
+    if any(rules[k] is not KeyRule.EXACT for k in keys):  # both spellings of ß and the like
+        tuples += [tuple(v.casefold() if isinstance(v, str) else v for v in t) for t in tuples]
+        tuples = list(dict.fromkeys(tuples))
+    step = _KEYS_PER_QUERY.get(dialect, _DEFAULT_KEYS_PER_QUERY) // max(1, len(keys))
+    return [
+        key_condition(columns, tuples[start : start + step], dialect)
+        for start in range(0, len(tuples), max(1, step))
+    ]
+
+
+def _fold(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _cast_text(values: pa.Array, field: Field) -> pa.Array:
+    target = field.arrow_type
+    return values if values.type == target else pc.cast(values, target)
+
+
+def _plain(value: Any) -> Any:
+    return value if isinstance(value, int | str | float | bool) or value is None else str(value)
+
+
+def _flat(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def _empty(table: pa.Table) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays(
+        [pa.array([], f.type) for f in table.schema], schema=table.schema
+    )
+
+
+__all__ = ["decode_ids", "encode_ids", "locator", "match_rows"]

@@ -1,0 +1,356 @@
+"""A real run's use of the run ledger: one run per profile, every batch recorded, resumable.
+
+* **Exclusive**: a run holds its profile's lock (``state/locks.py``) from before it reads
+  anything until it ends, and keeps it fresh with a heartbeat thread. A second run waits or
+  stops with "profile X is already running (run 41, ...)".
+* **Recorded**: per batch the intent (its plan) is stored before the target is written, and
+  the confirmation (counts, files' sizes, keys sent) after the files have the batch
+  (``state/ledger.py`` says why in that order).
+* **Resumable**: a run that finds an earlier run of its profile still marked ``running`` (its
+  process is gone: it holds no lock) marks it ``interrupted`` with the counts it confirmed,
+  cuts its files back to its last confirmed batch, and continues where it stood: after the
+  last confirmed record, and with the in-flight batch's recorded operations carried out again
+  (the target confirms what was already applied). ``--restart`` starts from the beginning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from crmbridge.core.plan import ACTION_COLUMN, SOURCE_KEY_COLUMN, Plan
+from crmbridge.core.schema import ROW_COLUMN
+from crmbridge.errors import ConfigError
+from crmbridge.runner.outputs import RunFiles, truncate
+from crmbridge.state import (
+    Acquired,
+    BatchStatus,
+    Holder,
+    RunRecord,
+    StateStore,
+    lock_name,
+)
+
+if TYPE_CHECKING:
+    from crmbridge.runner.engine import Mapped, Pipeline, StepResult, Totals
+    from crmbridge.runner.prepare import Prepared
+
+#: seconds between two heartbeats of a running run's lock
+HEARTBEAT_SECONDS = 10.0
+#: seconds between two tries of a run that waits for the lock (``--wait``)
+WAIT_SECONDS = 1.0
+
+
+class AlreadyRunningError(ConfigError):
+    """Another run of the profile holds its lock (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """Where an interrupted run stood, for the run that continues it."""
+
+    run_id: int
+    #: source records the interrupted run consumed up to its last confirmed batch
+    rows_read: int
+    #: the read order's values of the last record consumed (None: resume by counting)
+    after: tuple[Any, ...] | None
+    #: the incremental cursor's progress at that point
+    cursor: dict[str, Any] | None
+    #: the operations of the batch in flight when it ended, if any
+    in_flight: pa.Table | None
+
+
+class RunLock:
+    """The lock of one profile, held by this process while its run lasts."""
+
+    def __init__(self, state: StateStore, lock: Acquired) -> None:
+        self.state = state
+        self.lock = lock
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="crmbridge-heartbeat", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def take(cls, state: StateStore, prepared_key: str, name: str, *, wait: bool) -> RunLock:
+        """The profile's lock; waits for it (``wait``) or raises AlreadyRunningError."""
+        while True:
+            found = state.locks.acquire(lock_name(prepared_key))
+            if isinstance(found, Acquired):
+                return cls(state, found)
+            if not wait:
+                raise AlreadyRunningError(_busy(name, found))
+            threading.Event().wait(WAIT_SECONDS)
+
+    def assign(self, run_id: int) -> None:
+        self.state.locks.assign(self.lock, run_id)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            try:
+                self.state.locks.heartbeat(self.lock)
+            except Exception:
+                continue
+
+    def release(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.state.locks.release(self.lock)
+
+
+def _busy(name: str, holder: Holder) -> str:
+    run = f"run {holder.run_id}, " if holder.run_id is not None else ""
+    started = holder.acquired_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return (
+        f"profile {name!r} is already running ({run}started {started}, pid {holder.pid} on "
+        f"{holder.host}); wait for it with --wait"
+    )
+
+
+def recover(
+    state: StateStore, prepared: Prepared, *, restart: bool, new_run: int
+) -> Recovery | None:
+    """Mark the profile's unfinished runs ``interrupted`` (the caller holds the lock, so their
+    processes are gone) and say where the newest one stood (None: start from the beginning)."""
+    found: Recovery | None = None
+    for run in state.unfinished_runs(prepared.profile_key):
+        if run.id == new_run:
+            continue
+        batches = state.ledger.batches(run.id)
+        confirmed = [b for b in batches if b.status is BatchStatus.CONFIRMED]
+        counts: dict[str, int] = {}
+        for b in confirmed:
+            for name, n in b.counts.items():
+                counts[name] = counts.get(name, 0) + n
+        last = confirmed[-1] if confirmed else None
+        _cut_files(run, last.success_bytes if last else None, last.error_bytes if last else None)
+        at = f"after record {last.rows_read}" if last else "before its first batch"
+        state.mark_interrupted(
+            run.id, counts=counts, error=f"interrupted {at}; resumed by run {new_run}"
+        )
+        if found is not None or restart or prepared.target_caps.atomic:
+            continue
+        order = prepared.read_order
+        in_flight = next((b for b in batches if b.status is not BatchStatus.CONFIRMED), None)
+        ops = _ops(in_flight.plan) if in_flight is not None and in_flight.plan else None
+        if order is None:  # no stable order: read everything again (writes repeat safely)
+            found = Recovery(run.id, 0, None, None, ops)
+            continue
+        position = last.position if last and last.position else {}
+        after = position.get("after")
+        found = Recovery(
+            run.id,
+            last.rows_read if last else 0,
+            tuple(decode(v) for v in after) if after is not None and order else None,
+            position.get("cursor"),
+            ops,
+        )
+    return found
+
+
+def _cut_files(run: RunRecord, success: int | None, error: int | None) -> None:
+    if run.success_file:
+        truncate(Path(run.success_file), success)
+    if run.error_file:
+        truncate(Path(run.error_file), error)
+
+
+@dataclass
+class RunLedger:
+    """Records a real run's batches; carries an interrupted run's in-flight batch out."""
+
+    state: StateStore
+    run_id: int
+    prepared: Prepared
+    recovery: Recovery | None = None
+    _seq: int = 0
+    _pending: dict[str, Any] = field(default_factory=dict)
+
+    # -- one batch ------------------------------------------------------------------------
+    def step(self, pipeline: Pipeline, mapped: Mapped, raw: pa.RecordBatch) -> StepResult:
+        """Plan, record the intent, apply, and finish one batch (links, keys to remember)."""
+        recorded, todo = self._recorded_for(mapped)
+        plan = pipeline.plan(todo)
+        self._seq += 1
+        first = mapped.source.column(ROW_COLUMN)[0].as_py() if mapped.source.num_rows else 0
+        position = {
+            "after": self._after(raw),
+            "cursor": pipeline.cursor.progress() if pipeline.cursor is not None else None,
+        }
+        ops = plan.ops if recorded is None else pa.concat_tables([recorded, plan.ops])
+        self.state.ledger.plan(
+            self.run_id,
+            self._seq,
+            first_row=first,
+            last_row=pipeline.rows_read,
+            rows_read=pipeline.rows_read,
+            position=position,
+            plan=_ipc(ops) if _writes(ops) else None,
+        )
+        outcomes = pipeline.apply(plan)
+        if recorded is not None:
+            again = pipeline.apply(Plan(recorded, plan.before.slice(0, 0)), attempt=2)
+            outcomes = pa.concat_tables([again, outcomes])
+        self.state.ledger.applied(self.run_id, self._seq)
+        return pipeline.finish(mapped, plan, outcomes)
+
+    def confirm(self, result: StepResult, totals: Totals, files: RunFiles) -> None:
+        success, error = files.sizes
+        counts: dict[str, int] = {}
+        for item in pc.value_counts(result.outcomes.column("crmbridge_outcome")).to_pylist():
+            counts[item["values"]] = item["counts"]
+        counts["filtered"] = result.filtered
+        self.state.ledger.confirm(
+            self.run_id,
+            self._seq,
+            counts=counts,
+            run_counts=dict(totals.counts),
+            success_bytes=success,
+            error_bytes=error,
+            sent=result.sent,
+        )
+
+    def leftovers(self, pipeline: Pipeline) -> pa.Table | None:
+        """The in-flight operations whose records were not read again (the source changed
+        or ended): carried out anyway, their outcomes without the source record."""
+        recovery = self.recovery
+        if recovery is None or recovery.in_flight is None or recovery.in_flight.num_rows == 0:
+            return None
+        ops = recovery.in_flight
+        self.recovery = Recovery(
+            recovery.run_id, recovery.rows_read, recovery.after, recovery.cursor, None
+        )
+        self._seq += 1
+        self.state.ledger.plan(
+            self.run_id,
+            self._seq,
+            first_row=0,
+            last_row=0,
+            rows_read=pipeline.rows_read,
+            position=None,
+            plan=_ipc(ops),
+        )
+        plan = Plan(ops, pa.table({}))
+        outcomes = pipeline.apply(plan, attempt=2)
+        self.state.ledger.applied(self.run_id, self._seq)
+        return outcomes
+
+    def _recorded_for(self, mapped: Mapped) -> tuple[pa.Table | None, Mapped]:
+        """The in-flight operations of this batch's records (same row and source key), and
+        the batch without those records (they are not planned again)."""
+        recovery = self.recovery
+        if recovery is None or recovery.in_flight is None or mapped.source.num_rows == 0:
+            return None, mapped
+        ops = recovery.in_flight
+        last = mapped.source.column(ROW_COLUMN)[-1].as_py()
+        proposed = mapped.proposed
+        mine = pc.less_equal(ops.column(ROW_COLUMN), last)
+        here = ops.filter(mine)
+        rest = ops.filter(pc.invert(mine))
+        self.recovery = Recovery(
+            recovery.run_id,
+            recovery.rows_read,
+            recovery.after,
+            recovery.cursor,
+            rest if rest.num_rows else None,
+        )
+        if here.num_rows == 0:
+            return None, mapped
+        same = _same_records(here, proposed)
+        known = here.filter(same)
+        stray = here.filter(pc.invert(same))
+        if stray.num_rows:  # records that changed since: carried out, reported alone
+            extra = self.recovery.in_flight
+            self.recovery = Recovery(
+                recovery.run_id,
+                recovery.rows_read,
+                recovery.after,
+                recovery.cursor,
+                stray if extra is None else pa.concat_tables([stray, extra]),
+            )
+        if known.num_rows == 0:
+            return None, mapped
+        taken = pc.is_in(proposed.column(ROW_COLUMN), value_set=known.column(ROW_COLUMN))
+        keep = pc.invert(taken)
+        skip = mapped.skip.filter(keep) if mapped.skip is not None else None
+        return known, replace(mapped, proposed=proposed.filter(keep), skip=skip)
+
+    def _after(self, raw: pa.RecordBatch) -> list[Any] | None:
+        order = self.prepared.read_order
+        if not order or raw.num_rows == 0:
+            return None
+        return [encode(raw.column(name)[-1].as_py()) for name in order]
+
+
+def _same_records(ops: pa.Table, proposed: pa.RecordBatch) -> pa.Array:
+    """Per operation: is its record (row and source key) among ``proposed``?"""
+    ours = pc.binary_join_element_wise(
+        pc.cast(proposed.column(ROW_COLUMN), pa.string()),
+        proposed.column(SOURCE_KEY_COLUMN),
+        "\x1f",
+    )
+    theirs = pc.binary_join_element_wise(
+        pc.cast(ops.column(ROW_COLUMN), pa.string()), ops.column(SOURCE_KEY_COLUMN), "\x1f"
+    )
+    return pc.fill_null(pc.is_in(theirs, value_set=ours), False)
+
+
+def _writes(ops: pa.Table) -> bool:
+    if ops.num_rows == 0:
+        return False
+    actions = pa.array(["create", "update", "delete"])
+    return bool(pc.any(pc.is_in(ops.column(ACTION_COLUMN), value_set=actions)).as_py())
+
+
+def _ipc(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    options = pa.ipc.IpcWriteOptions(compression="zstd")
+    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _ops(data: bytes) -> pa.Table:
+    with pa.ipc.open_stream(pa.py_buffer(data)) as reader:
+        return reader.read_all()
+
+
+# -- values in the ledger's JSON ----------------------------------------------------------
+def encode(value: Any) -> Any:
+    """A read-order or cursor value as JSON (datetimes, dates and decimals tagged)."""
+    if isinstance(value, dt.datetime):
+        return {"datetime": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"date": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"decimal": str(value)}
+    return value
+
+
+def decode(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        if "datetime" in value:
+            return dt.datetime.fromisoformat(value["datetime"])
+        if "date" in value:
+            return dt.date.fromisoformat(value["date"])
+        if "decimal" in value:
+            return Decimal(value["decimal"])
+    return value
+
+
+__all__ = [
+    "AlreadyRunningError",
+    "Recovery",
+    "RunLedger",
+    "RunLock",
+    "decode",
+    "encode",
+    "recover",
+]
