@@ -104,8 +104,36 @@ def run(
             "--progress/--no-progress", help="Show a progress bar (default: on a terminal)."
         ),
     ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="If the profile is running already, wait for it to end."),
+    ] = False,
+    restart: Annotated[
+        bool,
+        typer.Option(
+            "--restart", help="Do not continue an interrupted run of the profile: start over."
+        ),
+    ] = False,
+    again: Annotated[
+        bool,
+        typer.Option(
+            "--again",
+            help="Insert once more the records an earlier run inserted (insert without "
+            "match keys skips them otherwise).",
+        ),
+    ] = False,
+    plan_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan-out",
+            help="With --dry-run: write the plan to this Parquet file, to review it and carry "
+            "it out later with `crmbridge apply`.",
+        ),
+    ] = None,
 ) -> None:
-    """Run a profile: every record is created, updated, unchanged, deleted or rejected."""
+    """Run a profile: every record is created, updated, unchanged, deleted or rejected.
+
+    A run that was interrupted (killed, a crash) is continued where it stood."""
     from crmbridge.connections import ConnectionStore
     from crmbridge.runner import run_profile
     from crmbridge.state import StateStore
@@ -117,9 +145,45 @@ def run(
             loaded,
             connections=ConnectionStore(),
             state=state,
-            dry_run=dry_run,
+            dry_run=True if plan_out is not None and dry_run is None else dry_run,
             output_dir=output_dir,
             on_progress=on_progress,
+            wait=wait,
+            restart=restart,
+            again=again,
+            plan_out=plan_out,
+        )
+    print_summary(summary)
+    if plan_out is not None and summary.error is None:
+        console.print(
+            f"plan written to {plan_out}; carry it out with: crmbridge apply {plan_out}",
+            soft_wrap=True,
+            highlight=False,
+        )
+    raise typer.Exit(summary.exit_code)
+
+
+def apply(
+    plan: Annotated[Path, typer.Argument(help="Plan file written by `run --dry-run --plan-out`.")],
+    output_dir: Annotated[
+        Path | None,
+        typer.Option("--output-dir", "-o", help="Where to put the success and error files."),
+    ] = None,
+    state_url: StateUrl = None,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="If the profile is running already, wait for it to end."),
+    ] = False,
+) -> None:
+    """Carry out a saved plan: exactly its operations. A record that changed since the plan
+    was made is refused (listed in the error file), not written."""
+    from crmbridge.connections import ConnectionStore
+    from crmbridge.runner.apply import apply_plan
+    from crmbridge.state import StateStore
+
+    with StateStore(state_url) as state:
+        summary = apply_plan(
+            plan, connections=ConnectionStore(), state=state, output_dir=output_dir, wait=wait
         )
     print_summary(summary)
     raise typer.Exit(summary.exit_code)
@@ -161,6 +225,29 @@ def show(
         print_run(state.get_run(run_id))
 
 
+plan_app = typer.Typer(
+    help="Saved plans (`crmbridge run --dry-run --plan-out FILE`).", no_args_is_help=True
+)
+
+
+@plan_app.command("show")
+def plan_show(
+    plan: Annotated[Path, typer.Argument(help="Plan file.")],
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many rows.")] = 20,
+) -> None:
+    """Show what a plan file will do: its counts and its first operations."""
+    from crmbridge.runner.planfile import read_header, summary_rows
+
+    header = read_header(plan)
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(header.counts.items()) if v)
+    console.print(
+        f"plan of {header.profile_name} ({header.profile_path}), made {header.created_at}: "
+        f"{header.mode.value} into {header.target} — {counts or 'nothing to do'}"
+    )
+    console.print(arrow_table(summary_rows(plan, limit), title=f"first {limit} operations"))
+
+
 def register(app: typer.Typer) -> None:
-    for command in (preview, run, history, show):
+    for command in (preview, run, apply, history, show):
         app.command()(command)
+    app.add_typer(plan_app, name="plan")

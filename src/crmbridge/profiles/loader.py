@@ -21,10 +21,14 @@ from crmbridge.profiles.params import substitute_params
 class LoadedProfile:
     """A validated profile, where it came from, and the line of each of its settings."""
 
-    def __init__(self, profile: Profile, path: Path, tree: Any) -> None:
+    def __init__(
+        self, profile: Profile, path: Path, tree: Any, params: Mapping[str, str] | None = None
+    ) -> None:
         self.profile = profile
         self.path = path
         self._tree = tree
+        #: the values given for the profile's parameters (``--param``), as text
+        self.params = dict(params or {})
 
     @property
     def name(self) -> str:
@@ -34,14 +38,16 @@ class LoadedProfile:
     def key(self) -> str:
         """The profile's stable identity, under which its state is kept (docs/state.md).
 
-        Its ``id`` when it has one; otherwise its name qualified by its source and target
-        (connection and object as written), so two profiles that read or write different
-        things never share state, and moving the file keeps it."""
+        Its ``id`` when it has one; otherwise its name qualified by its source and target:
+        a saved connection by its name, a connection written in the profile by its settings
+        and the profile's folder (its relative paths point there). So two profiles that read
+        or write different things never share state; a profile moved to another folder keeps
+        its state when it uses saved connections (or an ``id``)."""
         profile = self.profile
         if profile.id:
             return f"id:{profile.id}"
         ends = [
-            _connection_text(side.connection) + "/" + side.object
+            _connection_text(side.connection, self.base_dir) + "/" + side.object
             for side in (profile.source, profile.target)
         ]
         digest = hashlib.sha256("\x1f".join(ends).encode()).hexdigest()[:16]
@@ -63,11 +69,11 @@ class LoadedProfile:
         return ProfileError(str(self.path), problems)
 
 
-def _connection_text(ref: str | InlineConnection) -> str:
+def _connection_text(ref: str | InlineConnection, folder: Path) -> str:
     if isinstance(ref, str):
         return f"connection:{ref}"
     settings = json.dumps(ref.settings(), sort_keys=True, default=str)
-    return f"{ref.type}:{settings}"
+    return f"{ref.type}:{settings}@{folder.resolve()}"
 
 
 def load_profile(path: str | Path, params: Mapping[str, str] | None = None) -> LoadedProfile:
@@ -103,7 +109,7 @@ def parse_profile(text: str, path: Path, params: Mapping[str, str] | None = None
         profile = Profile.model_validate(_plain(tree))
     except ValidationError as err:
         raise ProfileError(str(path), _problems(err, tree)) from None
-    return LoadedProfile(profile, path, tree)
+    return LoadedProfile(profile, path, tree, params)
 
 
 def _plain(node: Any) -> Any:

@@ -119,10 +119,12 @@ def recover(
 ) -> Recovery | None:
     """Mark the profile's unfinished runs ``interrupted`` (the caller holds the lock, so their
     processes are gone) and say where the newest one stood (None: start from the beginning)."""
-    found: Recovery | None = None
-    for run in state.unfinished_runs(prepared.profile_key):
-        if run.id == new_run:
-            continue
+    unfinished = [
+        run
+        for run in state.unfinished_runs(prepared.profile_key)
+        if run.id != new_run and run.mode != "apply"  # an apply continues itself
+    ]
+    for run in unfinished:
         batches = state.ledger.batches(run.id)
         confirmed = [b for b in batches if b.status is BatchStatus.CONFIRMED]
         counts: dict[str, int] = {}
@@ -135,24 +137,34 @@ def recover(
         state.mark_interrupted(
             run.id, counts=counts, error=f"interrupted {at}; resumed by run {new_run}"
         )
-        if found is not None or restart or prepared.target_caps.atomic:
-            continue
-        order = prepared.read_order
-        in_flight = next((b for b in batches if b.status is not BatchStatus.CONFIRMED), None)
-        ops = _ops(in_flight.plan) if in_flight is not None and in_flight.plan else None
-        if order is None:  # no stable order: read everything again (writes repeat safely)
-            found = Recovery(run.id, 0, None, None, ops)
-            continue
-        position = last.position if last and last.position else {}
-        after = position.get("after")
-        found = Recovery(
-            run.id,
-            last.rows_read if last else 0,
-            tuple(decode(v) for v in after) if after is not None and order else None,
-            position.get("cursor"),
-            ops,
-        )
-    return found
+    if not unfinished or restart or prepared.target_caps.atomic:
+        return None
+    newest = unfinished[0]
+    return _stood(state, newest, prepared, newest.id)
+
+
+def _stood(state: StateStore, run: RunRecord, prepared: Prepared, as_run: int) -> Recovery:
+    """Where ``run`` stood: after its last confirmed batch, with its batch in flight. A run
+    that wrote no batch at all stood where the run it continued stood."""
+    batches = state.ledger.batches(run.id)
+    if not batches and run.resumed_from is not None:
+        return _stood(state, state.get_run(run.resumed_from), prepared, as_run)
+    confirmed = [b for b in batches if b.status is BatchStatus.CONFIRMED]
+    last = confirmed[-1] if confirmed else None
+    in_flight = next((b for b in batches if b.status is not BatchStatus.CONFIRMED), None)
+    ops = _ops(in_flight.plan) if in_flight is not None and in_flight.plan else None
+    order = prepared.read_order
+    if order is None:  # no stable order: read everything again (writes repeat safely)
+        return Recovery(as_run, 0, None, None, ops)
+    position = last.position if last and last.position else {}
+    after = position.get("after")
+    return Recovery(
+        as_run,
+        last.rows_read if last else 0,
+        tuple(decode(v) for v in after) if after is not None and order else None,
+        position.get("cursor"),
+        ops,
+    )
 
 
 def _cut_files(run: RunRecord, success: int | None, error: int | None) -> None:

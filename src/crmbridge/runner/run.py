@@ -21,7 +21,6 @@ import pyarrow as pa
 from crmbridge.connections import ConnectionStore
 from crmbridge.connectors.base import ROW_COLUMN, BadRecord
 from crmbridge.core.outcomes import Outcome
-from crmbridge.core.plan import Plan
 from crmbridge.errors import ConfigError, CrmBridgeError, ProfileError
 from crmbridge.profiles.loader import LoadedProfile
 from crmbridge.runner.engine import FILTERED, Pipeline, Progress, Totals, execute
@@ -35,6 +34,7 @@ from crmbridge.runner.outputs import (
     RunFiles,
     bad_record_reason,
 )
+from crmbridge.runner.planfile import PlanHeader, PlanWriter, now_text
 from crmbridge.runner.prepare import Prepared, prepare
 from crmbridge.state import RunStatus, StateStore, home_dir
 
@@ -90,20 +90,31 @@ def run_profile(
     wait: bool = False,
     restart: bool = False,
     again: bool = False,
-    on_plan: Callable[[Prepared, Plan, pa.RecordBatch], None] | None = None,
+    plan_out: Path | None = None,
 ) -> RunSummary:
     """Run ``loaded`` (or dry-run it) and record the run.
 
     ``wait``: wait for another run of the profile to end instead of stopping with
     AlreadyRunningError. ``restart``: do not continue an interrupted run; start over.
-    ``again``: insert records an earlier run inserted once more. ``on_plan``: called with
-    each batch's plan (``--plan-out``). Profile problems raise ProfileError; failures during
-    the run are in the summary (status failed)."""
+    ``again``: insert records an earlier run inserted once more. ``plan_out``: a dry run
+    writes its plan to this file (``crmbridge apply`` carries it out). Profile problems raise
+    ProfileError; failures during the run are in the summary (status failed)."""
     dry = loaded.profile.dry_run if dry_run is None else dry_run
+    if plan_out is not None and not dry:
+        raise ConfigError("--plan-out writes the plan of a dry run: add --dry-run")
     lock = RunLock.take(state, loaded.key, loaded.name, wait=wait) if state and not dry else None
     try:
         return _run(
-            loaded, connections, state, dry, output_dir, on_progress, restart, again, on_plan, lock
+            loaded,
+            connections,
+            state,
+            dry,
+            output_dir,
+            on_progress,
+            restart,
+            again,
+            plan_out,
+            lock,
         )
     finally:
         if lock is not None:
@@ -119,7 +130,7 @@ def _run(
     on_progress: Callable[[Progress], None] | None,
     restart: bool,
     again: bool,
-    on_plan: Callable[[Prepared, Plan, pa.RecordBatch], None] | None,
+    plan_out: Path | None,
     lock: RunLock | None,
 ) -> RunSummary:
     profile = loaded.profile
@@ -162,6 +173,8 @@ def _run(
     try:
         if state is not None and run_id is not None and not dry:
             recovery = recover(state, prepared, restart=restart, new_run=run_id)
+            if recovery is not None:
+                state.set_resumed_from(run_id, recovery.run_id)
         if recovery is not None and cursor is not None:
             cursor.restore(recovery.cursor)
         stamp = started.strftime("%Y%m%dT%H%M%S")
@@ -178,6 +191,7 @@ def _run(
     ledger = None
     if state is not None and run_id is not None and not dry:
         ledger = RunLedger(state, run_id, prepared, recovery)
+    plans = PlanWriter(plan_out, plan_header(prepared)) if plan_out is not None else None
     counts: dict[str, int] = {}
     error: str | None = None
     status: RunStatus | None = None
@@ -194,8 +208,10 @@ def _run(
             ledger=ledger,
             recovery=recovery,
             again=again,
-            plans=(lambda plan, batch: on_plan(prepared, plan, batch)) if on_plan else None,
+            plans=plans.add if plans is not None else None,
         )
+        if plans is not None and not totals.stopped:
+            plans.close()
         counts = dict(totals.counts)
         error = totals.stopped
     except CrmBridgeError as err:
@@ -275,6 +291,28 @@ class _Summary:
             error=error,
             pushed_filter=pushed or [],
         )
+
+
+def plan_header(prepared: Prepared) -> PlanHeader:
+    """What a plan file of this run says about itself."""
+    loaded, spec = prepared.loaded, prepared.plan_spec
+    target = prepared.profile.target
+    return PlanHeader(
+        profile_path=str(loaded.path.resolve()),
+        profile_key=loaded.key,
+        profile_name=loaded.name,
+        params=dict(loaded.params),
+        target=_side_text(target.connection, target.object),
+        object=target.object,
+        mode=spec.mode,
+        keys=spec.keys,
+        rules=dict(spec.rules),
+        fields=spec.fields,
+        update_fields=spec.update_fields,
+        client_ids=spec.client_ids,
+        namespace=spec.namespace,
+        created_at=now_text(),
+    )
 
 
 def _side_text(connection: object, object_name: str) -> str:

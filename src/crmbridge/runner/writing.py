@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from crmbridge.connectors.base import ApplyRequest, Connector, MatchRequest
 from crmbridge.core import identity
 from crmbridge.core.batches import chunks
-from crmbridge.core.outcomes import Outcome, WriteResult
+from crmbridge.core.outcomes import Outcome, RejectCode, WriteResult
 from crmbridge.core.plan import (
     ACTION_COLUMN,
     CODE_COLUMN,
@@ -39,7 +39,7 @@ from crmbridge.core.plan import (
 )
 from crmbridge.core.retry import RetryPolicy, with_retries
 from crmbridge.core.schema import ROW_COLUMN
-from crmbridge.errors import ErrorContext, FatalError, RetryableError
+from crmbridge.errors import ErrorContext, FatalError, RecordError, RetryableError
 from crmbridge.runner.outputs import OUTCOME_SCHEMA, outcome_table
 
 log = logging.getLogger("crmbridge.runner")
@@ -79,10 +79,12 @@ class TargetWriter:
             shown = self.target.stored_form(self.spec.object, proposed.select(fields))
             stored = _with_columns(proposed, shown, fields)
         can_match = self.target_exists and self.target.capabilities().match
-        candidates = self._match(stored) if self.spec.keys and can_match else None
+        candidates = self.match_candidates(stored) if self.spec.keys and can_match else None
         return self._planner.plan(proposed, stored=stored, candidates=candidates, skip=skip)
 
-    def _match(self, stored: pa.RecordBatch) -> pa.RecordBatch | None:
+    def match_candidates(self, stored: pa.RecordBatch) -> pa.RecordBatch | None:
+        """The target's candidate records for the keys of ``stored`` (distinct keys, one
+        ``match`` call per page of them)."""
         keys = list(self.spec.keys)
         wanted = identity.encode(stored, keys, self.spec.rules)
         present = stored.filter(pc.is_valid(wanted))
@@ -125,7 +127,7 @@ class TargetWriter:
         for wave in _waves(todo):
             wave = self._resolve(wave)
             for chunk in chunks(wave.combine_chunks().to_batches()[0], self.max_batch_size):
-                outcomes.append(self._apply_chunk(chunk, attempt))
+                outcomes.append(self._apply_isolating(chunk, attempt))
         table = pa.concat_tables(outcomes)
         return table.take(pc.sort_indices(table, sort_keys=[(ROW_COLUMN, "ascending")]))
 
@@ -141,6 +143,29 @@ class TargetWriter:
         known = ids.take(pc.index_in(created_by, value_set=made))
         filled = pc.coalesce(wave.column(ID_COLUMN), known)
         return wave.set_column(wave.column_names.index(ID_COLUMN), ID_COLUMN, filled)
+
+    def _apply_isolating(self, chunk: pa.RecordBatch, attempt: int) -> pa.Table:
+        """Apply ``chunk``; when the target refuses a record by raising a RecordError, the
+        operations are applied half by half until that record stands alone, rejected."""
+        try:
+            return self._apply_chunk(chunk, attempt)
+        except RecordError as err:
+            if chunk.num_rows == 1:
+                rows = chunk.column(ROW_COLUMN)
+                return outcome_table(
+                    rows,
+                    pa.array([Outcome.REJECTED.value], pa.string()),
+                    pa.nulls(1, pa.string()),
+                    pa.array([err.message], pa.string()),
+                    pa.array([RejectCode.REFUSED.value], pa.string()),
+                )
+        half = chunk.num_rows // 2
+        return pa.concat_tables(
+            [
+                self._apply_isolating(chunk.slice(0, half), attempt),
+                self._apply_isolating(chunk.slice(half), attempt),
+            ]
+        )
 
     def _apply_chunk(self, chunk: pa.RecordBatch, attempt: int) -> pa.Table:
         spec = self.spec

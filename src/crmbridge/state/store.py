@@ -238,6 +238,11 @@ class StateStore:
                 )
             )
 
+    def set_resumed_from(self, run_id: int, interrupted: int) -> None:
+        """Run ``run_id`` continues the interrupted run ``interrupted``."""
+        with self._engine.begin() as conn:
+            conn.execute(runs.update().where(runs.c.id == run_id).values(resumed_from=interrupted))
+
     def set_files(self, run_id: int, *, success_file: str, error_file: str) -> None:
         """Where run ``run_id`` writes its success and error files (known while it runs)."""
         with self._engine.begin() as conn:

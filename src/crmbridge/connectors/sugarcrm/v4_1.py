@@ -190,7 +190,9 @@ class V41Client(Api):
             object=object,
             changes=changes,
             explain=explain_v4_1_status,
-            final=is_database_failure,
+            # a read refused by the database stays refused; a write that answers so may
+            # well have been applied (the transport reports it as ambiguous)
+            final=None if changes else is_database_failure,
             retry=retry,
             data={
                 "method": method,

@@ -31,7 +31,10 @@ class Faults:
     * ``expire_sessions_after(calls)``: every session or token dies after that many calls
       (v4_1 error 11, v10 401 ``need_login``); None turns it off;
     * ``drop_next(n)``: the next n calls over a real socket get the connection closed without
-      an answer (in-process WSGI calls are not dropped and do not use up the count).
+      an answer (in-process WSGI calls are not dropped and do not use up the count);
+    * ``lose_answer_next(n, how, match)``: the next n calls whose name contains ``match`` are
+      carried out, and then their answer is lost: an HTTP 500 (``how="500"``) or, over a real
+      socket, a dropped connection (``how="drop"``) — "applied, but the client cannot tell".
 
     ``calls`` counts every API call served, faulted ones included; ``call_counts()`` splits it
     per method, e.g. ``{"v4_1:get_entry_list": 12, "v10:GET /Accounts": 3}``.
@@ -44,6 +47,7 @@ class Faults:
         self._throttle: tuple[int, float] = (0, 1.0)
         self._drop = 0
         self._expire_after: int | None = None
+        self._lose: tuple[int, str, str] = (0, "500", "")
         self._counts: Counter[str] = Counter()
 
     @property
@@ -87,9 +91,27 @@ class Faults:
         with self._lock:
             self._drop = max(0, n)
 
+    def lose_answer_next(self, n: int, how: str = "500", match: str = "") -> None:
+        """The next ``n`` calls whose name contains ``match`` are applied, then answered with
+        HTTP 500 (``how="500"``) or a dropped connection (``how="drop"``, real sockets)."""
+        if how not in ("500", "drop"):
+            raise ValueError(f"how must be '500' or 'drop', not {how!r}")
+        with self._lock:
+            self._lose = (max(0, n), how, match)
+
+    def answer_lost(self, name: str, *, real_socket: bool) -> str | None:
+        """After call ``name`` was carried out: how its answer is lost, or None."""
+        with self._lock:
+            n, how, match = self._lose
+            if not n or match not in name or (how == "drop" and not real_socket):
+                return None
+            self._lose = (n - 1, how, match)
+            return how
+
     def reset(self) -> None:
         """Every knob off and every counter back to zero."""
         with self._lock:
+            self._lose = (0, "500", "")
             self._latency = 0.0
             self._fail = (0, 500, "")
             self._throttle = (0, 1.0)

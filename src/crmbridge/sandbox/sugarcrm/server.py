@@ -146,6 +146,12 @@ class SugarSandbox:
             traceback.print_exc()
             crash = json.dumps({"error": "fatal_error", "error_message": "Internal error"})
             return _respond(start_response, 500, crash.encode() if rest else b"", "text/html")
+        lost = self.faults.answer_lost(name, real_socket=environ.get(_SOCKET_KEY) is True)
+        if lost == "drop":  # applied, and then the connection is gone
+            raise _DropConnectionError
+        if lost == "500":
+            body = b"Database failure. Please refer to suitecrm.log for details."
+            return _respond(start_response, 500, body, "text/html")
         return _respond(start_response, status, body, content_type, headers)
 
 
