@@ -205,6 +205,15 @@ class SalesforceSandbox:
         self._store.execute(sql, params)
         return []
 
+    @property
+    def clock(self) -> Callable[[], dt.datetime]:
+        """The server's current instant (SystemModstamp, CreatedDate ...); tests may set it."""
+        return self._store.clock
+
+    @clock.setter
+    def clock(self, clock: Callable[[], dt.datetime]) -> None:
+        self._store.clock = clock
+
     def expire_sessions(self) -> None:
         """Every access token dies now (the next call answers 401 INVALID_SESSION_ID)."""
         self._ctx.tokens.expire_all()
