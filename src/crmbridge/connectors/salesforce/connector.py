@@ -62,7 +62,7 @@ class SalesforceConnector(Connector):
                 f"connection {name!r} needs SalesforceSettings, not {type(settings).__name__}"
             )
         self.config = settings
-        self._sleep = sleep or time.sleep
+        self._sleep = time.sleep if sleep is None else sleep
         self._api: Api | None = None
         self._objects: list[str] | None = None
         self._meta: dict[str, ObjectMeta] = {}

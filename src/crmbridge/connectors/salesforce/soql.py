@@ -65,6 +65,20 @@ class _Refused:
 _REFUSED: Any = _Refused()
 
 
+def is_id(text: str) -> bool:
+    """Whether ``text`` is a 15-character id, or an 18-character one whose case-safe suffix
+    matches (each suffix character encodes which of five characters are upper case)."""
+    if not _ID.fullmatch(text):
+        return False
+    if len(text) == 15:
+        return True
+    suffix = ""
+    for start in (0, 5, 10):
+        bits = sum(1 << i for i, ch in enumerate(text[start : start + 5]) if ch.isupper())
+        suffix += "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"[bits]
+    return text[15:].upper() == suffix
+
+
 def conjunction(nodes: Sequence[Node]) -> Node | None:
     if not nodes:
         return None
@@ -234,7 +248,7 @@ class Pushdown:
         if category == "text":
             if not isinstance(value, str):
                 return _REFUSED
-            if field.type is FieldType.ID and not _ID.fullmatch(value):
+            if field.type is FieldType.ID and not is_id(value):
                 return _REFUSED  # Salesforce refuses the query for a value that is no id
             return value
         if category == "bool":
