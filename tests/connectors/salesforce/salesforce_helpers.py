@@ -67,8 +67,13 @@ def read_all(sf: SalesforceConnector, object: str, **request: Any) -> list[dict[
     return rows
 
 
-def add_accounts(sandbox: SalesforceSandbox, count: int, *, stamp: str = "2024-03-01T12:00:00.000Z",
-                 prefix: str = "Bulk") -> list[str]:  # fmt: skip
+def add_accounts(
+    sandbox: SalesforceSandbox,
+    count: int,
+    *,
+    stamp: str = "2024-03-01T12:00:00.000Z",
+    prefix: str = "Bulk",
+) -> list[str]:
     """Insert ``count`` Accounts straight into the sandbox database; their ids, in order."""
     start = 100_000 + len(sandbox.execute('SELECT "Id" FROM sobject_account'))
     ids = [make_id("001", start + n) for n in range(count)]
@@ -77,9 +82,17 @@ def add_accounts(sandbox: SalesforceSandbox, count: int, *, stamp: str = "2024-0
             'INSERT INTO sobject_account ("Id", "IsDeleted", "Name", "OwnerId", "CreatedDate", '
             '"CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp") '
             "VALUES (?, 0, ?, ?, ?, ?, ?, ?, ?)",
-            (record_id, f"{prefix} {n}", sandbox.user_id(), stamp, sandbox.user_id(), stamp,
-             sandbox.user_id(), stamp),
-        )  # fmt: skip
+            (
+                record_id,
+                f"{prefix} {n}",
+                sandbox.user_id(),
+                stamp,
+                sandbox.user_id(),
+                stamp,
+                sandbox.user_id(),
+                stamp,
+            ),
+        )
     return ids
 
 

@@ -26,9 +26,14 @@ def tricky(sf: SalesforceConnector, sandbox: SalesforceSandbox) -> SalesforceCon
         sandbox.execute(
             'INSERT INTO sobject_account ("Id", "IsDeleted", "Name", "NumberOfEmployees", '
             '"SystemModstamp", "Type") VALUES (?, 0, ?, ?, ?, ?)',
-            (make_id("001", 200_000 + n), name, n if n % 3 else None,
-             f"2024-06-0{1 + n % 5}T10:00:0{n % 3}.000Z", None if n % 2 else "Other"),
-        )  # fmt: skip
+            (
+                make_id("001", 200_000 + n),
+                name,
+                n if n % 3 else None,
+                f"2024-06-0{1 + n % 5}T10:00:0{n % 3}.000Z",
+                None if n % 2 else "Other",
+            ),
+        )
     return sf
 
 
@@ -113,7 +118,10 @@ def test_the_query_sent_holds_the_pushed_condition(
         "Name = 'it''s' AND SystemModstamp >= TIMESTAMPTZ '2024-06-01 10:00:00.250+00'",
         what="filter",
     )
-    plan = plan_read(tricky._pushdown("Account"), ReadRequest("Account", fields=["Id"], filter=predicate),
-                     context=tricky.api.context("Account"))  # fmt: skip
+    plan = plan_read(
+        tricky._pushdown("Account"),
+        ReadRequest("Account", fields=["Id"], filter=predicate),
+        context=tricky.api.context("Account"),
+    )
     assert plan.condition == "(Name = 'it\\'s' AND SystemModstamp >= 2024-06-01T10:00:00Z)"
     assert plan.soql().endswith("ORDER BY Id ASC")

@@ -35,6 +35,6 @@ def test_a_refused_query_is_not_retried(connect: Connect, sandbox: SalesforceSan
     def bad(sf_: object) -> object:
         return api.sf.query("SELECT Nope FROM Account")
 
-    with pytest.raises(RemoteError, match="INVALID_FIELD: .*No such column 'Nope'"):
+    with pytest.raises(RemoteError, match=r"INVALID_FIELD: .*No such column 'Nope'"):
         api.call("query", bad)
     assert sandbox.faults.call_counts()["GET query"] == 1
