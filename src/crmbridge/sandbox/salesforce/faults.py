@@ -36,7 +36,7 @@ class Faults:
     Only calls over a real socket are dropped or lost (in-process WSGI calls do not use up
     those counts). ``calls`` counts every call served, faulted ones included;
     ``call_counts()`` splits it per route, e.g. ``{"GET query": 3, "POST composite/sobjects":
-    1, "POST oauth2/token": 1}``. ``only`` restricts the drop / fail / lose knobs to the calls
+    1, "POST oauth2/token": 1}``. ``only`` restricts a drop / fail / lose knob to the calls
     whose route contains that text (e.g. ``"composite/sobjects"``).
     """
 
@@ -46,7 +46,8 @@ class Faults:
         self._fail: tuple[int, int, str] = (0, 500, "")
         self._drop = 0
         self._lose = 0
-        self._only: str | None = None
+        #: per knob: the text a route must contain for the knob to apply (None: any route)
+        self._only: dict[str, str | None] = {"fail": None, "drop": None, "lose": None}
         self._expire_after: int | None = None
         self._counts: Counter[str] = Counter()
 
@@ -75,17 +76,17 @@ class Faults:
     ) -> None:
         with self._lock:
             self._fail = (max(0, n), status, body)
-            self._only = only
+            self._only["fail"] = only
 
     def drop_next(self, n: int, *, only: str | None = None) -> None:
         with self._lock:
             self._drop = max(0, n)
-            self._only = only
+            self._only["drop"] = only
 
     def lose_next(self, n: int, *, only: str | None = None) -> None:
         with self._lock:
             self._lose = max(0, n)
-            self._only = only
+            self._only["lose"] = only
 
     def expire_sessions_after(self, calls: int | None) -> None:
         with self._lock:
@@ -96,7 +97,7 @@ class Faults:
             self._latency = 0.0
             self._fail = (0, 500, "")
             self._drop = self._lose = 0
-            self._only = None
+            self._only = {"fail": None, "drop": None, "lose": None}
             self._expire_after = None
             self._counts.clear()
 
@@ -104,20 +105,22 @@ class Faults:
         with self._lock:
             return dict(self._counts)
 
+    def _applies(self, knob: str, name: str) -> bool:
+        only = self._only[knob]
+        return only is None or only in name
+
     def begin_call(self, name: str, *, real_socket: bool) -> PlannedFault | None:
         """Count one call and take the fault planned for it, if any."""
         with self._lock:
             self._counts[name] += 1
-            if self._only is not None and self._only not in name:
-                return None
-            if self._drop and real_socket:
+            if self._drop and real_socket and self._applies("drop", name):
                 self._drop -= 1
                 return PlannedFault("drop")
             n, status, body = self._fail
-            if n:
+            if n and self._applies("fail", name):
                 self._fail = (n - 1, status, body)
                 return PlannedFault("fail", status=status, body=body)
-            if self._lose and real_socket:
+            if self._lose and real_socket and self._applies("lose", name):
                 self._lose -= 1
                 return PlannedFault("lose")
             return None
