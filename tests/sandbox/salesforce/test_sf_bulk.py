@@ -235,3 +235,12 @@ def test_query_all_job_includes_deleted_rows(rest: Rest) -> None:
     rest.get(f"jobs/query/{job['id']}")
     rows = list(csv.DictReader(io.StringIO(rest.get(f"jobs/query/{job['id']}/results").text)))
     assert [r["IsDeleted"] for r in rows].count("true") == 1
+
+
+def test_crlf_jobs_take_crlf_data(rest: Rest) -> None:
+    job = _run(
+        rest, "Name\r\nCR1\r\nCR2\r\n", object="Account", operation="insert", lineEnding="CRLF"
+    )
+    assert (job["state"], job["numberRecordsProcessed"]) == ("JobComplete", 2)
+    job = _run(rest, "Name\nLF1\n", object="Account", operation="insert", lineEnding="CRLF")
+    assert job["state"] == "Failed"

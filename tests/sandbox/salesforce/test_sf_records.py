@@ -179,3 +179,45 @@ def test_collections_take_at_most_200_records(rest: Rest) -> None:
     assert rest.error(rest.call("DELETE", "composite/sobjects", params={"ids": ids}))[1] == (
         "EXCEEDED_ID_LIMIT"
     )
+
+
+def test_read_by_external_id(rest: Rest) -> None:
+    found = rest.get("sobjects/Account/Ext_Id__c/ACC-00002")
+    assert found.status_code == 200
+    assert found.json()["Name"] == "O'Brien Brothers Ltd"
+    assert rest.error(rest.get("sobjects/Account/Ext_Id__c/NOPE"))[:2] == (404, "NOT_FOUND")
+    for _ in range(2):
+        rest.call("POST", "sobjects/Contact", json={"LastName": "Twin", "Ext_Id__c": "T2"})
+    assert rest.get("sobjects/Contact/Ext_Id__c/T2").status_code == 300
+
+
+def test_fields_the_server_computes(rest: Rest) -> None:
+    body = {"Name": "Won", "StageName": "Closed Won", "CloseDate": "2024-05-01"}
+    record_id = rest.call("POST", "sobjects/Opportunity", json=body).json()["id"]
+    found = rest.get(f"sobjects/Opportunity/{record_id}").json()
+    assert (found["IsWon"], found["IsClosed"], found["Probability"]) == (True, True, 100.0)
+    lead_id = rest.call("POST", "sobjects/Lead", json={"LastName": "L", "Company": "C"}).json()[
+        "id"
+    ]
+    lead = rest.get(f"sobjects/Lead/{lead_id}").json()
+    assert (lead["Status"], lead["Name"], lead["IsConverted"]) == (
+        "Open - Not Contacted",
+        "L",
+        False,
+    )
+    contact_id = rest.call(
+        "POST", "sobjects/Contact", json={"FirstName": "A", "LastName": "B", "Title": ""}
+    ).json()["id"]
+    contact = rest.get(f"sobjects/Contact/{contact_id}").json()
+    assert (contact["Name"], contact["Title"], contact["OwnerId"]) == (
+        "A B",
+        None,
+        rest.sandbox.user_id(),
+    )
+
+
+def test_revoked_tokens_are_refused(rest: Rest) -> None:
+    assert (
+        rest.client.post("/services/oauth2/revoke", data={"token": rest.token}).status_code == 200
+    )
+    assert rest.error(rest.get("limits"))[1] == "INVALID_SESSION_ID"
