@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from crmbridge.connectors.base import DeleteReporting
 from crmbridge.connectors.salesforce import SalesforceConnector
 from crmbridge.core.schema import FieldType
 from crmbridge.errors import ConfigError
@@ -70,4 +71,6 @@ def test_describe_is_asked_once_per_object(sf: SalesforceConnector, sandbox: obj
 def test_capabilities_declare_reading_only_for_now(sf: SalesforceConnector) -> None:
     caps = sf.capabilities()
     assert caps.write_modes == frozenset()
-    assert (caps.read, caps.incremental, caps.deleted) == (True, True, True)
+    assert (caps.read, caps.incremental, caps.match) == (True, True, False)
+    assert caps.deletes is DeleteReporting.FLAG
+    assert sf.describe("Account").deleted_field == "IsDeleted"

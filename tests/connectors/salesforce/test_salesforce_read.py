@@ -97,6 +97,19 @@ def test_incremental_read_by_systemmodstamp_in_keyset_order(
     assert len(read_all(sf, "Account", fields=["Id"], since=since)) == 5
 
 
+def test_incremental_read_orders_by_the_given_key(
+    connect: Connect, sandbox: SalesforceSandbox
+) -> None:
+    add_accounts(sandbox, 3, stamp="2024-05-01T00:00:00.000Z")
+    sandbox.execute('UPDATE sobject_account SET "Ext_Id__c" = "Name"')
+    since = Since("SystemModstamp", dt.datetime(2024, 5, 1, tzinfo=UTC), key="Ext_Id__c")
+    sf = connect(page_size=200)
+    rows = read_all(sf, "Account", fields=["Ext_Id__c"], since=since)
+    assert [r["Ext_Id__c"] for r in rows] == ["Bulk 0", "Bulk 1", "Bulk 2"]
+    assert sf.last_reader is not None
+    assert sf.last_reader.plan.order == ["SystemModstamp", "Ext_Id__c", "Id"]
+
+
 def test_an_expired_cursor_resumes_after_the_last_record(
     connect: Connect, sandbox: SalesforceSandbox
 ) -> None:

@@ -19,6 +19,7 @@ from crmbridge.connectors.base import (
     ConnectionInfo,
     Connector,
     ConnectorSettings,
+    DeleteReporting,
     ReadRequest,
 )
 from crmbridge.connectors.salesforce.api import Api
@@ -106,8 +107,7 @@ class SalesforceConnector(Connector):
             read=True,
             write_modes=frozenset(),  # writes come with the match / apply contract
             incremental=True,
-            lookup=False,
-            deleted=True,
+            deletes=DeleteReporting.FLAG,
             pushdown=PUSHDOWN,
         )
 

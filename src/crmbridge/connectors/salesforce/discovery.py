@@ -99,7 +99,13 @@ def build_meta(described: Mapping[str, Any]) -> ObjectMeta:
         if c.get("relationshipName")
     }
     return ObjectMeta(
-        schema=ObjectSchema(name, tuple(fields), id_field="Id", label=described.get("label")),
+        schema=ObjectSchema(
+            name,
+            tuple(fields),
+            id_field="Id",
+            label=described.get("label"),
+            deleted_field="IsDeleted" if "IsDeleted" in info else None,
+        ),
         info=info,
         queryable=bool(described.get("queryable", True)),
         child_relationships=children,

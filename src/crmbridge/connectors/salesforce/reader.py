@@ -74,7 +74,8 @@ def plan_read(pushdown: Pushdown, request: ReadRequest, *, context: ErrorContext
     if request.since is not None:
         nodes.append(_since_node(pushdown, request.since, context))
         checks.append(_since_predicate(request.since))
-        order = [request.since.field, "Id"] if request.since.field != "Id" else ["Id"]
+        key = request.since.key or "Id"
+        order = list(dict.fromkeys([request.since.field, key, "Id"]))
     needed = [*fields, *order]
     for predicate in checks:
         needed += sorted(c.name for c in predicate.find_all(exp.Column))
@@ -198,16 +199,17 @@ class Reader:
                 page = self._query(self.plan.soql(self._after(last)))
 
     def _after(self, record: dict[str, Any]) -> str:
-        """The keyset condition: records after ``record`` in the read's order."""
-        keys = self.plan.order
-        id_part = f"Id > {literal(record['Id'])}"
-        if keys == ["Id"]:
-            return id_part
-        field = keys[0]
-        value = self.plan.fetch.field(field)
-        moment = records_to_batch([record], [value]).column(0)[0].as_py()
-        text = literal(moment)
-        return f"({field} > {text} OR ({field} = {text} AND {id_part}))"
+        """The keyset condition: records after ``record`` in the read's order,
+        ``(k1 > v1) OR (k1 = v1 AND k2 > v2) OR ...``."""
+        fields = [self.plan.fetch.field(name) for name in self.plan.order]
+        values = [c[0].as_py() for c in records_to_batch([record], fields).columns]
+        options: list[str] = []
+        for i, field in enumerate(fields):
+            same = [f"{f.name} = {literal(v)}" for f, v in zip(fields[:i], values[:i], strict=True)]
+            options.append(" AND ".join([*same, f"{field.name} > {literal(values[i])}"]))
+        if len(options) == 1:
+            return options[0]
+        return " OR ".join(f"({o})" if " AND " in o else o for o in options)
 
     def _bulk(self) -> Iterator[pa.RecordBatch]:
         client = Bulk(self.api)
