@@ -43,6 +43,8 @@ ALLOWED: dict[str, set[str]] = {
 }
 #: the parts a connector subpackage may import
 CONNECTOR_ALLOWED = CONNECTOR
+#: what the sandbox may import besides the standard library and crmbridge (ARCHITECTURE.md)
+SANDBOX_THIRD_PARTY = {"cryptography"}
 #: modules of the connectors package itself that are no connector
 CONNECTOR_INFRASTRUCTURE = {"base", "common", "registry", "__init__"}
 
@@ -98,6 +100,26 @@ def test_parts_import_only_what_architecture_allows() -> None:
             if other != part and other not in allowed:
                 broken.append(f"{module} ({part}) imports {imported} ({other})")
     assert not broken, "imports that break ARCHITECTURE.md's rules:\n" + "\n".join(broken)
+
+
+def _third_party_imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+    return found - set(sys.stdlib_module_names) - {"crmbridge", "__future__"}
+
+
+def test_the_sandbox_imports_only_the_standard_library_and_cryptography() -> None:
+    broken = {
+        module_name(path): sorted(extra)
+        for path in sorted((PACKAGE / "sandbox").rglob("*.py"))
+        if (extra := _third_party_imports(path) - SANDBOX_THIRD_PARTY)
+    }
+    assert not broken, f"the sandbox imports more than ARCHITECTURE.md allows: {broken}"
+    assert "`cryptography`" in ARCHITECTURE
 
 
 def test_no_connector_is_named_in_code_outside_its_package() -> None:

@@ -1,4 +1,4 @@
-"""``crmbridge sandbox sugarcrm``: a local SugarCRM to rehearse profiles on."""
+"""``crmbridge sandbox sugarcrm`` / ``salesforce``: local CRMs to rehearse profiles on."""
 
 from __future__ import annotations
 
@@ -26,6 +26,28 @@ def sugarcrm(
 ) -> None:
     """Serve a SugarCRM/SuiteCRM sandbox (legacy v4_1 REST and REST v11) until Ctrl-C."""
     from crmbridge.sandbox.sugarcrm import main
+
+    args = ["--port", str(port)]
+    if data is not None:
+        args += ["--data", str(data)]
+    main(args)
+
+
+@app.command()
+def salesforce(
+    port: Annotated[
+        int, typer.Option("--port", "-p", help="Port to listen on (127.0.0.1).")
+    ] = 8443,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", help="SQLite file holding the sandbox's records (created and seeded)."
+        ),
+    ] = None,
+) -> None:
+    """Serve a Salesforce sandbox (OAuth2, REST, Collections, Bulk API 2.0) over HTTPS until
+    Ctrl-C. It prints the CA file a connection needs (ca_file) and how to log in."""
+    from crmbridge.sandbox.salesforce import main
 
     args = ["--port", str(port)]
     if data is not None:
