@@ -335,6 +335,8 @@ def test_a_pattern_ending_in_its_escape_is_refused() -> None:
         "score = 99999999999999999999",
         "ratio = 'nan'::DOUBLE",
         "score > 1e300",
+        "score IN (9007199254740992, 50e0)",
+        "score BETWEEN 1 AND 2.5e0",
         "'abc' LIKE name",
         "name LIKE city",
         "name LIKE 'a' ESCAPE 'xy'",
