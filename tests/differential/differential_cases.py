@@ -218,7 +218,8 @@ def _number(rng: random.Random, value: int | float | Decimal, kind: str) -> str:
             forms.append(str(int(value)))
         return rng.choice(forms)
     forms = [str(value), f"{value}.0", f"{value}.5", f"{value}e0", f"'{value}'"]
-    return rng.choice(forms) if abs(value) < 2**53 else str(value)
+    forms += [f"cast({value}.5e0 AS BIGINT)", f"cast({value}.5 AS INTEGER)"]
+    return rng.choice(forms) if abs(value) < 2**31 else str(value)
 
 
 def _nearby(rng: random.Random, value: Any, kind: str) -> Any:
@@ -262,6 +263,7 @@ def literal(rng: random.Random, table: Table, column: str) -> str:
                 f"DATE '{day.isoformat()}'",
                 _text(day.isoformat()),
                 _text(f"{day.year}-{day.month}-{day.day}"),
+                f"cast('{day.year}-{day.month}-{day.day}' AS DATE)",
                 f"TIMESTAMP '{day.isoformat()} 12:00:00'",
                 "current_date - INTERVAL 30 DAY",
             ]
