@@ -271,3 +271,44 @@ def test_sqlite_to_csv(tmp_path: Path, store: ConnectionStore, state: StateStore
         "id,greeting,born",
         "1,Hi Ann,2001-02-03",
     ]
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+def test_one_bad_stored_value_rejects_its_record_and_the_run_goes_on(
+    tmp_path: Path, request: pytest.FixtureRequest, store: ConnectionStore, state: StateStore,
+    engine_name: str,
+) -> None:  # fmt: skip
+    bad = {
+        "sqlite": ("INTEGER", "1.5", "field 'v': 1.5 is not a whole number"),
+        "postgresql": ("date", "'infinity'", "field 'v': 'infinity' cannot be represented"),
+        "mariadb": ("DATE", "'0000-00-00'", "field 'v': '0000-00-00' is not a valid date"),
+    }[engine_name]
+    url = (
+        f"sqlite:///{tmp_path}/src.sqlite"
+        if engine_name == "sqlite"
+        else request.getfixturevalue("pg_url" if engine_name == "postgresql" else "mysql_url")
+    )
+    column, value, reason = bad
+    good = "3" if engine_name == "sqlite" else "'2024-01-01'"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE TABLE t (id int primary key, v {column})"))
+        if engine_name == "mariadb":
+            conn.execute(sa.text("SET SESSION sql_mode = ''"))
+        conn.execute(sa.text(f"INSERT INTO t VALUES (1, {good}), (2, {value}), (3, {good})"))
+    engine.dispose()
+    loaded = write_profile(
+        tmp_path,
+        f"""
+        source:
+          connection: {{type: sql, url: "{url}"}}
+          object: t
+        target:
+          connection: {{type: csv, path: .}}
+          object: out.csv
+        """,
+    )
+    summary = run_profile(loaded, connections=store, state=state, output_dir=tmp_path / "r")
+    assert (summary.counts["created"], summary.counts["rejected"]) == (2, 1)
+    assert summary.exit_code == 1
+    assert [reason in r for r in _reasons(tmp_path / "r")] == [True]

@@ -76,7 +76,10 @@ def preview(
     if result.local_filter:
         console.print(f"filter evaluated by crmbridge: {result.local_filter}")
     if result.records.num_rows == 0:
-        console.print("No record passes the filter.")
+        if result.read == 0 and not result.pushed_filter:
+            console.print("The source has no records.")
+        else:
+            console.print("No record passes the filter.")
         return
     console.print(arrow_table(result.records, title=f"{loaded.name}: first {limit} records"))
 

@@ -1,10 +1,11 @@
 """Converting a batch's columns to given types, rejecting (not crashing on) values that don't fit.
 
-One DuckDB query per batch does every conversion with ``TRY_CAST``; a value that was present
-before and is NULL after did not convert, and its record is reported as a :class:`Rejection`.
-Conversion rules are DuckDB's (documented in docs/expressions.md): surrounding spaces are
-ignored for numbers, text date-times without an offset are UTC, decimals are rounded to the
-target scale, booleans accept true/false/t/f/yes/no/1/0.
+One DuckDB query per batch does every conversion; a value that was present before and is
+NULL after did not convert, and its record is reported as a :class:`Rejection`. The rules are
+those of ``try_cast`` in the expression language (docs/expressions.md, "Conversions"): text
+must follow the type's one format (``'0x1A'``, ``'1e3'`` and ``'12.5'`` are not integers),
+spaces around it are ignored, text date-times without an offset are UTC, numbers are rounded
+half away from zero to the target's scale (integers: no decimals).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crmbridge.core.duck import connect, duckdb_type
+from crmbridge.core.expressions import KIND_WORDS, convert_sql, kind_of
 from crmbridge.core.outcomes import RejectCode
 from crmbridge.core.schema import ROW_COLUMN
 
@@ -41,22 +43,12 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-_TYPE_WORDS = {
-    "VARCHAR": "text",
-    "BOOLEAN": "boolean (true/false)",
-    "BIGINT": "whole number",
-    "DOUBLE": "number",
-    "DATE": "date (YYYY-MM-DD)",
-    "TIMESTAMPTZ": "date-time (YYYY-MM-DD HH:MM:SS, UTC unless an offset is given)",
-    "TIMESTAMP": "date-time (YYYY-MM-DD HH:MM:SS)",
-}
-
-
 def describe_type(dtype: pa.DataType) -> str:
+    """What a value of ``dtype`` is, for messages: 'whole number', 'date (YYYY-MM-DD)'."""
     name = _sql_type(dtype)
     if name.startswith("DECIMAL"):
-        return f"decimal number (up to {dtype.scale} decimals)"
-    return _TYPE_WORDS[name]
+        return f"decimal number (at most {dtype.precision - dtype.scale} digits before the point)"
+    return KIND_WORDS[kind_of(name)]
 
 
 class Coercer:
@@ -86,7 +78,7 @@ class Coercer:
         if not todo or batch.num_rows == 0:
             return batch, []
         selects = [
-            f"TRY_CAST({_quote(n)} AS {_sql_type(todo[n])}) AS {_quote(n)}"
+            f"{convert_sql(_quote(n), _sql_type(todo[n]), try_=True)} AS {_quote(n)}"
             if n in todo
             else _quote(n)
             for n in batch.schema.names

@@ -333,6 +333,8 @@ class Preview:
     pushed_filter: list[str]
     local_filter: str | None
     source_fields: list[str]
+    #: source records read (0: the source, or its pushed-down filter, gave none)
+    read: int = 0
 
 
 def preview_profile(
@@ -363,9 +365,10 @@ def _preview(prepared: Prepared, limit: int) -> Preview:
         ]
     ).empty_table()
     parts: list[pa.Table] = [empty]
-    found = 0
+    found = read = 0
     with Pipeline(prepared, dry_run=True) as pipeline:
         for raw in prepared.source.read(request):
+            read += raw.num_rows
             result = pipeline.step(pipeline.number(raw))
             table = result.outcomes
             if result.mapped is not None:
@@ -388,7 +391,7 @@ def _preview(prepared: Prepared, limit: int) -> Preview:
         records.column_names.index("action"), "action", _actions(records.column("action"))
     )
     return Preview(
-        records, prepared.pushed, _local_text(prepared), prepared.source_schema.field_names
+        records, prepared.pushed, _local_text(prepared), prepared.source_schema.field_names, read
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -12,6 +13,7 @@ from sqlglot import exp
 
 from crmbridge.connectors.base import (
     ApplyRequest,
+    BadRecord,
     Capabilities,
     ConnectionInfo,
     Connector,
@@ -19,18 +21,20 @@ from crmbridge.connectors.base import (
     MatchRequest,
     ReadRequest,
 )
+from crmbridge.connectors.common.files import report_bad
 from crmbridge.connectors.sql.engine import create_engine, system_name
 from crmbridge.connectors.sql.failures import connect_error, translate
 from crmbridge.connectors.sql.matching import match_rows
 from crmbridge.connectors.sql.reading import bind_value, select_rows, stream_batches
 from crmbridge.connectors.sql.settings import SqlSettings
 from crmbridge.connectors.sql.tables import TableInfo, reflect, table_for
+from crmbridge.connectors.sql.values import BadValue
 from crmbridge.connectors.sql.write_generic import GenericWriter
 from crmbridge.connectors.sql.write_mysql import MySqlWriter
 from crmbridge.connectors.sql.write_postgres import PostgresWriter
 from crmbridge.connectors.sql.writing import BulkWriter, apply_ops
 from crmbridge.core.outcomes import WriteMode, WriteResult
-from crmbridge.core.schema import FieldType, ObjectSchema, unknown_name_error
+from crmbridge.core.schema import Field, FieldType, ObjectSchema, unknown_name_error
 from crmbridge.errors import ConfigError, ConnectionFailedError, CrmBridgeError, ErrorContext
 
 #: dialect names as the expression language's SQL pushdown knows them
@@ -233,14 +237,21 @@ class SqlConnector(Connector):
         order = self.read_order(request)
         if order:
             stmt = stmt.order_by(None).order_by(*(info.column(n) for n in order))
-        return self._stream(info, stmt, fields, request.batch_size)
+        return self._stream(info, stmt, fields, request)
 
     def _stream(
-        self, info: TableInfo, stmt: sa.Select[Any], fields: Sequence[Any], batch_size: int
+        self, info: TableInfo, stmt: sa.Select[Any], fields: Sequence[Field], request: ReadRequest
     ) -> Iterator[pa.RecordBatch]:
+        context = self._context(info.name)
+        names = [f.name for f in fields]
+
+        def on_bad(value: BadValue, position: int, row: Sequence[Any]) -> None:
+            raw = json.dumps(dict(zip(names, row, strict=True)), ensure_ascii=False, default=str)
+            report_bad(request, BadRecord(position, raw, value.message), context, unit="row")
+
         try:
             with self.engine.connect() as conn:
-                yield from stream_batches(conn, stmt, fields, batch_size)
+                yield from stream_batches(conn, stmt, fields, request.batch_size, on_bad)
         except sa.exc.SQLAlchemyError as err:
             raise self._fail(err, "reading", info.name) from None
         except CrmBridgeError as err:

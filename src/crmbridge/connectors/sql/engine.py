@@ -5,6 +5,8 @@ columns hold UTC wall-clock times and time-zone-aware ones convert to UTC, whate
 server's or the role's default zone is. MariaDB/MySQL sessions also add ``STRICT_ALL_TABLES``
 to the SQL mode, so a value that does not fit is an error instead of being cut silently.
 SQLite gets explicit ``BEGIN`` statements so savepoints work (SQLAlchemy's documented recipe).
+psycopg connections return dates they cannot represent (``infinity``, after 9999) as
+unreadable values, so one such value rejects its record instead of failing the read.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy.exc import NoSuchModuleError
 
 from crmbridge.connectors.sql.failures import db_message
 from crmbridge.connectors.sql.settings import SqlSettings
+from crmbridge.connectors.sql.values import register_postgres_loaders
 from crmbridge.errors import ConfigError, ErrorContext
 
 #: the extra that installs the driver of a backend, for the "not installed" message
@@ -106,6 +109,8 @@ def _run(dbapi_connection: Any, *statements: str) -> None:
 def _postgres_connect(dbapi_connection: Any, _record: Any) -> None:
     _run(dbapi_connection, "SET TIME ZONE 'UTC'")
     dbapi_connection.commit()
+    if hasattr(dbapi_connection, "adapters"):  # psycopg 3
+        register_postgres_loaders(dbapi_connection)
 
 
 def _mysql_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from crmbridge.connectors.base import ID_COLUMN, VERSION_COLUMN, MatchRequest
 from crmbridge.connectors.sql.reading import key_condition, key_tuples, rows_to_batch
 from crmbridge.connectors.sql.tables import TableInfo
+from crmbridge.connectors.sql.values import raw_column
 from crmbridge.core.identity import KeyRule
 from crmbridge.core.schema import Field
 
@@ -72,7 +73,7 @@ def match_rows(conn: sa.Connection, info: TableInfo, request: MatchRequest) -> p
     found_by = locator(info, keys)
     names = list(dict.fromkeys([*keys, *request.fields, *found_by]))
     fields = [info.schema.field(n) for n in names]
-    select = sa.select(*(info.column(n) for n in names))
+    select = sa.select(*(raw_column(info.column(n)) for n in names))
     batches = [
         rows_to_batch(conn.execute(select.where(where)).all(), fields)
         for where in _conditions(conn, info, request)

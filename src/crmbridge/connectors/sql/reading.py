@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import decimal
-import json
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -13,7 +10,8 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from crmbridge.connectors.sql.tables import TableInfo
-from crmbridge.core.schema import Field, FieldType
+from crmbridge.connectors.sql.values import BadValue, raw_column, to_arrow
+from crmbridge.core.schema import Field
 from crmbridge.errors import ErrorContext, RemoteError
 
 #: most bound values in one lookup statement (SQL Server allows 2,100 parameters)
@@ -22,94 +20,34 @@ _DEFAULT_MAX_PARAMS = 30_000
 _MAX_KEYS_PER_QUERY = 5_000
 
 
-def to_arrow(values: Sequence[Any], field: Field) -> pa.Array:
-    """The values of one column as an Arrow array of ``field.arrow_type``.
-
-    Values the driver returns in another Python type (MySQL TINYINT(1) as int, UUIDs, JSON,
-    SQLite's loosely typed columns, decimals with more digits than the field's scale) are
-    converted one by one; a value that cannot be converted is a RemoteError naming the field.
-    """
-    target = field.arrow_type
-    try:
-        return pa.array(values, target)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        pass
-    convert = _converter(field)
-    out: list[Any] = []
-    for value in values:
-        try:
-            out.append(None if value is None else convert(value))
-        except (ValueError, TypeError, ArithmeticError):
-            raise RemoteError(
-                f"value {str(value)[:100]!r} is not a valid {field.describe_type()}",
-                context=ErrorContext(field=field.name),
-            ) from None
-    return pa.array(out, target)
-
-
-def _converter(field: Field) -> Callable[[Any], Any]:
-    ftype = field.type
-    if ftype is FieldType.BOOLEAN:
-        return _to_bool
-    if ftype is FieldType.INTEGER:
-        return _to_int
-    if ftype is FieldType.FLOAT:
-        return float
-    if ftype is FieldType.DECIMAL:
-        exponent = decimal.Decimal(1).scaleb(-(field.scale or 0))
-        context = decimal.Context(prec=80)
-        return lambda v: decimal.Decimal(str(v)).quantize(exponent, context=context)
-    if ftype is FieldType.DATE:
-        return _to_date
-    if ftype is FieldType.DATETIME:
-        return lambda v: v if isinstance(v, dt.datetime) else dt.datetime.fromisoformat(str(v))
-    return _to_text
-
-
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered not in ("0", "1", "true", "false", "t", "f"):
-            raise ValueError(value)
-        return lowered in ("1", "true", "t")
-    return bool(value)
-
-
-def _to_int(value: Any) -> int:
-    number = decimal.Decimal(str(value))
-    if number != number.to_integral_value():
-        raise ValueError(value)
-    return int(number)
-
-
-def _to_date(value: Any) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value))
-
-
-def _to_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, default=str)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).hex()
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    return str(value)
+def convert_rows(
+    rows: Sequence[Sequence[Any]], fields: Sequence[Field]
+) -> tuple[pa.RecordBatch, list[BadValue]]:
+    """A batch from result rows whose columns are ``fields``, built column by column, without
+    the rows holding a value that does not fit its field; those values, first per row."""
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in fields]
+    arrays: list[pa.Array] = []
+    bad: dict[int, BadValue] = {}
+    for values, field in zip(columns, fields, strict=True):
+        array, refused = to_arrow(values, field)
+        arrays.append(array)
+        for row, reason in refused:
+            bad.setdefault(row, BadValue(row, field.name, values[row], reason))
+    schema = pa.schema([pa.field(f.name, f.arrow_type) for f in fields])
+    batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
+    if bad:
+        batch = batch.filter(pa.array([i not in bad for i in range(len(rows))]))
+    return batch, sorted(bad.values(), key=lambda b: b.row)
 
 
 def rows_to_batch(rows: Sequence[Sequence[Any]], fields: Sequence[Field]) -> pa.RecordBatch:
-    """A batch from result rows whose columns are ``fields``, built column by column."""
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in fields]
-    arrays = [to_arrow(values, f) for values, f in zip(columns, fields, strict=True)]
-    schema = pa.schema([pa.field(f.name, f.arrow_type) for f in fields])
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+    """A batch from result rows whose columns are ``fields``; a value that does not fit its
+    field is a RemoteError naming the field."""
+    batch, bad = convert_rows(rows, fields)
+    if bad:
+        first = bad[0]
+        raise RemoteError(first.problem, context=ErrorContext(field=first.field))
+    return batch
 
 
 def bind_value(value: Any, column: sa.Column[Any]) -> Any:
@@ -125,22 +63,36 @@ def bind_value(value: Any, column: sa.Column[Any]) -> Any:
 def select_rows(
     info: TableInfo, fields: Sequence[Field], where: sa.ColumnElement[bool] | None
 ) -> sa.Select[Any]:
-    """SELECT the fields, filtered, in primary-key order (so reads are repeatable)."""
-    stmt = sa.select(*(info.column(f.name) for f in fields))
+    """SELECT the fields (as the driver returns them), filtered, in primary-key order (so
+    reads are repeatable)."""
+    stmt = sa.select(*(raw_column(info.column(f.name)) for f in fields))
     if where is not None:
         stmt = stmt.where(where)
     return stmt.order_by(*(info.column(name) for name in info.primary_key))
 
 
 def stream_batches(
-    conn: sa.Connection, stmt: sa.Select[Any], fields: Sequence[Field], batch_size: int
+    conn: sa.Connection,
+    stmt: sa.Select[Any],
+    fields: Sequence[Field],
+    batch_size: int,
+    on_bad: Callable[[BadValue, int, Sequence[Any]], None],
 ) -> Iterator[pa.RecordBatch]:
-    """Run ``stmt`` with a server-side cursor and yield batches of ``batch_size`` rows."""
+    """Run ``stmt`` with a server-side cursor and yield batches of up to ``batch_size`` rows.
+
+    A row with a value that does not fit its field is left out and given to ``on_bad`` with
+    its 1-based position in the read and the row's values."""
     options = conn.execution_options(stream_results=True, yield_per=batch_size)
     result = options.execute(stmt)
+    done = 0
     try:
         for rows in result.partitions():
-            yield rows_to_batch(rows, fields)
+            batch, bad = convert_rows(rows, fields)
+            for value in bad:
+                on_bad(value, done + value.row + 1, rows[value.row])
+            done += len(rows)
+            if batch.num_rows or not bad:
+                yield batch
     finally:
         result.close()
 
@@ -180,7 +132,7 @@ def fetch_by_keys(
     tuples = [t for t in key_tuples(info, keys, values) if None not in t]
     for start in range(0, len(tuples), chunk):
         where = key_condition(key_columns, tuples[start : start + chunk], conn.dialect.name)
-        rows = conn.execute(sa.select(*(info.column(n) for n in names)).where(where)).all()
-        found.append(rows_to_batch(rows, fields))
+        rows = conn.execute(sa.select(*(raw_column(info.column(n)) for n in names)).where(where))
+        found.append(rows_to_batch(rows.all(), fields))
     schema = pa.schema([pa.field(f.name, f.arrow_type) for f in fields])
     return pa.Table.from_batches(found, schema=schema)

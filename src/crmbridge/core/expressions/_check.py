@@ -1,20 +1,25 @@
 """Checking an expression against the columns it reads: names, then types (DuckDB binds it).
 
-One rule is ours, not DuckDB's: text is compared only with text. ``lead_score >= 50`` on a
+Two rules are ours, not DuckDB's. Text is compared only with text: ``lead_score >= 50`` on a
 text column is an error that says to cast, rather than a comparison whose meaning depends on
-the engine (DuckDB compares ``'12' = 12`` as text but refuses ``'12' >= 12``). A string
-*literal* takes the type of the other side: ``closed_on >= '2024-01-01'`` is fine.
+the engine (DuckDB compares ``'12' = 12`` as text but refuses ``'12' >= 12``). And a string
+*literal* takes the type of the other side (``closed_on >= '2024-01-01'`` is fine) only when it
+is written in that type's format and converts to it unchanged: DuckDB would make ``'0x0C'`` the
+integer 12 and round ``'12.4'`` to 12, so ``score = '12.4'`` would be true for 12.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
+from crmbridge.core.duck import duckdb_type
+from crmbridge.core.expressions._casts import KIND_WORDS, convert_sql, kind_of
 from crmbridge.core.expressions._errors import expression_error
 from crmbridge.core.expressions._evaluate import (
     INPUT,
@@ -67,6 +72,7 @@ def result_type(tree: exp.Expression, schema: pa.Schema, *, what: str) -> pa.Dat
             operands = _operands(node)
             types = _types(con, operands, names, now, tree, what)
             _check_comparison(operands, types, tree, what)
+            _check_literals(con, operands, types, tree, what)
         return _types(con, [tree], names, now, tree, what)[0]
 
 
@@ -117,6 +123,38 @@ def _check_comparison(
             what,
             f"; convert the text first, e.g. cast({text} AS {_cast_hint(dtype)})",
         )
+
+
+def _check_literals(
+    con: duckdb.DuckDBPyConnection,
+    operands: list[exp.Expr],
+    types: list[pa.DataType],
+    tree: exp.Expression,
+    what: str,
+) -> None:
+    """A text literal compared with a value of another type must be that type's text and
+    convert to it exactly (see the module docstring)."""
+    typed = [t for t in types if not is_text(t) and not pa.types.is_null(t)]
+    target = duckdb_type(typed[0]) if typed else None
+    if target is None:
+        return
+    kind = kind_of(target)
+    for operand in operands:
+        if not _is_string_literal(operand):
+            continue
+        text = operand.unnest().name
+        literal = exp.Literal.string(text).sql(dialect="duckdb")
+        sql = convert_sql(literal, target, try_=True)
+        value = con.sql(f"SELECT {sql} AS v").to_arrow_table().column(0)[0].as_py()
+        if value is None:
+            raise expression_error(f"{literal} is not a {KIND_WORDS[kind]}", tree, what)
+        if kind in ("integer", "decimal") and Decimal(value) != Decimal(text.strip()):
+            raise expression_error(
+                f"{literal} is not exactly a {target.lower()} (it would be {value})",
+                tree,
+                what,
+                f"; to compare numbers, write {text.strip()} without quotes",
+            )
 
 
 def _is_string_literal(node: exp.Expr) -> bool:

@@ -18,6 +18,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from crmbridge.core.duck import connect
+from crmbridge.core.expressions._casts import FAILURE_MARK, convert_sql
 from crmbridge.core.expressions._errors import expression_error
 from crmbridge.core.expressions._syntax import columns_of
 
@@ -26,6 +27,7 @@ INPUT = "_input"
 
 _ERROR_PREFIX = re.compile(r"^[A-Za-z ]*Error: ")
 _INTERNAL_NAME = re.compile(r"__crmb\d+\b")
+_FAILURE = re.compile(FAILURE_MARK + r"(__crmb\d+)?")
 
 
 @contextlib.contextmanager
@@ -62,20 +64,44 @@ def freeze_clock(tree: exp.Expr, now: datetime) -> exp.Expr:
 
 
 def render(tree: exp.Expr, names: Mapping[str, str]) -> str:
-    """DuckDB SQL for ``tree`` with each column renamed per ``names`` (all must be there)."""
+    """DuckDB SQL for ``tree`` with each column renamed per ``names`` (all must be there), and
+    every ``cast`` / ``try_cast`` following crmbridge's conversion rules (see ``_casts``)."""
 
     def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Column):
             return exp.column(names[node.name], quoted=True)
         return node
 
-    return f"({tree.transform(swap).sql(dialect='duckdb')})"
+    swapped = tree.transform(swap)
+    for node in reversed(list(swapped.walk())):  # inner casts before the casts around them
+        if isinstance(node, exp.Cast):
+            sql = _cast_sql(node)
+            if node is swapped:
+                return f"({sql})"
+            node.replace(exp.Var(this=sql))
+    return f"({swapped.sql(dialect='duckdb')})"
+
+
+def _cast_sql(node: exp.Cast) -> str:
+    operand = node.this.unnest()
+    label = operand.name if isinstance(operand, exp.Column) else ""  # its internal name
+    return convert_sql(
+        f"({operand.sql(dialect='duckdb')})",
+        node.to.sql(dialect="duckdb"),
+        try_=isinstance(node, exp.TryCast),
+        label=label,
+    )
 
 
 def clean_message(err: Exception, names: Mapping[str, str]) -> str:
     """DuckDB's error message, first line only, without its prefix, with user column names."""
     text = str(err).split("\n", 1)[0].strip()
     text = _ERROR_PREFIX.sub("", text, count=1).rstrip(".")
+    marked = _FAILURE.search(text)
+    if marked:  # a value our conversion rules refused (see _casts.convert_sql)
+        text = text.replace(marked.group(0), "")
+        if marked.group(1):
+            text += f" when casting from source column {marked.group(1)}"
     users = {internal: user for user, internal in names.items()}
     return _INTERNAL_NAME.sub(lambda m: repr(users.get(m.group(0), m.group(0))), text)
 

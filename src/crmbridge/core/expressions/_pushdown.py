@@ -205,11 +205,17 @@ class _Renderer:
         )
 
     def _same_constant_types(self, column: _Column, constants: list[exp.Expr]) -> None:
-        """IN and BETWEEN coerce all their values to one type: for dates that differs from
-        comparing one by one when the values mix text and datetimes."""
-        if column.kind is None or column.kind.kind not in (Kind.DATE, Kind.DATETIME):
+        """IN and BETWEEN coerce all their values to one type, which differs from comparing
+        one by one when the values mix text and datetimes (dates), or doubles with exact
+        numbers (``i IN (9007199254740992, 50e0)`` compares ``i`` as a double)."""
+        if column.kind is None:
             return
-        if len({str(self._evaluate(c)[1]) for c in constants if not columns_of(c)}) > 1:
+        types = [self._evaluate(c)[1] for c in constants if not columns_of(c)]
+        if column.kind.kind in (Kind.DATE, Kind.DATETIME):
+            mixed = len({str(t) for t in types}) > 1
+        else:
+            mixed = len({pa.types.is_floating(t) for t in types if _is_number(t)}) > 1
+        if mixed:
             raise _RefusedError
 
     def _like(self, node: exp.Expr) -> sa.ColumnElement[bool]:
