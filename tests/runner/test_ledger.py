@@ -20,6 +20,7 @@ from crmbridge.connections import ConnectionStore
 from crmbridge.errors import RecordError
 from crmbridge.runner.ledger import AlreadyRunningError
 from crmbridge.runner.writing import TargetWriter
+from crmbridge.sandbox.sugarcrm import SugarSandbox
 from crmbridge.state import BatchStatus, RunStatus, StateStore, lock_name
 from crmbridge.state.tables import locks
 
@@ -213,3 +214,90 @@ def test_a_run_killed_after_the_target_committed_is_continued_without_repeats(
     for record in (old, state.get_run(summary.run_id)):
         lines += Path(record.success_file).read_text().splitlines()[1:]  # type: ignore[arg-type]
     assert len(lines) == 7
+
+
+def test_history_shows_a_killed_run_as_interrupted(
+    tmp_path: Path,
+    people: Path,
+    store: ConnectionStore,
+    state: StateStore,
+    home: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from crmbridge.cli.app import main
+
+    loaded = write_profile(tmp_path, PROFILE)
+    script = tmp_path / "crash.py"
+    script.write_text(CRASHING)
+    env = {**os.environ, "CRMBRIDGE_HOME": str(home)}
+    subprocess.run(
+        [sys.executable, str(script), str(loaded.path), "2"], cwd=tmp_path, env=env, check=False
+    )
+    with pytest.raises(SystemExit):
+        main(["history"])
+    out = capsys.readouterr().out
+    assert "interrupted" in out
+    [killed] = state.list_runs()
+    assert killed.status is RunStatus.INTERRUPTED
+    assert killed.counts["created"] == 2  # the batch it confirmed
+    assert "run the profile again to continue it" in (killed.error or "")
+
+
+def test_a_setting_the_source_cannot_honour_is_a_profile_error(
+    tmp_path: Path, people: Path, store: ConnectionStore, state: StateStore
+) -> None:
+    from crmbridge.errors import ProfileError
+
+    text = PROFILE.replace("object: people.csv}", "object: people.csv, include_deleted: true}")
+    with pytest.raises(ProfileError, match="csv sources cannot tell deleted records apart"):
+        run(write_profile(tmp_path, text), store, state)
+
+
+@pytest.mark.parametrize("wait", [False, True])
+def test_two_runs_of_one_profile_at_once_never_duplicate(
+    tmp_path: Path,
+    sugar: SugarSandbox,
+    store: ConnectionStore,
+    state: StateStore,
+    home: Path,
+    wait: bool,
+) -> None:
+    rows = "".join(f"twin{i}@x.com,T{i}\n" for i in range(150))
+    write_csv(tmp_path / "leads.csv", "email,name\n" + rows)
+    loaded = write_profile(
+        tmp_path,
+        """
+        source: {connection: {type: csv, path: .}, object: leads.csv}
+        target: {connection: crm, object: Leads, mode: upsert, match_keys: [email1]}
+        mapping: {email1: email, last_name: name}
+        batch_size: 50
+        """,
+    )
+    count = "SELECT count(*) AS n FROM leads WHERE deleted = 0"
+    before = sugar.execute(count)[0]["n"]
+    sugar.faults.latency = 0.05  # long enough for the runs to overlap
+    env = {**os.environ, "CRMBRIDGE_HOME": str(home)}
+    command = [sys.executable, "-m", "crmbridge", "run", str(loaded.path), "--no-progress"]
+    command += ["--wait"] if wait else []
+    runs = [
+        subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results = []
+    for process in runs:
+        _, err = process.communicate(timeout=300)
+        results.append((process.returncode, err))
+    codes = sorted(code for code, _ in results)
+    if wait:
+        assert codes == [0, 0]
+    else:
+        assert codes == [0, 2]
+        assert any("is already running (run " in err for _, err in results)
+    assert sugar.execute(count)[0]["n"] == before + 150

@@ -200,9 +200,11 @@ def history(
     state_url: StateUrl = None,
 ) -> None:
     """List recent runs, newest first."""
+    from crmbridge.runner.ledger import close_dead_runs
     from crmbridge.state import StateStore
 
     with StateStore(state_url) as state:
+        close_dead_runs(state)
         runs = state.list_runs(profile=profile, limit=limit)
     rows = [
         [
@@ -222,9 +224,11 @@ def show(
     state_url: StateUrl = None,
 ) -> None:
     """Show one run: counts, status, error, and where its success and error files are."""
+    from crmbridge.runner.ledger import close_dead_runs
     from crmbridge.state import StateStore
 
     with StateStore(state_url) as state:
+        close_dead_runs(state)
         print_run(state.get_run(run_id))
 
 

@@ -35,6 +35,7 @@ from crmbridge.state import (
     BatchStatus,
     Holder,
     RunRecord,
+    RunStatus,
     StateStore,
     lock_name,
 )
@@ -165,6 +166,34 @@ def _stood(state: StateStore, run: RunRecord, prepared: Prepared, as_run: int) -
         position.get("cursor"),
         ops,
     )
+
+
+def close_dead_runs(state: StateStore) -> list[int]:
+    """Mark ``interrupted`` every run still marked running whose process is gone (it holds
+    no lock; its heartbeat stopped), with the counts it confirmed; their ids. Called by
+    ``crmbridge history`` and ``show``, so a killed run does not look as if it still ran."""
+    closed = []
+    for run in state.list_runs(limit=1000):
+        if run.status is not RunStatus.RUNNING or run.dry_run or run.profile_key is None:
+            continue
+        if state.lock_holder_alive(run):
+            continue
+        batches = state.ledger.batches(run.id)
+        confirmed = [b for b in batches if b.status is BatchStatus.CONFIRMED]
+        counts: dict[str, int] = {}
+        for b in confirmed:
+            for name, n in b.counts.items():
+                counts[name] = counts.get(name, 0) + n
+        last = confirmed[-1] if confirmed else None
+        _cut_files(run, last.success_bytes if last else None, last.error_bytes if last else None)
+        at = f"after record {last.rows_read}" if last else "before its first batch"
+        state.mark_interrupted(
+            run.id,
+            counts=counts,
+            error=f"interrupted {at}: the process ended; run the profile again to continue it",
+        )
+        closed.append(run.id)
+    return closed
 
 
 def _cut_files(run: RunRecord, success: int | None, error: int | None) -> None:

@@ -258,7 +258,10 @@ class StateStore:
         if run.profile_key is None:
             return run.host == this_host() and run.pid is not None and process_alive(run.pid)
         holder = self.locks.holder(lock_name(run.profile_key))
-        return holder is not None and holder.run_id == run.id and holder.alive(_now())
+        if holder is None or not holder.alive(_now()):
+            return False
+        # a lock not yet assigned belongs to a run that is starting: maybe this one
+        return holder.run_id in (None, run.id)
 
     def _unknown_run(self, run_id: int) -> ConfigError:
         return ConfigError(f"no run with id {run_id} in the state store {self.url}")
