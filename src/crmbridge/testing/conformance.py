@@ -34,8 +34,10 @@ from crmbridge.connectors.base import (
     VERSION_COLUMN,
     Capabilities,
     Connector,
+    DeleteReporting,
     MatchRequest,
     ReadRequest,
+    Since,
 )
 from crmbridge.core.outcomes import Outcome, WriteMode, WriteResult
 from crmbridge.core.schema import ObjectSchema
@@ -52,6 +54,8 @@ class Sample:
     key: str
     #: filters (in the expression language) to try for pushdown; defaults are derived from rows
     predicates: list[str] = field(default_factory=list)
+    #: a field that grows when a record changes (for incremental reads, ``ReadRequest.since``)
+    cursor: str | None = None
 
 
 @dataclass
@@ -323,3 +327,119 @@ class ConnectorConformance:
         assert wanted[0] in found.column(target.key).to_pylist()
         assert wanted[1] not in found.column(target.key).to_pylist()
         assert all(v is not None for v in found.column(ID_COLUMN).to_pylist())
+
+    # -- reading incrementally and counting ----------------------------------------------
+    def test_since_reads_the_records_from_the_cursor_on_in_cursor_order(
+        self, connector: Connector, sample: Sample
+    ) -> None:
+        if not connector.capabilities().incremental or sample.cursor is None:
+            pytest.skip("no incremental reads")
+        cursor = sample.cursor
+        values = sorted(r[cursor] for r in sample.rows if r[cursor] is not None)
+        middle = values[len(values) // 2]
+        since = Since(cursor, middle, sample.key)
+        request = ReadRequest(sample.object, fields=[sample.key, cursor], since=since)
+        got = _read_all(connector, request)
+        expected = {
+            r[sample.key] for r in sample.rows if r[cursor] is not None and r[cursor] >= middle
+        }
+        assert {r[sample.key] for r in got} == expected
+        order = [(r[cursor], r[sample.key]) for r in got]
+        assert order == sorted(order), "in (cursor, key) order"
+        order_fields = connector.read_order(request)
+        assert order_fields is None or set(order_fields) <= {cursor, sample.key, "id"}
+
+    def test_count_is_the_number_of_records_read(
+        self, connector: Connector, sample: Sample
+    ) -> None:
+        counted = connector.count(ReadRequest(sample.object))
+        if counted is not None:
+            assert counted == len(sample.rows)
+
+    def test_deleted_records_are_read_only_on_request(
+        self, connector: Connector, sample: Sample
+    ) -> None:
+        if connector.capabilities().deletes is not DeleteReporting.FLAG:
+            pytest.skip("deleted records are not reported")
+        schema = connector.describe(sample.object)
+        assert schema.deleted_field, "a connector that reports deletes names the flag field"
+        fields = [sample.key, schema.deleted_field]
+        live = _read_all(connector, ReadRequest(sample.object, fields=fields))
+        every = _read_all(
+            connector, ReadRequest(sample.object, fields=fields, include_deleted=True)
+        )
+        assert {r[sample.key] for r in live} <= {r[sample.key] for r in every}
+        assert not any(r[schema.deleted_field] for r in live)
+
+    # -- the plan: a dry run says what the real run then does -----------------------------
+    def _keyed_target(self, connector: Connector, write_target: WriteTarget | None) -> WriteTarget:
+        target = self._target(connector, write_target, WriteMode.UPSERT)
+        if target.key is None or target.changeable is None or not connector.capabilities().match:
+            pytest.skip("no keyed target")
+        return target
+
+    def test_a_dry_run_plans_exactly_what_the_real_run_does(
+        self, connector: Connector, write_target: WriteTarget | None
+    ) -> None:
+        from crmbridge.testing.writes import write_records
+
+        target = self._keyed_target(connector, write_target)
+        assert target.key is not None
+        assert target.changeable is not None
+        rows = target.rows
+        assert len(rows) >= 3, "a keyed write target needs three rows"
+        self._write(connector, target, rows[:2], WriteMode.UPSERT)
+        other = rows[2][target.changeable]
+        key_text = rows[1][target.key]
+        variant = dict(rows[1])
+        if isinstance(key_text, str):  # a case and space variant: one record or two, by rule
+            variant[target.key] = f" {key_text.upper()} "
+        corpus = [
+            rows[0],  # stored already, the same: unchanged
+            dict(rows[0], **{target.changeable: other}),  # the same key again: updated
+            rows[2],  # new: created
+            dict(rows[2]),  # new, repeated in the batch: unchanged after its creation
+            variant,
+        ]
+        schema = connector.describe(target.object)
+        batch = _rows_batch(corpus, schema)
+        keys = [target.key]
+        dry = write_records(
+            connector, target.object, batch, WriteMode.UPSERT, keys=keys, dry_run=True, checks=False
+        )
+        real = write_records(
+            connector, target.object, batch, WriteMode.UPSERT, keys=keys, checks=False
+        )
+        assert dry.outcome.to_pylist() == real.outcome.to_pylist()
+        assert real.outcome.to_pylist()[:4] == ["unchanged", "updated", "created", "unchanged"]
+        again = write_records(
+            connector, target.object, batch, WriteMode.UPSERT, keys=keys, checks=False
+        )
+        # a second identical run changes nothing, but what the batch itself changes in order
+        assert again.outcome.to_pylist()[2:4] == ["unchanged", "unchanged"]
+
+    def test_update_fields_leave_the_other_fields_of_existing_records(
+        self, connector: Connector, write_target: WriteTarget | None
+    ) -> None:
+        from crmbridge.testing.writes import write_records
+
+        target = self._keyed_target(connector, write_target)
+        assert target.key is not None
+        assert target.changeable is not None
+        rows = target.rows
+        self._write(connector, target, rows[:1], WriteMode.UPSERT)
+        changed = dict(rows[0], **{target.changeable: rows[1][target.changeable]})
+        schema = connector.describe(target.object)
+        result = write_records(
+            connector,
+            target.object,
+            _rows_batch([changed], schema),
+            WriteMode.UPSERT,
+            keys=[target.key],
+            update_fields=[],
+            checks=False,
+        )
+        assert result.outcome.to_pylist() == ["unchanged"]
+        got = _read_all(connector, ReadRequest(target.object, fields=list(rows[0])))
+        stored = _by_key(got, target.key)[rows[0][target.key]]
+        assert stored[target.changeable] == rows[0][target.changeable]

@@ -26,7 +26,7 @@ class _SqlConformance(ConnectorConformance):
 
     @pytest.fixture
     def sample(self, connector: SqlConnector) -> Sample:
-        return Sample("people", rows=[dict(r) for r in PEOPLE], key="id")
+        return Sample("people", rows=[dict(r) for r in PEOPLE], key="id", cursor="seen")
 
     @pytest.fixture
     def write_target(self, connector: SqlConnector) -> WriteTarget:

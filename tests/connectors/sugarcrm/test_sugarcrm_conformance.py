@@ -81,7 +81,9 @@ class _SugarConformance(ConnectorConformance):
 
     @pytest.fixture
     def sample(self, connector: Connector) -> Sample:
-        return Sample("Accounts", rows=[dict(r) for r in ACCOUNTS], key="id")
+        return Sample(
+            "Accounts", rows=[dict(r) for r in ACCOUNTS], key="id", cursor="date_modified"
+        )
 
     @pytest.fixture
     def write_target(self, connector: Connector) -> WriteTarget:
