@@ -227,3 +227,77 @@ def test_two_stored_rows_with_one_key_are_ambiguous_in_the_dry_run_and_the_real_
         names = sorted(r[0] for r in conn.execute(sa.text("SELECT name FROM people")))
     engine.dispose()
     assert names == ["One", "Two"], "neither record was changed"
+
+
+@pytest.mark.postgres
+def test_an_insert_into_a_table_without_a_unique_key_never_duplicates(
+    tmp_path: Path, pg_url: str, store: ConnectionStore, state: StateStore
+) -> None:
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE people (email text, name text)"))
+        conn.execute(sa.text("INSERT INTO people VALUES ('a@x.com', 'Ann')"))
+    write_csv(tmp_path / "in.csv", "email,name\na@x.com,Ann\nb@x.com,Bob\n")
+    loaded = write_profile(
+        tmp_path,
+        f"""
+        source: {{connection: {{type: csv, path: .}}, object: in.csv}}
+        target: {{connection: {{type: sql, url: "{pg_url}"}}, object: people, mode: insert,
+                  match_keys: [email]}}
+        """,
+    )
+    assert nonzero(run(loaded, store, state).counts) == {"created": 1, "rejected": 1}
+    with engine.connect() as conn:
+        rows = sorted(conn.execute(sa.text("SELECT email FROM people")).scalars())
+    engine.dispose()
+    assert rows == ["a@x.com", "b@x.com"]
+
+
+@pytest.mark.parametrize("target", ["sql", "crm"])
+def test_keep_when_null_leaves_stored_values_alone(
+    tmp_path: Path, sugar: SugarSandbox, store: ConnectionStore, state: StateStore, target: str
+) -> None:
+    if target == "sql":
+        db = tmp_path / "db.sqlite"
+        engine = sa.create_engine(f"sqlite:///{db}")
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE TABLE t (email TEXT PRIMARY KEY, phone TEXT, name TEXT)"))
+            conn.execute(sa.text("INSERT INTO t VALUES ('k@x.com', '123', 'Old')"))
+        engine.dispose()
+        connection, object_name = f'{{type: sql, url: "sqlite:///{db}"}}', "t"
+        mapping = "{email: email, phone: phone, name: name}"
+    else:
+        write_csv(tmp_path / "seed.csv", "email,phone,name\nk@x.com,123,Old\n")
+        seed = write_profile(
+            tmp_path,
+            """
+            source: {connection: {type: csv, path: .}, object: seed.csv}
+            target: {connection: crm, object: Leads, mode: insert}
+            mapping: {email1: email, phone_work: phone, last_name: name}
+            """,
+            name="seed.yaml",
+        )
+        assert nonzero(run(seed, store, state).counts) == {"created": 1}
+        connection, object_name = "crm", "Leads"
+        mapping = "{email1: email, phone_work: phone, last_name: name}"
+    write_csv(tmp_path / "in.csv", "email,phone,name\nk@x.com,,New\n")
+    key = "email" if target == "sql" else "email1"
+    phone = "phone" if target == "sql" else "phone_work"
+    loaded = write_profile(
+        tmp_path,
+        f"""
+        source: {{connection: {{type: csv, path: .}}, object: in.csv}}
+        target: {{connection: {connection}, object: {object_name}, mode: update,
+                  match_keys: [{key}], keep_when_null: [{phone}]}}
+        mapping: {mapping}
+        """,
+    )
+    assert nonzero(run(loaded, store, state).counts) == {"updated": 1}
+    if target == "sql":
+        engine = sa.create_engine(f"sqlite:///{tmp_path}/db.sqlite")
+        with engine.connect() as conn:
+            assert tuple(conn.execute(sa.text("SELECT phone, name FROM t")).one()) == ("123", "New")
+        engine.dispose()
+    else:
+        [lead] = sugar.execute("SELECT phone_work, last_name FROM leads WHERE last_name = 'New'")
+        assert lead["phone_work"] == "123"
