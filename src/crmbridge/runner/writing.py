@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from crmbridge.connectors.base import ApplyRequest, Connector, MatchRequest
 from crmbridge.core import identity
 from crmbridge.core.batches import chunks
-from crmbridge.core.outcomes import Outcome, RejectCode, WriteResult
+from crmbridge.core.outcomes import Outcome, RejectCode, WriteMode, WriteResult
 from crmbridge.core.plan import (
     ACTION_COLUMN,
     CODE_COLUMN,
@@ -95,7 +95,8 @@ class TargetWriter:
         ).aggregate([])
         values = distinct.select(keys).combine_chunks()
         found: list[pa.RecordBatch] = []
-        fields = list(dict.fromkeys([*keys, *self.spec.value_fields]))
+        compared = self.spec.value_fields if self.spec.mode is not WriteMode.INSERT else ()
+        fields = list(dict.fromkeys([*keys, *compared]))  # an insert compares no values
         for start in range(0, values.num_rows, MATCH_PAGE):
             page = values.slice(start, MATCH_PAGE).to_batches()
             if not page:

@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from crmbridge.connectors.base import ID_COLUMN, VERSION_COLUMN, MatchRequest
 from crmbridge.connectors.sql.reading import key_condition, key_tuples, rows_to_batch
@@ -111,11 +112,28 @@ def _conditions(
     if any(rules[k] is not KeyRule.EXACT for k in keys):  # both spellings of ß and the like
         tuples += [tuple(v.casefold() if isinstance(v, str) else v for v in t) for t in tuples]
         tuples = list(dict.fromkeys(tuples))
+    if dialect == "postgresql" and tuples:  # one array parameter per key, not one per value
+        return [_any_of(columns, [info.column(k) for k in keys], tuples)]
     step = _KEYS_PER_QUERY.get(dialect, _DEFAULT_KEYS_PER_QUERY) // max(1, len(keys))
     return [
         key_condition(columns, tuples[start : start + step], dialect)
         for start in range(0, len(tuples), max(1, step))
     ]
+
+
+def _any_of(
+    columns: Sequence[Any], typed: Sequence[sa.Column[Any]], tuples: Sequence[tuple[Any, ...]]
+) -> sa.ColumnElement[bool]:
+    """PostgreSQL: ``k = ANY(:array)``, or ``(a, b) IN (SELECT * FROM unnest(:a, :b))``."""
+    arrays = [
+        sa.bindparam(f"k{i}", [t[i] for t in tuples], type_=postgresql.ARRAY(c.type))
+        for i, c in enumerate(typed)
+    ]
+    if len(columns) == 1:
+        return columns[0] == sa.any_(arrays[0])
+    names = [f"k{i}" for i in range(len(typed))]
+    pairs = sa.func.unnest(*arrays).table_valued(*names)
+    return sa.tuple_(*columns).in_(sa.select(*(pairs.c[n] for n in names)))
 
 
 def _fold(value: Any) -> Any:
