@@ -130,7 +130,8 @@ def _any_of(
         for i, c in enumerate(typed)
     ]
     if len(columns) == 1:
-        return columns[0] == sa.any_(arrays[0])
+        condition: sa.ColumnElement[bool] = columns[0] == sa.any_(arrays[0])
+        return condition
     names = [f"k{i}" for i in range(len(typed))]
     pairs = sa.func.unnest(*arrays).table_valued(*names)
     return sa.tuple_(*columns).in_(sa.select(*(pairs.c[n] for n in names)))
