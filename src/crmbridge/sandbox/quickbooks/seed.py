@@ -87,7 +87,7 @@ class _SeedClock(Clock):
 def seed(store: Store, now: dt.datetime, customers: int = 30) -> None:
     """Write the demo books into an empty store (then mark it seeded)."""
     rng = random.Random(SEED)
-    total = 14 + customers * 6
+    total = 30 + customers * 4
     clock = _SeedClock((now - SPAN).replace(microsecond=0))
     step = SPAN / total
     books = Books(store, clock)
