@@ -204,27 +204,14 @@ class Transport:
         attempt = 0
         while True:
             attempt += 1
-            token = self.tokens.access_token()
-            self.limits.acquire(batch=path == "batch")
             try:
-                response = self._client.request(
-                    method,
-                    url,
-                    params=query,
-                    json=json,
-                    content=content,
-                    headers={**headers, "Authorization": f"Bearer {token}"},
+                token = self.tokens.access_token()
+            except RetryableError as err:  # the token endpoint failed for a moment
+                token, response, failure, wait = "", None, err.message, None
+            else:
+                response, failure, wait = self._send(
+                    method, url, query, json, content, headers, token, path
                 )
-            except httpx.TransportError as err:
-                response = None
-                failure = (
-                    "no answer in time"
-                    if isinstance(err, httpx.TimeoutException)
-                    else f"the connection failed ({type(err).__name__})"
-                )
-                wait: float | None = None
-            finally:
-                self.limits.release()
             if response is not None:
                 status = response.status_code
                 if status == 401 and not renewed:
@@ -256,6 +243,39 @@ class Transport:
                 self.connection, what, failure, attempt, attempts - 1, pause,
             )  # fmt: skip
             self._sleep(pause)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        query: dict[str, str],
+        json: Any,
+        content: str | None,
+        headers: dict[str, str],
+        token: str,
+        path: str,
+    ) -> tuple[httpx.Response | None, str, float | None]:
+        """One attempt: the response, or None and why it failed."""
+        self.limits.acquire(batch=path == "batch")
+        try:
+            response = self._client.request(
+                method,
+                url,
+                params=query,
+                json=json,
+                content=content,
+                headers={**headers, "Authorization": f"Bearer {token}"},
+            )
+        except httpx.TransportError as err:
+            failure = (
+                "no answer in time"
+                if isinstance(err, httpx.TimeoutException)
+                else f"the connection failed ({type(err).__name__})"
+            )
+            return None, failure, None
+        finally:
+            self.limits.release()
+        return response, "", None
 
     def _failure(self, response: httpx.Response, what: str, object: str | None) -> Exception:
         context = self.context(object)
