@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from quickbooks_helpers import Connect, settings_for
 
-from crmbridge.connectors.quickbooks import QuickBooksConnector, QuickBooksSettings
+from crmbridge.connectors.quickbooks import QuickBooksConnector
 from crmbridge.sandbox.quickbooks import QuickBooksSandbox, RunningServer
-
-Connect = Callable[..., QuickBooksConnector]
 
 
 @pytest.fixture
@@ -25,19 +24,6 @@ def sandbox() -> Iterator[QuickBooksSandbox]:
 def server(sandbox: QuickBooksSandbox) -> Iterator[RunningServer]:
     with sandbox.serve() as running:
         yield running
-
-
-def settings_for(box: QuickBooksSandbox, url: str, **overrides: Any) -> QuickBooksSettings:
-    values: dict[str, Any] = {
-        "realm_id": box.realm_id,
-        "client_id": box.client_id,
-        "client_secret": box.client_secret,
-        "refresh_token": box.issue_refresh_token(),
-        "api_url": url,
-        "token_url": f"{url}/oauth2/v1/tokens/bearer",
-        "retry_backoff": 0.001,
-    }
-    return QuickBooksSettings(**{**values, **overrides})
 
 
 @pytest.fixture

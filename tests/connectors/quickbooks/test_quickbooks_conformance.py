@@ -7,14 +7,13 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
+from quickbooks_helpers import settings_for
 
-from conftest import settings_for
 from crmbridge.connectors.base import Connector
 from crmbridge.connectors.quickbooks import QuickBooksConnector
 from crmbridge.connectors.quickbooks.operations import Operation
 from crmbridge.sandbox.quickbooks import QuickBooksSandbox
 from crmbridge.testing.conformance import ConnectorConformance, Sample
-
 
 CUSTOMERS = (
     {"DisplayName": "Alpha & Co", "GivenName": "Al", "Notes": "x < y"},

@@ -4,8 +4,8 @@ requestid replay and faults, against the sandbox over a real port."""
 from __future__ import annotations
 
 import pytest
+from quickbooks_helpers import Connect
 
-from conftest import Connect
 from crmbridge.connectors.quickbooks import QuickBooksConnector
 from crmbridge.connectors.quickbooks.operations import Operation
 from crmbridge.errors import ConnectionFailedError, RetryableError

@@ -8,9 +8,9 @@ from typing import Any
 import pyarrow as pa
 import pytest
 from pydantic import SecretStr
+from quickbooks_helpers import Connect, settings_for
 from sqlglot import exp
 
-from conftest import Connect, settings_for
 from crmbridge.connectors.base import ROW_COLUMN, ReadRequest, Since
 from crmbridge.connectors.quickbooks import QuickBooksConnector
 from crmbridge.connectors.quickbooks.operations import Operation

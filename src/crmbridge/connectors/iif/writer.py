@@ -45,6 +45,7 @@ class IifSink(Sink):
         self.fields = kind.schema.field_names
         self._open: _Document | None = None
         self._written: set[str] = set()
+        self._names: set[str] = set()
         if kind.trnstype is None:
             self._emit(row(_CUSTOMER_HEADER, self.fields))
         else:
@@ -84,6 +85,10 @@ class IifSink(Sink):
         self._check_text(record)
         if not record.get("NAME"):
             raise IifValueError("NAME is required")
+        key = str(record["NAME"]).casefold()
+        if key in self._names:
+            raise IifValueError(f"a customer named {record['NAME']!r} is in this file already")
+        self._names.add(key)
         scales = {"LIMIT": 2}
         self._emit(row("CUST", [cell(record.get(n), scale=scales.get(n)) for n in self.fields]))
 
