@@ -187,7 +187,7 @@ def test_an_unbalanced_transaction_is_a_bad_record(iif: IifConnector, tmp_path: 
 
 
 def test_only_insert_and_the_three_kinds(iif: IifConnector) -> None:
-    with pytest.raises(ConfigError, match="did you mean 'invoices.iif'"):
+    with pytest.raises(ConfigError, match=r"did you mean 'invoices\.iif'"):
         iif.describe("invoice.iif")
     batch = _batch(iif, "customers.iif", [{"NAME": "x"}])
     with pytest.raises(UnsupportedOperationError):
