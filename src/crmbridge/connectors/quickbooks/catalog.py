@@ -82,7 +82,9 @@ class EntityDef:
 
 @cache
 def _schema(entity: EntityDef) -> ObjectSchema:
-    return ObjectSchema(entity.name, tuple(s.field() for s in entity.specs), id_field="Id")
+    return ObjectSchema(
+        entity.name, tuple(s.field() for s in entity.specs), id_field="Id", deleted_field=DELETED
+    )
 
 
 S, T, D, B = FieldType.STRING, FieldType.TEXT, FieldType.DECIMAL, FieldType.BOOLEAN

@@ -23,6 +23,8 @@ from crmbridge.connectors.base import (
     ConnectionInfo,
     Connector,
     ConnectorSettings,
+    CreateIdentity,
+    DeleteReporting,
     ReadRequest,
 )
 from crmbridge.connectors.quickbooks.catalog import ENTITIES, EntityDef
@@ -117,7 +119,8 @@ class QuickBooksConnector(Connector):
             read=True,
             write_modes=frozenset(),
             incremental=True,
-            deleted=True,
+            deletes=DeleteReporting.FLAG,
+            create_identity=CreateIdentity.CLIENT_ID,
             max_batch_size=self.config.batch_size,
             pushdown=PUSHDOWN,
         )
