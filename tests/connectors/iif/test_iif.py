@@ -11,11 +11,12 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from crmbridge.connectors.base import ROW_COLUMN, ReadRequest, WriteRequest
+from crmbridge.connectors.base import ROW_COLUMN, ReadRequest
 from crmbridge.connectors.iif import IifConnector, IifSettings
 from crmbridge.core.outcomes import WriteMode
 from crmbridge.errors import ConfigError, UnsupportedOperationError
 from crmbridge.testing.conformance import ConnectorConformance, Sample, WriteTarget
+from crmbridge.testing.writes import write_records
 
 
 def _batch(connector: IifConnector, object: str, rows: list[dict[str, Any]]) -> pa.RecordBatch:
@@ -27,9 +28,7 @@ def _batch(connector: IifConnector, object: str, rows: list[dict[str, Any]]) -> 
 
 
 def _write(connector: IifConnector, object: str, rows: list[dict[str, Any]]) -> list[Any]:
-    result = connector.write(
-        WriteRequest(object, _batch(connector, object, rows), WriteMode.INSERT)
-    )
+    result = write_records(connector, object, _batch(connector, object, rows), WriteMode.INSERT)
     return list(zip(result.outcome.to_pylist(), result.reason.to_pylist(), strict=True))
 
 
@@ -191,7 +190,7 @@ def test_only_insert_and_the_three_kinds(iif: IifConnector) -> None:
         iif.describe("invoice.iif")
     batch = _batch(iif, "customers.iif", [{"NAME": "x"}])
     with pytest.raises(UnsupportedOperationError):
-        iif.write(WriteRequest("customers.iif", batch, WriteMode.UPSERT, ["NAME"]))
+        write_records(iif, "customers.iif", batch, WriteMode.UPSERT, keys=["NAME"])
 
 
 CUSTOMERS = [
