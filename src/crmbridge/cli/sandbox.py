@@ -1,4 +1,5 @@
-"""``crmbridge sandbox sugarcrm`` / ``salesforce``: local CRMs to rehearse profiles on."""
+"""``crmbridge sandbox sugarcrm`` / ``salesforce`` / ``quickbooks``: local stand-ins to rehearse
+profiles on."""
 
 from __future__ import annotations
 
@@ -48,6 +49,27 @@ def salesforce(
     """Serve a Salesforce sandbox (OAuth2, REST, Collections, Bulk API 2.0) over HTTPS until
     Ctrl-C. It prints the CA file a connection needs (ca_file) and how to log in."""
     from crmbridge.sandbox.salesforce import main
+
+    args = ["--port", str(port)]
+    if data is not None:
+        args += ["--data", str(data)]
+    main(args)
+
+
+@app.command()
+def quickbooks(
+    port: Annotated[
+        int, typer.Option("--port", "-p", help="Port to listen on (127.0.0.1).")
+    ] = 8090,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", help="SQLite file holding the sandbox's books (created and seeded)."
+        ),
+    ] = None,
+) -> None:
+    """Serve a QuickBooks Online sandbox (Accounting API v3 and OAuth 2.0) until Ctrl-C."""
+    from crmbridge.sandbox.quickbooks import main
 
     args = ["--port", str(port)]
     if data is not None:

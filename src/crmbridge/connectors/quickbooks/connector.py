@@ -1,0 +1,183 @@
+"""The QuickBooks Online connector: discovery, reads (query language and change data
+capture) and the API-level write operations (:mod:`.operations`).
+
+The write side of the connector contract (``write``/``lookup``) is not offered yet: it will
+sit on :class:`~crmbridge.connectors.quickbooks.operations.Operations`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import httpx
+import pyarrow as pa
+from pydantic import SecretStr
+from sqlglot import exp
+
+from crmbridge.connectors.base import (
+    Capabilities,
+    ConnectionInfo,
+    Connector,
+    ConnectorSettings,
+    CreateIdentity,
+    DeleteReporting,
+    ReadRequest,
+)
+from crmbridge.connectors.quickbooks.catalog import ENTITIES, EntityDef
+from crmbridge.connectors.quickbooks.operations import Operations
+from crmbridge.connectors.quickbooks.query import Planner
+from crmbridge.connectors.quickbooks.reader import Reader, plan_read
+from crmbridge.connectors.quickbooks.settings import QuickBooksSettings
+from crmbridge.connectors.quickbooks.transport import Transport
+from crmbridge.core.expressions import evaluate_constant
+from crmbridge.core.schema import ObjectSchema, unknown_name_error
+from crmbridge.errors import ConfigError, ErrorContext
+
+PUSHDOWN = (
+    "text, id and reference =, IN and LIKE without _ (re-checked locally, as QuickBooks "
+    "compares text case-insensitively); =, <, <=, >, >=, IN, BETWEEN on amounts and dates; "
+    "ranges on MetaData datetimes; booleans; one field's equalities joined by OR; on the "
+    "fields QuickBooks queries can filter (docs/connectors/quickbooks.md)"
+)
+
+
+class QuickBooksConnector(Connector):
+    """QuickBooks Online (Accounting API v3) for one company.
+
+    ``transport`` replaces the HTTP transport (tests); ``on_refresh_token`` is called with
+    every new refresh token QuickBooks issues, which must be stored (see the module
+    docstring of :mod:`.auth`). ``settings`` keeps the latest refresh token once it rotates.
+    """
+
+    type_name: ClassVar[str] = "quickbooks"
+    settings_model: ClassVar[type[ConnectorSettings]] = QuickBooksSettings
+
+    def __init__(
+        self,
+        name: str,
+        settings: ConnectorSettings,
+        *,
+        base_dir: Path | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] | None = None,
+        on_refresh_token: Callable[[SecretStr], None] | None = None,
+    ) -> None:
+        super().__init__(name, settings, base_dir=base_dir)
+        if not isinstance(settings, QuickBooksSettings):
+            raise ConfigError(
+                f"connection {name!r} needs QuickBooksSettings, not {type(settings).__name__}"
+            )
+        self.config = settings
+        self.on_refresh_token = on_refresh_token
+        self._http = transport
+        self._sleep = sleep or time.sleep
+        self._transport: Transport | None = None
+        self._lock = threading.RLock()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def open(self) -> None:
+        with self._lock:
+            if self._transport is None:
+                self._transport = Transport(
+                    self.config,
+                    self.name,
+                    self._http,
+                    sleep=self._sleep,
+                    on_refresh_token=self._rotated,
+                )
+
+    def close(self) -> None:
+        with self._lock:
+            transport, self._transport = self._transport, None
+            if transport is not None:
+                transport.close()
+
+    def _rotated(self, token: SecretStr) -> None:
+        """Keep the new refresh token in the settings and hand it on to be stored."""
+        self.config = self.config.model_copy(update={"refresh_token": token})
+        self.settings = self.config
+        if self.on_refresh_token is not None:
+            self.on_refresh_token(token)
+
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            self.open()
+        assert self._transport is not None
+        return self._transport
+
+    def _context(self, object: str | None = None) -> ErrorContext:
+        return ErrorContext(connection=self.name, object=object)
+
+    # -- discovery ------------------------------------------------------------------------
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            read=True,
+            write_modes=frozenset(),
+            incremental=True,
+            deletes=DeleteReporting.FLAG,
+            create_identity=CreateIdentity.CLIENT_ID,
+            max_batch_size=self.config.batch_size,
+            pushdown=PUSHDOWN,
+        )
+
+    def check(self) -> ConnectionInfo:
+        realm = self.config.realm_id
+        answer = self.transport.call("GET", f"companyinfo/{realm}", what="company info")
+        info = answer.get("CompanyInfo") or {}
+        return ConnectionInfo(
+            system="QuickBooks Online",
+            version=f"minor version {self.config.minor_version}",
+            details={
+                "company": str(info.get("CompanyName", "")),
+                "realm_id": realm,
+                "country": str(info.get("Country", "")),
+            },
+        )
+
+    def objects(self) -> list[str]:
+        return list(ENTITIES)
+
+    def entity(self, object: str) -> EntityDef:
+        if object not in ENTITIES:
+            raise unknown_name_error("object", object, ENTITIES, context=self._context())
+        return ENTITIES[object]
+
+    def describe(self, object: str) -> ObjectSchema:
+        return self.entity(object).schema
+
+    # -- reading --------------------------------------------------------------------------
+    def _planner(self, object: str) -> Planner:
+        return Planner(self.entity(object), evaluate_constant)
+
+    def can_push_down(self, object: str, predicate: exp.Expression) -> bool:
+        return self._planner(object).plan(predicate) is not None
+
+    def _reader(self, request: ReadRequest) -> Reader:
+        context = self._context(request.object)
+        plan = plan_read(self._planner(request.object), request, context=context)
+        return Reader(self.transport, plan, page_size=self.config.page_size, context=context)
+
+    def read(self, request: ReadRequest) -> Iterator[pa.RecordBatch]:
+        return self._reader(request).batches(request.batch_size)
+
+    def count(self, request: ReadRequest) -> int | None:
+        reader = self._reader(request)
+        if reader.plan.changed_since is not None or reader.plan.include_deleted:
+            return None
+        return reader.count()
+
+    # -- the write operations (the contract's write side comes later) ---------------------
+    def operations(self, object: str) -> Operations:
+        """Create / sparse update / delete / deactivate operations on ``object``."""
+        return Operations(
+            self.transport,
+            self.entity(object),
+            batch_size=self.config.batch_size,
+            stale_retries=self.config.stale_retries,
+            context=self._context(object),
+        )
