@@ -6,8 +6,11 @@ import contextlib
 import queue
 import threading
 from collections.abc import Generator, Iterable, Iterator
+from typing import TypeVar, cast
 
 import pyarrow as pa
+
+T = TypeVar("T")
 
 
 def rebatch(batches: Iterable[pa.RecordBatch], size: int) -> Iterator[pa.RecordBatch]:
@@ -37,10 +40,8 @@ def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
 _DONE = object()
 
 
-def read_ahead(
-    batches: Iterable[pa.RecordBatch], depth: int = 2
-) -> Generator[pa.RecordBatch, None, None]:
-    """``batches``, produced in a background thread up to ``depth`` batches ahead.
+def read_ahead(batches: Iterable[T], depth: int = 2) -> Generator[T, None, None]:
+    """``batches`` (any items), produced in a background thread up to ``depth`` ahead.
 
     Reading the next batch (network, disk, parsing) overlaps with processing the current one.
     An exception raised while reading is raised here, in order. Stopping early (closing this
@@ -69,8 +70,7 @@ def read_ahead(
                 return
             if isinstance(item, BaseException):
                 raise item
-            assert isinstance(item, pa.RecordBatch)
-            yield item
+            yield cast(T, item)
     finally:
         stop.set()
         while thread.is_alive():  # unblock a producer waiting for a free slot

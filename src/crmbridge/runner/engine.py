@@ -16,9 +16,10 @@ in a background thread a couple of batches ahead.
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -46,6 +47,8 @@ FILTERED = "filtered"
 
 #: batches read in advance while the current one is processed
 READ_AHEAD = 2
+#: batches mapped in advance while the current one is written
+MAP_AHEAD = 1
 
 
 @dataclass
@@ -67,6 +70,10 @@ class Mapped:
     filtered: int
     #: per proposed record, why it is skipped (inserted by an earlier run), or null
     skip: pa.Array | None = None
+    #: the incremental cursor's progress once this batch was read (for the ledger)
+    cursor: dict[str, Any] | None = None
+    #: the batch as the source delivered it (the ledger keeps its read-order position)
+    raw: pa.RecordBatch | None = None
 
 
 @dataclass
@@ -210,7 +217,8 @@ class Pipeline:
         rejected += more
         valid, more = self._target_checks(valid)
         rejected += more
-        return Mapped(source, valid, rejected, filtered, self._skips(valid))
+        progress = self.cursor.progress() if self.cursor is not None else None
+        return Mapped(source, valid, rejected, filtered, self._skips(valid), progress)
 
     def references(self, mapped: Mapped) -> Mapped:
         """The write phase's first step: create the referenced records the valid records
@@ -364,38 +372,47 @@ def execute(
         ) as pipeline,
         closing(batches),
     ):
-        for raw in batches:
-            numbered = pipeline.number(raw)
-            progress.read += numbered.num_rows
-            mapped = pipeline.map(numbered)
-            if stop_at_reject:
-                mapped = _until_first_reject(mapped)
-            mapped = pipeline.references(mapped)
-            if ledger is not None:
-                result = ledger.step(pipeline, mapped, raw)
-            else:
-                plan = pipeline.plan(mapped)
-                if plans is not None:
-                    plans(plan, numbered)
-                result = pipeline.finish(mapped, plan, pipeline.apply(plan))
-            files.add(numbered, result.outcomes)
-            record_unreadable()
-            totals.add(result)
-            if ledger is not None:
-                ledger.confirm(result, totals, files)
-            progress.done = progress.read
-            if on_progress:
-                on_progress(progress)
-            totals.stopped = _policy_stop(prepared, totals, result, stop_at_reject)
-            if totals.stopped:
-                break
-        if ledger is not None and not totals.stopped:
-            leftovers = ledger.leftovers(pipeline)  # in-flight operations not read again
-            if leftovers is not None:
-                result = StepResult(leftovers, 0)
-                files.add_orphans(leftovers)
+
+        def mapping() -> Generator[Mapped, None, None]:
+            for raw in batches:
+                mapped = pipeline.map(pipeline.number(raw))
+                yield replace(mapped, raw=raw)
+
+        # records are mapped one batch ahead, in a thread of their own, while the target
+        # writes the batch before: except when a reject stops the run at once
+        mapped_batches = mapping() if stop_at_reject else read_ahead(mapping(), MAP_AHEAD)
+        with closing(mapped_batches):
+            for mapped in mapped_batches:
+                numbered = mapped.source
+                progress.read += numbered.num_rows
+                if stop_at_reject:
+                    mapped = _until_first_reject(mapped)
+                mapped = pipeline.references(mapped)
+                if ledger is not None:
+                    result = ledger.step(pipeline, mapped)
+                else:
+                    plan = pipeline.plan(mapped)
+                    if plans is not None:
+                        plans(plan, numbered)
+                    result = pipeline.finish(mapped, plan, pipeline.apply(plan))
+                files.add(numbered, result.outcomes)
+                record_unreadable()
                 totals.add(result)
-                ledger.confirm(result, totals, files)
+                if ledger is not None:
+                    ledger.confirm(result, totals, files)
+                progress.done = progress.read
+                if on_progress:
+                    on_progress(progress)
+                totals.stopped = _policy_stop(prepared, totals, result, stop_at_reject)
+                if totals.stopped:
+                    break
+            if ledger is not None and not totals.stopped:
+                leftovers = ledger.leftovers(pipeline)  # in-flight operations not read again
+                if leftovers is not None:
+                    result = StepResult(leftovers, 0)
+                    files.add_orphans(leftovers)
+                    totals.add(result)
+                    ledger.confirm(result, totals, files)
     record_unreadable()
     return totals
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,7 @@ from crmbridge.errors import ConfigError
 from crmbridge.runner.outputs import RunFiles, truncate
 from crmbridge.state import (
     Acquired,
+    BatchRecord,
     BatchStatus,
     Holder,
     RunRecord,
@@ -119,29 +120,65 @@ def recover(
     state: StateStore, prepared: Prepared, *, restart: bool, new_run: int
 ) -> Recovery | None:
     """Mark the profile's unfinished runs ``interrupted`` (the caller holds the lock, so their
-    processes are gone) and say where the newest one stood (None: start from the beginning)."""
-    unfinished = [
-        run
-        for run in state.unfinished_runs(prepared.profile_key)
-        if run.id != new_run and run.mode != "apply"  # an apply continues itself
-    ]
-    for run in unfinished:
-        batches = state.ledger.batches(run.id)
-        confirmed = [b for b in batches if b.status is BatchStatus.CONFIRMED]
-        counts: dict[str, int] = {}
-        for b in confirmed:
-            for name, n in b.counts.items():
-                counts[name] = counts.get(name, 0) + n
-        last = confirmed[-1] if confirmed else None
+    processes are gone) and say where the run to continue stood (None: start over).
+
+    The run continued is the profile's last real run when it did not finish: interrupted
+    (marked here or earlier, by ``history``), or failed with a batch in flight. The new run is
+    linked to it (``resumed_from``) in the transaction that marks it."""
+    previous = _to_continue(state, prepared.profile_key, new_run)
+    resume = previous is not None and not restart
+    if prepared.target_caps.atomic:  # the target was written anew: nothing to continue
+        resume = False
+    for run in state.unfinished_runs(prepared.profile_key):
+        if run.id == new_run or run.mode == "apply":  # an apply continues itself
+            continue
+        counts, last = _confirmed(state, run)
         _cut_files(run, last.success_bytes if last else None, last.error_bytes if last else None)
         at = f"after record {last.rows_read}" if last else "before its first batch"
+        linked = resume and previous is not None and run.id == previous.id
         state.mark_interrupted(
-            run.id, counts=counts, error=f"interrupted {at}; resumed by run {new_run}"
+            run.id,
+            counts=counts,
+            error=f"interrupted {at}; " + (f"resumed by run {new_run}" if linked else "closed"),
+            resumed_by=new_run if linked else None,
         )
-    if not unfinished or restart or prepared.target_caps.atomic:
+    if not resume or previous is None:
         return None
-    newest = unfinished[0]
-    return _stood(state, newest, prepared, newest.id)
+    if previous.status is not RunStatus.RUNNING:  # closed before: link it now
+        state.set_resumed_from(new_run, previous.id)
+    return _stood(state, previous, prepared, previous.id)
+
+
+def _to_continue(state: StateStore, profile_key: str, new_run: int) -> RunRecord | None:
+    """The run whose work the new run continues, if any: the last run that wrote a batch,
+    when it was interrupted (or is still marked running), or failed with a batch in flight.
+    Runs after it that wrote nothing (failed to connect, killed at once) are looked past."""
+    for run in state.runs_before(profile_key, new_run):
+        batches = state.ledger.batches(run.id)
+        if not batches:
+            if run.status in (RunStatus.SUCCEEDED, RunStatus.FINISHED_WITH_REJECTS):
+                return None  # finished (with nothing to do)
+            if run.resumed_from is not None:  # it stood where the run it continued stood
+                return run
+            continue  # did nothing: look further back
+        if run.status in (RunStatus.RUNNING, RunStatus.INTERRUPTED):
+            return run
+        if run.status is RunStatus.FAILED and any(
+            b.status is not BatchStatus.CONFIRMED for b in batches
+        ):
+            return run  # a batch may be half done: carry it out again
+        return None
+    return None
+
+
+def _confirmed(state: StateStore, run: RunRecord) -> tuple[dict[str, int], BatchRecord | None]:
+    batches = state.ledger.batches(run.id)
+    confirmed = [b for b in batches if b.status is BatchStatus.CONFIRMED]
+    counts: dict[str, int] = {}
+    for b in confirmed:
+        for name, n in b.counts.items():
+            counts[name] = counts.get(name, 0) + n
+    return counts, confirmed[-1] if confirmed else None
 
 
 def _stood(state: StateStore, run: RunRecord, prepared: Prepared, as_run: int) -> Recovery:
@@ -152,8 +189,8 @@ def _stood(state: StateStore, run: RunRecord, prepared: Prepared, as_run: int) -
         return _stood(state, state.get_run(run.resumed_from), prepared, as_run)
     confirmed = [b for b in batches if b.status is BatchStatus.CONFIRMED]
     last = confirmed[-1] if confirmed else None
-    in_flight = next((b for b in batches if b.status is not BatchStatus.CONFIRMED), None)
-    ops = _ops(in_flight.plan) if in_flight is not None and in_flight.plan else None
+    flying = [_ops(b.plan) for b in batches if b.status is not BatchStatus.CONFIRMED and b.plan]
+    ops = pa.concat_tables(flying, promote_options="permissive") if flying else None
     order = prepared.read_order
     if order is None:  # no stable order: read everything again (writes repeat safely)
         return Recovery(as_run, 0, None, None, ops)
@@ -212,26 +249,32 @@ class RunLedger:
     prepared: Prepared
     recovery: Recovery | None = None
     _seq: int = 0
-    _pending: dict[str, Any] = field(default_factory=dict)
+    #: the last source row of the batches so far
+    _last: int = 0
+
+    def __post_init__(self) -> None:
+        if self.recovery is not None:
+            self._last = self.recovery.rows_read
 
     # -- one batch ------------------------------------------------------------------------
-    def step(self, pipeline: Pipeline, mapped: Mapped, raw: pa.RecordBatch) -> StepResult:
+    def step(self, pipeline: Pipeline, mapped: Mapped) -> StepResult:
         """Plan, record the intent, apply, and finish one batch (links, keys to remember)."""
         recorded, todo = self._recorded_for(mapped)
         plan = pipeline.plan(todo)
         self._seq += 1
-        first = mapped.source.column(ROW_COLUMN)[0].as_py() if mapped.source.num_rows else 0
-        position = {
-            "after": self._after(raw),
-            "cursor": pipeline.cursor.progress() if pipeline.cursor is not None else None,
-        }
+        rows = mapped.source.column(ROW_COLUMN)
+        first = rows[0].as_py() if len(rows) else self._last
+        last = rows[-1].as_py() if len(rows) else self._last
+        self._last = last
+        raw = mapped.raw if mapped.raw is not None else mapped.source
+        position = {"after": self._after(raw), "cursor": mapped.cursor}
         ops = plan.ops if recorded is None else pa.concat_tables([recorded, plan.ops])
         self.state.ledger.plan(
             self.run_id,
             self._seq,
             first_row=first,
-            last_row=pipeline.rows_read,
-            rows_read=pipeline.rows_read,
+            last_row=last,
+            rows_read=last,
             position=position,
             plan=_ipc(ops) if _writes(ops) else None,
         )
@@ -274,7 +317,7 @@ class RunLedger:
             self._seq,
             first_row=0,
             last_row=0,
-            rows_read=pipeline.rows_read,
+            rows_read=self._last,
             position=None,
             plan=_ipc(ops),
         )

@@ -173,8 +173,6 @@ def _run(
     try:
         if state is not None and run_id is not None and not dry:
             recovery = recover(state, prepared, restart=restart, new_run=run_id)
-            if recovery is not None:
-                state.set_resumed_from(run_id, recovery.run_id)
         if recovery is not None and cursor is not None:
             cursor.restore(recovery.cursor)
         stamp = started.strftime("%Y%m%dT%H%M%S")

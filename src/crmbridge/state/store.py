@@ -224,8 +224,16 @@ class StateStore:
         with self._engine.begin() as conn:
             return [_record(row) for row in conn.execute(query)]
 
-    def mark_interrupted(self, run_id: int, *, counts: Mapping[str, int], error: str) -> None:
-        """Run ``run_id`` ended without finishing: record it with the counts it confirmed."""
+    def mark_interrupted(
+        self,
+        run_id: int,
+        *,
+        counts: Mapping[str, int],
+        error: str,
+        resumed_by: int | None = None,
+    ) -> None:
+        """Run ``run_id`` ended without finishing: record it with the counts it confirmed.
+        ``resumed_by``: the run that continues it, linked in the same transaction."""
         with self._engine.begin() as conn:
             conn.execute(
                 runs.update()
@@ -237,6 +245,27 @@ class StateStore:
                     error=error,
                 )
             )
+            if resumed_by is not None:
+                conn.execute(
+                    runs.update().where(runs.c.id == resumed_by).values(resumed_from=run_id)
+                )
+
+    def runs_before(self, profile_key: str, before: int, limit: int = 50) -> list[RunRecord]:
+        """The profile's real runs (no dry runs, no applies) before run ``before``, newest
+        first."""
+        query = (
+            runs.select()
+            .where(
+                runs.c.profile_key == profile_key,
+                runs.c.id < before,
+                runs.c.dry_run.is_(False),
+                runs.c.mode != "apply",
+            )
+            .order_by(runs.c.id.desc())
+            .limit(limit)
+        )
+        with self._engine.begin() as conn:
+            return [_record(row) for row in conn.execute(query)]
 
     def set_resumed_from(self, run_id: int, interrupted: int) -> None:
         """Run ``run_id`` continues the interrupted run ``interrupted``."""
