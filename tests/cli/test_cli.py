@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
+import socket
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -148,3 +152,114 @@ def test_starting_the_cli_imports_nothing_heavy() -> None:
     code = f"import sys, crmbridge.cli.app; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+_PYTHON_TYPE = re.compile(r"<(?:[a-z][a-z_ ]*|list\[[a-z]+\])(?: range)?>")
+
+
+def test_help_texts_name_values_not_python_types(capsys: pytest.CaptureFixture[str]) -> None:
+    for path in _commands():
+        assert _run([*path, "--help"]) == 0, path
+        out = capsys.readouterr().out
+        assert not _PYTHON_TYPE.findall(out), f"{path}: {_PYTHON_TYPE.findall(out)}"
+        assert "Exit codes: 0 success; 1 finished with rejected records; 2 usage" in " ".join(
+            out.split()
+        ), path
+    assert _run(["--help"]) == 0
+    assert "Exit codes:" in capsys.readouterr().out
+    assert _run(["connection", "add", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.replace("│", " ").split())
+    assert "--set -s NAME=VALUE" in out
+    assert "csv: path, delimiter, quote_char" in out
+    assert "sql: url*, schema" in out
+    assert "secrets, prompted for: password" in out
+
+
+def test_a_busy_port_for_the_sandbox_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        command = [sys.executable, "-m", "crmbridge", "sandbox", "sugarcrm", "--port", str(port)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use; another program is "
+        "listening there: choose another port with --port (0 picks a free one)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "mistake",
+    [
+        "sandbox data file in a missing folder",
+        "output folder is a file",
+        "crmbridge home is a file",
+    ],
+)
+def test_user_mistakes_are_one_line_and_exit_2(
+    mistake: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (tmp_path / "in.csv").write_text("a\n1\n", encoding="utf-8")
+    (tmp_path / "p.yaml").write_text(
+        "source: {connection: {type: csv, path: .}, object: in.csv}\n"
+        "target: {connection: {type: jsonl, path: .}, object: out.jsonl}\n"
+    )
+    (tmp_path / "a-file").write_text("x")
+    args = {
+        "sandbox data file in a missing folder": [
+            "sandbox",
+            "sugarcrm",
+            "--port",
+            "0",
+            "--data",
+            str(tmp_path / "no" / "x.sqlite"),
+        ],
+        "output folder is a file": ["run", "p.yaml", "--no-progress", "-o", "a-file"],
+        "crmbridge home is a file": ["history"],
+    }[mistake]
+    if mistake == "crmbridge home is a file":
+        monkeypatch.setenv("CRMBRIDGE_HOME", str(tmp_path / "a-file"))
+    assert _run(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_show_and_connection_list_print_everything_in_full_when_piped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deep = tmp_path / ("a-folder-with-a-long-name-" * 4) / "data"
+    deep.mkdir(parents=True)
+    (deep / "in.csv").write_text("a\n1\n", encoding="utf-8")
+    assert _run(["connection", "add", "files", "--type", "csv", "--set", f"path={deep}"]) == 0
+    capsys.readouterr()
+    assert _run(["connection", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["name\ttype\tsettings\tsecrets stored", f"files\tcsv\tpath={deep}\t"]
+    assert _run(["connection", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed == [
+        {"name": "files", "type": "csv", "settings": {"path": str(deep)}, "secrets": []}
+    ]
+
+    (tmp_path / "p.yaml").write_text(
+        f"source: {{connection: files, object: in.csv}}\n"
+        f"target: {{connection: {{type: jsonl, path: '{deep}'}}, object: out.jsonl}}\n"
+    )
+    assert _run(["run", "p.yaml", "--no-progress", "-o", str(deep / "runs")]) == 0
+    capsys.readouterr()
+    assert _run(["show", "1"]) == 0
+    out = capsys.readouterr().out
+    assert f"success file: {deep}/runs/" in out
+    assert "…" not in out
+    assert _run(["show", "1", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["id"] == 1
+    assert shown["status"] == "succeeded"
+    assert shown["success_file"].startswith(str(deep))
+    assert _run(["history", "--json"]) == 0
+    assert [r["id"] for r in json.loads(capsys.readouterr().out)] == [1]

@@ -14,7 +14,12 @@ Params = Annotated[
         "--param",
         "-P",
         help="NAME=VALUE: the value of the profile's ${NAME} (repeat for several).",
+        metavar="NAME=VALUE",
     ),
+]
+
+AsJson = Annotated[
+    bool, typer.Option("--json", help="Print JSON (for scripts) instead of text for people.")
 ]
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import sqlite3
+import sys
 import threading
 from collections.abc import Sequence
 
@@ -34,18 +37,47 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Start a sandbox server, print where it is and who can log in, serve until Ctrl-C."""
+    """Start a sandbox server, print where it is and who can log in, serve until Ctrl-C.
+
+    A port in use or a data file that cannot be opened is one line on stderr and exit 2."""
     args = _parser().parse_args(argv)
+    try:
+        _serve(args)
+    except SandboxStartError as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+
+
+class SandboxStartError(Exception):
+    """The sandbox cannot start as asked (the user can fix it: another port, another file)."""
+
+
+def _serve(args: argparse.Namespace) -> None:
     users = dict(u.partition(":")[::2] for u in args.user) or {"admin": "admin"}
-    sandbox = SugarSandbox(
-        args.data,
-        accounts=args.accounts,
-        users=users,
-        flavor=args.flavor,
-        version=args.version,
-        max_list_limit=args.max_list_limit,
-    )
-    server = sandbox.serve(args.host, args.port)
+    try:
+        sandbox = SugarSandbox(
+            args.data,
+            accounts=args.accounts,
+            users=users,
+            flavor=args.flavor,
+            version=args.version,
+            max_list_limit=args.max_list_limit,
+        )
+    except sqlite3.Error as err:
+        raise SandboxStartError(f"cannot open the sandbox data file {args.data}: {err}") from None
+    try:
+        server = sandbox.serve(args.host, args.port)
+    except OSError as err:
+        sandbox.close()
+        hint = (
+            "; another program is listening there: choose another port with --port "
+            "(0 picks a free one)"
+            if err.errno == errno.EADDRINUSE
+            else ""
+        )
+        raise SandboxStartError(
+            f"cannot listen on {args.host}:{args.port}: {err.strerror or err}{hint}"
+        ) from None
     print(f"SugarCRM sandbox at {server.url}")
     print(f"  v4_1 REST: {server.url}/service/v4_1/rest.php")
     print(f"  REST v11:  {server.url}/rest/v11/")
