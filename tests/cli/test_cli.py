@@ -263,3 +263,63 @@ def test_show_and_connection_list_print_everything_in_full_when_piped(
     assert shown["success_file"].startswith(str(deep))
     assert _run(["history", "--json"]) == 0
     assert [r["id"] for r in json.loads(capsys.readouterr().out)] == [1]
+
+
+def test_saved_relative_paths_mean_the_same_files_for_every_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = tmp_path / "work"
+    (work / "data").mkdir(parents=True)
+    (work / "data" / "in.csv").write_text("a\n1\n", encoding="utf-8")
+    monkeypatch.chdir(work)
+    assert _run(["connection", "add", "files", "--type", "csv", "--set", "path=data"]) == 0
+    add = ["connection", "add", "db", "--type", "sql", "--set", "url=sqlite:///out/db.sqlite"]
+    assert _run(add) == 0
+    out = capsys.readouterr().out
+    assert f"Saved connection 'files' (csv): path={work / 'data'}" in out  # shown as saved
+    assert f"url=sqlite:///{work / 'out' / 'db.sqlite'}" in out
+
+    elsewhere = tmp_path / "profiles"
+    elsewhere.mkdir()
+    (elsewhere / "data").mkdir()  # a folder of the same name beside the profile: not used
+    (elsewhere / "p.yaml").write_text(
+        "source: {connection: files, object: in.csv, types: {a: integer}}\n"
+        "target: {connection: {type: jsonl, path: out}, object: out.jsonl}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert _run(["connection", "test", "files"]) == 0
+    assert f"path: {work / 'data'}" in capsys.readouterr().out
+    assert _run(["objects", "files"]) == 0
+    assert capsys.readouterr().out.split() == ["in.csv"]
+    assert _run(["run", "profiles/p.yaml", "--no-progress"]) == 0
+    # the inline target's folder did not exist: it is relative to the profile, and created
+    assert (elsewhere / "out" / "out.jsonl").read_text() == '{"a":1}\n'
+
+
+def test_a_missing_source_folder_is_a_configuration_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "p.yaml").write_text(
+        "source: {connection: {type: csv, path: nowhere}, object: in.csv}\n"
+        "target: {connection: {type: csv, path: out}, object: out.csv}\n"
+    )
+    assert _run(["run", "p.yaml", "--no-progress"]) == 2
+    assert f"folder '{tmp_path / 'nowhere'}' does not exist" in capsys.readouterr().err
+    assert _run(["connection", "add", "gone", "--type", "csv", "--set", "path=gone"]) == 0
+    assert _run(["connection", "test", "gone"]) == 2
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_a_file_target_folder_is_created(
+    kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "in.csv").write_text("a\n1\n", encoding="utf-8")
+    (tmp_path / "p.yaml").write_text(
+        "source: {connection: {type: csv, path: .}, object: in.csv}\n"
+        f"target: {{connection: {{type: {kind}, path: new/folder}}, object: out.{kind}}}\n"
+    )
+    assert _run(["profile", "check", "p.yaml"]) == 0
+    assert not (tmp_path / "new").exists()
+    assert _run(["run", "p.yaml", "--no-progress"]) == 0
+    assert (tmp_path / "new" / "folder" / f"out.{kind}").is_file()

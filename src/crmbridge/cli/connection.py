@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from crmbridge.cli.options import AsJson, pairs
 from crmbridge.cli.render import console, print_json, print_rows
 from crmbridge.errors import ConfigError, ErrorContext
+
+if TYPE_CHECKING:
+    from crmbridge.connectors.base import ConnectorSettings
 
 #: the environment variables that carry secrets: CRMBRIDGE_SECRET_<SETTING>
 SECRET_ENV_PREFIX = "CRMBRIDGE_SECRET_"
@@ -52,8 +55,9 @@ def add(
             context=ErrorContext(connection=name),
         )
     settings.update(settings_from_env(model, SECRET_ENV_PREFIX))
+    inside = _secrets_inside(model, settings)  # e.g. a password written in the url
     for secret in secrets:
-        if secret in settings:
+        if secret in settings or secret in inside:
             continue
         if not sys.stdin.isatty():
             continue  # optional secrets may stay unset; validation reports required ones
@@ -61,7 +65,39 @@ def add(
         if settings[secret] == "":
             del settings[secret]
     connection = ConnectionStore().add(name, type, settings, replace=replace)
-    console.print(f"Saved connection {connection.name!r} ({connection.type}).")
+    shown = connection.settings.model_dump(
+        mode="json", exclude=set(secrets), by_alias=True, exclude_unset=True
+    )
+    details = ", ".join(f"{k}={v}" for k, v in shown.items())
+    console.print(
+        f"Saved connection {connection.name!r} ({connection.type})"
+        + (f": {details}" if details else "."),
+        soft_wrap=True,
+    )
+    for secret in inside:
+        console.print(
+            f"The {secret} written in another setting is stored encrypted as {secret!r}, not "
+            f"in the setting; leave it out next time (your shell history keeps command lines).",
+            soft_wrap=True,
+        )
+
+
+def _secrets_inside(model: type[ConnectorSettings], settings: dict[str, Any]) -> list[str]:
+    """Secret fields that the settings model fills from other settings (a password in a
+    URL): they must not be prompted for. Empty when the settings are not valid yet."""
+    from pydantic import ValidationError
+
+    from crmbridge.connections import secret_fields
+
+    try:
+        validated = model.model_validate(settings)
+    except ValidationError:
+        return []
+    return [
+        s
+        for s in secret_fields(model)
+        if s not in settings and getattr(validated, s, None) is not None
+    ]
 
 
 @app.command("list")

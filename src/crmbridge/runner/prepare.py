@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
+from pathlib import Path
 from typing import TypeVar, cast
 
 import pyarrow as pa
@@ -134,6 +135,14 @@ def resolve(loaded: LoadedProfile, side: str, store: ConnectionStore | None) -> 
     return store.get(ref)
 
 
+def _base_dir(loaded: LoadedProfile, side: str) -> Path | None:
+    """Relative paths of an inline connection are relative to the profile's folder; a saved
+    connection's are absolute (or, saved by an older crmbridge, relative to the current
+    folder, as for `crmbridge connection test`)."""
+    inline = isinstance(getattr(loaded.profile, side).connection, InlineConnection)
+    return loaded.base_dir if inline else None
+
+
 def prepare(
     loaded: LoadedProfile,
     store: ConnectionStore | None,
@@ -156,8 +165,8 @@ def prepare(
     source_connection, target_connection = found["source"], found["target"]
     assert source_connection is not None
     assert target_connection is not None
-    source = source_connection.connector(base_dir=loaded.base_dir)
-    target = target_connection.connector(base_dir=loaded.base_dir)
+    source = source_connection.connector(base_dir=_base_dir(loaded, "source"))
+    target = target_connection.connector(base_dir=_base_dir(loaded, "target"))
     opened: list[Connector] = []
     try:
         for connector in (source, target):

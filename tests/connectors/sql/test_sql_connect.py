@@ -78,12 +78,15 @@ def test_the_right_password_is_merged_into_the_url(mariadb_user: tuple[str, str]
     assert str(info.version).startswith("10.")
 
 
-def test_a_password_inside_the_url_is_refused_without_echoing_it() -> None:
+def test_a_password_inside_the_url_becomes_the_secret_password_setting() -> None:
     settings = SqlSettings(url=f"postgresql+psycopg://crm:{SECRET}@db/x")
-    with pytest.raises(ConfigError, match=r"put it in the 'password' setting") as info:
-        SqlConnector("warehouse", settings).open()
-    assert SECRET not in str(info.value)
-    assert "postgresql+psycopg://crm:***@db/x" in str(info.value)
+    assert settings.url == "postgresql+psycopg://crm@db/x"
+    assert settings.password is not None
+    assert settings.password.get_secret_value() == SECRET
+    assert SECRET not in repr(settings)
+    encoded = SqlSettings(url="postgresql+psycopg://crm:p%40ss%2Fw@db/x")
+    assert encoded.password is not None
+    assert encoded.password.get_secret_value() == "p@ss/w"  # decoded as the URL means it
 
 
 def test_an_unknown_driver_is_a_config_error() -> None:
