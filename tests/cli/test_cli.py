@@ -323,3 +323,21 @@ def test_a_file_target_folder_is_created(
     assert not (tmp_path / "new").exists()
     assert _run(["run", "p.yaml", "--no-progress"]) == 0
     assert (tmp_path / "new" / "folder" / f"out.{kind}").is_file()
+
+
+def test_check_preview_and_dry_run_leave_no_sqlite_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "in.csv").write_text("email\na@x.com\n", encoding="utf-8")
+    (tmp_path / "p.yaml").write_text(
+        "source: {connection: {type: csv, path: .}, object: in.csv}\n"
+        'target: {connection: {type: sql, url: "sqlite:///db/new.sqlite"}, object: contacts,\n'
+        "         mode: upsert, match_keys: [email], create: true}\n"
+    )
+    assert _run(["profile", "check", "p.yaml"]) == 0
+    assert _run(["preview", "p.yaml"]) == 0
+    assert _run(["run", "p.yaml", "--dry-run", "--no-progress"]) == 0
+    assert not (tmp_path / "db").exists()
+    assert _run(["run", "p.yaml", "--no-progress"]) == 0
+    assert "created 1" in capsys.readouterr().out
+    assert (tmp_path / "db" / "new.sqlite").is_file()

@@ -13,6 +13,7 @@ from sql_helpers import connector, execute
 
 from crmbridge.connectors import registry
 from crmbridge.connectors.sql import SqlConnector, SqlSettings
+from crmbridge.core.schema import Field, FieldType, ObjectSchema
 from crmbridge.errors import ConfigError, ConnectionFailedError
 
 SECRET = "S3cret-Passw0rd"
@@ -101,15 +102,26 @@ def test_a_malformed_url_is_a_config_error() -> None:
 
 def test_a_relative_sqlite_path_is_relative_to_the_base_dir(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
-    connector("sqlite:///data/crm.db", base_dir=tmp_path).close()
+    db = connector("sqlite:///data/crm.db", base_dir=tmp_path)
+    assert db.check().details == {
+        "database": str(tmp_path / "data" / "crm.db"),
+        "exists": "not yet",
+    }
+    db.create_object(ObjectSchema("t", (Field("id", FieldType.INTEGER),)), ["id"])
+    db.close()
     assert (tmp_path / "data" / "crm.db").is_file()
 
 
-def test_a_sqlite_file_in_a_missing_folder_fails_clearly(tmp_path: Path) -> None:
-    with pytest.raises(
-        ConnectionFailedError, match=r"cannot connect to the SQLite database .*nowhere"
-    ):
-        connector("sqlite:///nowhere/crm.db", base_dir=tmp_path)
+def test_opening_a_sqlite_file_that_does_not_exist_creates_nothing(tmp_path: Path) -> None:
+    db = connector("sqlite:///nowhere/crm.db", base_dir=tmp_path)
+    assert db.objects() == []
+    with pytest.raises(ConfigError, match=r"the SQLite database .*nowhere/crm.db does not exist"):
+        db.describe("contacts")
+    assert not (tmp_path / "nowhere").exists()  # a check, preview or dry run writes nothing
+    db.create_object(ObjectSchema("contacts", (Field("id", FieldType.INTEGER),)), ["id"])
+    assert db.objects() == ["contacts"]
+    db.close()
+    assert (tmp_path / "nowhere" / "crm.db").is_file()
 
 
 def test_settings_accept_schema() -> None:
