@@ -341,3 +341,18 @@ def test_check_preview_and_dry_run_leave_no_sqlite_file(
     assert _run(["run", "p.yaml", "--no-progress"]) == 0
     assert "created 1" in capsys.readouterr().out
     assert (tmp_path / "db" / "new.sqlite").is_file()
+
+
+def test_profile_check_reports_setting_names_and_fields_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "in.csv").write_text("email,score\na@x.com,1\n", encoding="utf-8")
+    (tmp_path / "p.yaml").write_text(
+        "source: {connection: {type: csv, path: .}, object: in.csv, filtr: score > 1}\n"
+        "target: {connection: {type: jsonl, path: .}, object: out.jsonl}\n"
+        "mapping: {email: emial}\n"
+    )
+    assert _run(["profile", "check", "p.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert "source.filtr: unknown setting; did you mean 'filter'?" in err
+    assert "mapping.email: unknown column 'emial'" in err

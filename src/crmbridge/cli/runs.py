@@ -56,7 +56,7 @@ def _load(path: Path | None, params: dict[str, str]) -> LoadedProfile:
     if path is None:
         path = _bundled_example()
         console.print(f"No profile given: running the bundled example {path}")
-    return load_profile(path, params)
+    return load_profile(path, params, defer_unknown_settings=True)
 
 
 def preview(
@@ -71,7 +71,7 @@ def preview(
     from crmbridge.profiles.loader import load_profile
     from crmbridge.runner import preview_profile
 
-    loaded = load_profile(profile, pairs(param, "--param"))
+    loaded = load_profile(profile, pairs(param, "--param"), defer_unknown_settings=True)
     result = preview_profile(loaded, connections=ConnectionStore(), limit=limit)
     if result.pushed_filter:
         console.print(f"filter evaluated by the source: {' AND '.join(result.pushed_filter)}")
