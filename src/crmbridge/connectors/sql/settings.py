@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Self
 
 import sqlalchemy as sa
-from pydantic import ConfigDict, Field, SecretStr, model_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 from sqlalchemy.exc import ArgumentError
 
 from crmbridge.connectors.base import ConnectorSettings
@@ -34,6 +34,18 @@ class SqlSettings(ConnectorSettings):
     pool_recycle: int = 3600
     #: extra keyword arguments for the DB-API driver's ``connect()`` (never a password)
     connect_args: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _a_url(cls, value: str) -> str:
+        try:
+            sa.make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                "not a SQLAlchemy URL (expected e.g. 'postgresql+psycopg://user@host:5432/db' "
+                "or 'sqlite:///data.db')"
+            ) from None
+        return value
 
     @model_validator(mode="before")
     @classmethod

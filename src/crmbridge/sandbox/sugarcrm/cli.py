@@ -12,13 +12,23 @@ from collections.abc import Sequence
 from crmbridge.sandbox.sugarcrm.server import SugarSandbox
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port: 0 to 65535")
+    return port
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m crmbridge.sandbox.sugarcrm",
         description="Serve a local SugarCRM/SuiteCRM sandbox (v4_1 REST and REST v11).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=8080, help="port (0 picks a free one)")
+    parser.add_argument("--port", type=_port, default=8080, help="port (0 picks a free one)")
     parser.add_argument("--data", help="SQLite file, created and seeded when missing")
     parser.add_argument("--accounts", type=int, default=40, help="seed size (accounts)")
     parser.add_argument(
