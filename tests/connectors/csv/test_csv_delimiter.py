@@ -8,10 +8,11 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from crmbridge.connectors.base import ROW_COLUMN, ReadRequest, WriteRequest
+from crmbridge.connectors.base import ROW_COLUMN, ReadRequest
 from crmbridge.connectors.csv import CsvConnector, CsvSettings
 from crmbridge.core.outcomes import WriteMode
 from crmbridge.errors import ConfigError
+from crmbridge.testing.writes import write_records
 
 
 def connector(folder: Path, **settings: Any) -> CsvConnector:
@@ -67,7 +68,7 @@ def test_a_wrong_delimiter_stops_with_a_hint(tmp_path: Path) -> None:
 def _insert(conn: CsvConnector, name: str, **columns: list[Any]) -> None:
     arrays = {k: pa.array(v) for k, v in columns.items()}
     arrays[ROW_COLUMN] = pa.array(range(1, len(next(iter(columns.values()))) + 1), pa.int64())
-    conn.write(WriteRequest(name, pa.RecordBatch.from_pydict(arrays), WriteMode.INSERT))
+    write_records(conn, name, pa.RecordBatch.from_pydict(arrays), WriteMode.INSERT)
     conn.close()
 
 

@@ -13,9 +13,10 @@ import openpyxl
 import pyarrow as pa
 import pytest
 
-from crmbridge.connectors.base import ROW_COLUMN, BadRecord, ReadRequest, WriteRequest
+from crmbridge.connectors.base import ROW_COLUMN, BadRecord, ReadRequest
 from crmbridge.connectors.xlsx import XlsxConnector, XlsxSettings
 from crmbridge.core.outcomes import WriteMode
+from crmbridge.testing.writes import write_records
 
 #: values openpyxl would store as a live formula or an error cell if written naively
 TRICKY = [
@@ -37,7 +38,7 @@ def _write(folder: Path, name: str, **columns: list[Any]) -> Path:
     conn = connector(folder)
     arrays = {k: pa.array(v) for k, v in columns.items()}
     arrays[ROW_COLUMN] = pa.array(range(1, len(next(iter(columns.values()))) + 1), pa.int64())
-    result = conn.write(WriteRequest(name, pa.RecordBatch.from_pydict(arrays), WriteMode.INSERT))
+    result = write_records(conn, name, pa.RecordBatch.from_pydict(arrays), WriteMode.INSERT)
     assert set(result.outcome.to_pylist()) == {"created"}
     conn.close()
     return folder / name

@@ -76,7 +76,7 @@ class SqlConnector(Connector):
         self._url = url
         self._missing_file = _missing_sqlite_file(url)
         if self._missing_file is not None:
-            engine.dispose()
+            self._engine = engine  # not connected: connecting would create the file
             return
         self._connect(engine, url)
 
@@ -88,6 +88,15 @@ class SqlConnector(Connector):
             engine.dispose()
             raise connect_error(err, url, self.system, context=self._context()) from None
         self._engine, self._url = engine, url
+
+    def _still_missing(self) -> bool:
+        """Is the SQLite file still missing (not created since by another program)?"""
+        if self._missing_file is None:
+            return False
+        if not self._missing_file.exists():
+            return True
+        self._missing_file = None
+        return False
 
     def _missing_error(self, object: str | None = None) -> ConfigError:
         return ConfigError(
@@ -136,7 +145,7 @@ class SqlConnector(Connector):
         )
 
     def check(self) -> ConnectionInfo:
-        if self._missing_file is not None:
+        if self._still_missing():
             details = {"database": str(self._missing_file), "exists": "not yet"}
             return ConnectionInfo(system=self.system, details=details)
         engine = self.engine
@@ -171,7 +180,7 @@ class SqlConnector(Connector):
         return sorted(tables | views)
 
     def _names(self) -> tuple[set[str], set[str]]:
-        if self._missing_file is not None:
+        if self._still_missing():
             return set(), set()
         try:
             inspector = sa.inspect(self.engine)
@@ -184,7 +193,7 @@ class SqlConnector(Connector):
         """The reflected table or view ``object`` (cached for the connection's lifetime)."""
         if object in self._tables:
             return self._tables[object]
-        if self._missing_file is not None:
+        if self._still_missing():
             raise self._missing_error(object)
         tables, views = self._names()
         if object not in tables | views:
@@ -205,10 +214,9 @@ class SqlConnector(Connector):
         says ``target.create: true`` and the table does not exist). The match keys (else the
         schema's id field) become the primary key. A table that exists already is kept."""
         name = schema.name
-        if self._missing_file is not None:  # now create the file
+        if self._missing_file is not None:  # connecting now creates the file
             self._missing_file.parent.mkdir(parents=True, exist_ok=True)
             self._missing_file = None
-            self._connect(*create_engine(self.settings, self.base_dir, context=self._context()))
         tables, views = self._names()
         if name not in tables | views:
             table = table_for(
