@@ -93,22 +93,21 @@ def inline_connection(
     """A connection written inline in a profile. Secret settings are refused there, also a
     secret the settings model finds inside another setting (a password in a URL)."""
     model = _settings_model(name, type, resolve_type)
-    given = [f for f in secret_fields(model) if f in settings]
-    connection = None
+    given = [repr(f) for f in secret_fields(model) if f in settings]
     if not given:
         connection = build_connection(name, type, settings, resolve_type=resolve_type)
         given = [
-            f"{f} (written in another setting)"
+            f"{f!r} (written in another setting)"
             for f in secret_fields(model)
             if getattr(connection.settings, f, None) is not None
         ]
-    if given or connection is None:
-        raise ConfigError(
-            f"{', '.join(repr(f) for f in given)}: secrets do not belong in profiles; "
-            f"store them with `crmbridge connection add`",
-            context=ErrorContext(connection=name),
-        )
-    return connection
+        if not given:
+            return connection
+    raise ConfigError(
+        f"{', '.join(given)}: secrets do not belong in profiles; "
+        f"store them with `crmbridge connection add`",
+        context=ErrorContext(connection=name),
+    )
 
 
 class ConnectionStore:
