@@ -53,8 +53,9 @@ def test_files_are_private_and_written_without_leftovers(
     store.add("b", "demo", settings)
     store.remove("a")
 
-    assert sorted(os.listdir(home)) == ["connections.json", "secret.key"]
+    assert sorted(os.listdir(home)) == ["connections.json", "connections.json.lock", "secret.key"]
     assert mode(home / "connections.json") == 0o600
+    assert mode(home / "connections.json.lock") == 0o600
     assert mode(home / "secret.key") == 0o600
     assert mode(home) == 0o700
 

@@ -56,7 +56,7 @@ mapping:
         load_profile(_write(tmp_path, text))
     lines = str(info.value).splitlines()
     path = str(tmp_path / "leads.yaml")
-    assert f"{path}:4: source.filtr: unknown setting" in lines
+    assert f"{path}:4: source.filtr: unknown setting; did you mean 'filter'?" in lines
     assert f"{path}:5: target: mode upsert needs match_keys" in lines
     assert f"{path}:9: batch_size: Input should be greater than or equal to 1" in lines
     assert f"{path}:11: mapping.Email: Input should be a valid string" in lines

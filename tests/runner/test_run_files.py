@@ -11,6 +11,7 @@ from tests.runner.conftest import write_csv, write_profile
 
 from crmbridge.connections import ConnectionStore
 from crmbridge.errors import ProfileError
+from crmbridge.profiles.loader import load_profile
 from crmbridge.runner import preview_profile, run_profile
 from crmbridge.state import RunStatus, StateStore
 
@@ -205,3 +206,44 @@ def test_unknown_connection_and_object_suggest_close_names(
         )
     assert ":4: source.object: " in str(info.value)
     assert "did you mean 'people.csv'?" in str(info.value)
+
+
+def test_misspelt_settings_and_unknown_fields_are_reported_together(
+    tmp_path: Path, people: Path, store: ConnectionStore, state: StateStore
+) -> None:
+    path = tmp_path / "profile.yaml"
+    path.write_text(
+        """\
+source:
+  connection: {type: csv, path: .}
+  object: people.csv
+  filtr: score >= 50
+  fields: [email, scroe]
+target:
+  connection: {type: jsonl, path: out}
+  object: people.jsonl
+  craete: true
+mapping:
+  email: lower(emial)
+batch_sise: 10
+""",
+        encoding="utf-8",
+    )
+    with pytest.raises(ProfileError) as strict:
+        load_profile(path)  # the library's default: stop at the format's problems
+    assert len(strict.value.problems) == 3
+    loaded = load_profile(path, defer_unknown_settings=True)
+    with pytest.raises(ProfileError) as info:
+        run_profile(loaded, connections=store, state=state)
+    at = f"{path}:"
+    assert sorted(str(info.value).splitlines()) == sorted(
+        [
+            f"{at}4: source.filtr: unknown setting; did you mean 'filter'?",
+            f"{at}9: target.craete: unknown setting; did you mean 'create'?",
+            f"{at}12: batch_sise: unknown setting; did you mean 'batch_size'?",
+            f"{at}5: source.fields[1]: unknown field 'scroe'; did you mean 'score'?",
+            f"{at}11: mapping.email: unknown column 'emial' in mapping for 'email' "
+            "\"lower(emial)\"; did you mean 'email'?",
+        ]
+    )
+    assert state.list_runs() == []

@@ -121,3 +121,53 @@ def test_a_wrong_password_is_a_clear_failure_without_any_secret(
     [run] = state.list_runs()
     assert run.status is RunStatus.FAILED
     assert run.error == message
+
+
+@pytest.mark.mariadb
+def test_a_password_written_in_the_url_is_stored_encrypted_and_never_shown(
+    tmp_path: Path,
+    home: Path,
+    mysql_user: tuple[str, str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from urllib.parse import quote
+
+    _, url = mysql_user
+    monkeypatch.setenv("CRMBRIDGE_HOME", str(home))
+    with_password = sa.make_url(url).set(password=SECRET).render_as_string(hide_password=False)
+    assert quote(SECRET, safe="") in with_password or SECRET in with_password
+
+    def cli(*args: str) -> int:
+        with pytest.raises(SystemExit) as info:
+            main(list(args))
+        return int(info.value.code or 0)
+
+    assert cli("connection", "add", "db", "--type", "sql", "--set", f"url={with_password}") == 0
+    assert cli("connection", "list") == 0
+    assert cli("connection", "list", "--json") == 0
+    assert cli("connection", "test", "db") == 0  # the moved password still logs in
+    out = capsys.readouterr()
+    assert "stored encrypted as 'password'" in out.out
+    assert "connected to MariaDB" in out.out
+    assert SECRET not in out.out + out.err
+    assert SECRET not in (home / "connections.json").read_text()
+    stored = ConnectionStore(home).get("db")
+    assert stored.settings.url == url  # type: ignore[attr-defined]
+    assert stored.secret_values() == [SECRET]
+
+    twice = {"url": with_password, "password": SECRET}
+    assert cli("connection", "add", "db2", "--type", "sql", "--set", f"url={with_password}") == 0
+    with pytest.raises(Exception, match="'password' is set too") as info:
+        ConnectionStore(home).add("db3", "sql", twice)
+    assert SECRET not in str(info.value)
+
+
+def test_a_password_in_an_inline_url_is_refused(tmp_path: Path) -> None:
+    from crmbridge.connections import inline_connection
+    from crmbridge.errors import ConfigError
+
+    url = f"postgresql+psycopg://me:{SECRET}@127.0.0.1/db"
+    with pytest.raises(ConfigError, match="secrets do not belong in profiles") as info:
+        inline_connection("p.source", "sql", {"url": url})
+    assert SECRET not in str(info.value)

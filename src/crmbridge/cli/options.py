@@ -13,8 +13,14 @@ Params = Annotated[
     typer.Option(
         "--param",
         "-P",
-        help="NAME=VALUE: the value of the profile's ${NAME} (repeat for several).",
+        help="The value of the profile's parameter NAME, of its declared type (repeat for "
+        "several); in expressions it is a SQL value, never code.",
+        metavar="NAME=VALUE",
     ),
+]
+
+AsJson = Annotated[
+    bool, typer.Option("--json", help="Print JSON (for scripts) instead of text for people.")
 ]
 
 

@@ -25,7 +25,7 @@ def check(
     from crmbridge.profiles.loader import load_profile
     from crmbridge.runner.prepare import prepare
 
-    loaded = load_profile(profile, pairs(param, "--param"))
+    loaded = load_profile(profile, pairs(param, "--param"), defer_unknown_settings=True)
     prepared = prepare(loaded, ConnectionStore())
     prepared.close()
     pushed = " AND ".join(prepared.pushed) or "nothing"

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import enum
+import json
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -34,25 +38,83 @@ console_err = Console(
     stderr=True, highlight=False, width=None if sys.stderr.isatty() else PIPE_WIDTH
 )
 
+#: record values in a preview table are cut to this many characters (paths and settings never)
 MAX_CELL = 60
 
 
-def cell(value: Any) -> str:
+def cell(value: Any, limit: int | None = MAX_CELL) -> str:
+    """A value as table text; cut to ``limit`` characters (None: never cut)."""
     if value is None:
         return ""
     if isinstance(value, dt.datetime):
         return value.isoformat(sep=" ")
     text = str(value)
-    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
-def rows_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> Table:
+def rows_table(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    title: str = "",
+    *,
+    limit: int | None = MAX_CELL,
+) -> Table:
     table = Table(title=title or None, show_lines=False)
     for name in columns:
         table.add_column(name, overflow="fold")
     for row in rows:
-        table.add_row(*(cell(v) for v in row))
+        table.add_row(*(cell(v, limit) for v in row))
     return table
+
+
+def json_value(value: Any) -> Any:
+    """``value`` as JSON data: datetimes ISO 8601, enums their value, dataclasses objects."""
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: json_value(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_value(v) for v in value]
+    return value
+
+
+def print_json(data: Any) -> None:
+    """``data`` as indented JSON on stdout, for scripts (``--json``)."""
+    typer.echo(json.dumps(json_value(data), indent=2, ensure_ascii=False))
+
+
+def _plain(value: Any) -> str:
+    """A value on one line, in full: line breaks and tabs shown as \\n and \\t."""
+    return cell(value, None).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
+def print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> None:
+    """Rows for people: a table on a terminal; when piped, one tab-separated line per row
+    under a header line, every value in full (for grep, cut and awk)."""
+    if console.is_terminal:
+        console.print(rows_table(columns, rows, title, limit=None))
+        return
+    for line in [columns, *rows]:
+        typer.echo("\t".join(_plain(v) for v in line))
+
+
+def print_items(items: Sequence[tuple[str, Any]], title: str = "") -> None:
+    """Name/value pairs: a two-column table on a terminal; ``name: value`` lines when piped,
+    every value in full."""
+    if console.is_terminal:
+        table = Table(show_header=False, title=title or None)
+        table.add_column("", style="bold")
+        table.add_column("", overflow="fold")
+        for name, value in items:
+            table.add_row(name, cell(value, None))
+        console.print(table)
+        return
+    for name, value in items:
+        typer.echo(f"{name}: {_plain(value)}")
 
 
 def arrow_table(data: pa.Table, title: str = "") -> Table:
@@ -78,10 +140,8 @@ def print_summary(summary: RunSummary) -> None:
 
 
 def print_run(record: RunRecord) -> None:
-    table = Table(show_header=False, title=f"run {record.id}")
-    table.add_column("", style="bold")
-    table.add_column("")
     items = [
+        ("run", record.id),
         ("profile", record.profile),
         ("file", record.profile_path),
         ("source", record.source),
@@ -94,9 +154,7 @@ def print_run(record: RunRecord) -> None:
         ("success file", record.success_file),
         ("error file", record.error_file),
     ]
-    for name, value in items:
-        table.add_row(name, cell(value))
-    console.print(table)
+    print_items(items, title=f"run {record.id}")
 
 
 @contextmanager

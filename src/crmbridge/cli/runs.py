@@ -10,14 +10,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from crmbridge.cli.options import Params, pairs
+from crmbridge.cli.options import AsJson, Params, pairs
 from crmbridge.cli.render import (
     arrow_table,
     console,
+    print_json,
+    print_rows,
     print_run,
     print_summary,
     progress_bar,
-    rows_table,
 )
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ StateUrl = Annotated[
         "--state-url",
         envvar="CRMBRIDGE_STATE_URL",
         help="Run history database URL (default: SQLite in the crmbridge home).",
+        metavar="URL",
     ),
 ]
 ProfileFile = Annotated[Path, typer.Argument(help="Profile file (YAML).")]
@@ -54,14 +56,14 @@ def _load(path: Path | None, params: dict[str, str]) -> LoadedProfile:
     if path is None:
         path = _bundled_example()
         console.print(f"No profile given: running the bundled example {path}")
-    return load_profile(path, params)
+    return load_profile(path, params, defer_unknown_settings=True)
 
 
 def preview(
     profile: ProfileFile,
     param: Params = None,
     limit: Annotated[
-        int, typer.Option("--limit", "-n", min=1, help="How many records to show.")
+        int, typer.Option("--limit", "-n", min=1, help="How many records to show.", metavar="N")
     ] = 10,
 ) -> None:
     """Show the first records after filter and mapping, and what the run would do to each."""
@@ -69,7 +71,7 @@ def preview(
     from crmbridge.profiles.loader import load_profile
     from crmbridge.runner import preview_profile
 
-    loaded = load_profile(profile, pairs(param, "--param"))
+    loaded = load_profile(profile, pairs(param, "--param"), defer_unknown_settings=True)
     result = preview_profile(loaded, connections=ConnectionStore(), limit=limit)
     if result.pushed_filter:
         console.print(f"filter evaluated by the source: {' AND '.join(result.pushed_filter)}")
@@ -97,7 +99,9 @@ def run(
     ] = None,
     output_dir: Annotated[
         Path | None,
-        typer.Option("--output-dir", "-o", help="Where to put the success and error files."),
+        typer.Option(
+            "--output-dir", "-o", help="Where to put the success and error files.", metavar="DIR"
+        ),
     ] = None,
     state_url: StateUrl = None,
     param: Params = None,
@@ -194,10 +198,14 @@ def apply(
 
 def history(
     profile: Annotated[
-        str | None, typer.Option("--profile", "-p", help="Only this profile's runs.")
+        str | None,
+        typer.Option("--profile", "-p", help="Only this profile's runs.", metavar="NAME"),
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs to show.")] = 20,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, help="How many runs to show.", metavar="N")
+    ] = 20,
     state_url: StateUrl = None,
+    as_json: AsJson = False,
 ) -> None:
     """List recent runs, newest first."""
     from crmbridge.runner.ledger import close_dead_runs
@@ -206,6 +214,9 @@ def history(
     with StateStore(state_url) as state:
         close_dead_runs(state)
         runs = state.list_runs(profile=profile, limit=limit)
+    if as_json:
+        print_json(runs)
+        return
     rows = [
         [
             r.id,
@@ -216,12 +227,15 @@ def history(
         ]
         for r in runs
     ]
-    console.print(rows_table(["run", "profile", "started (UTC)", "status", "counts"], rows))
+    print_rows(["run", "profile", "started (UTC)", "status", "counts"], rows)
 
 
 def show(
-    run_id: Annotated[int, typer.Argument(help="Run number (see `crmbridge history`).")],
+    run_id: Annotated[
+        int, typer.Argument(help="Run number (see `crmbridge history`).", metavar="RUN")
+    ],
     state_url: StateUrl = None,
+    as_json: AsJson = False,
 ) -> None:
     """Show one run: counts, status, error, and where its success and error files are."""
     from crmbridge.runner.ledger import close_dead_runs
@@ -229,7 +243,11 @@ def show(
 
     with StateStore(state_url) as state:
         close_dead_runs(state)
-        print_run(state.get_run(run_id))
+        record = state.get_run(run_id)
+    if as_json:
+        print_json(record)
+    else:
+        print_run(record)
 
 
 plan_app = typer.Typer(

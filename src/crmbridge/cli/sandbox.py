@@ -16,12 +16,22 @@ app = typer.Typer(
 @app.command()
 def sugarcrm(
     port: Annotated[
-        int, typer.Option("--port", "-p", help="Port to listen on (127.0.0.1).")
+        int,
+        typer.Option(
+            "--port",
+            "-p",
+            help="Port to listen on (127.0.0.1); 0 picks a free one.",
+            metavar="PORT",
+            min=0,
+            max=65535,
+        ),
     ] = 8080,
     data: Annotated[
         Path | None,
         typer.Option(
-            "--data", help="SQLite file holding the sandbox's records (created and seeded)."
+            "--data",
+            help="SQLite file holding the sandbox's records (created and seeded).",
+            metavar="FILE",
         ),
     ] = None,
 ) -> None:

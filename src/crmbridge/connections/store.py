@@ -10,6 +10,11 @@ The file (mode 0600, replaced atomically on every change) looks like::
 
 Non-secret settings are plain JSON; each secret field is a Fernet token (AES-128-CBC +
 HMAC-SHA256) made with the key of a :class:`~crmbridge.connections.keys.KeySource`.
+
+Relative paths in settings are made absolute when a connection is saved
+(``ConnectorSettings.with_paths_resolved``), so every command means the same files. Changes
+(``add``, ``remove``) read and replace the file holding ``connections.json.lock``, so
+concurrent changes from several processes all survive.
 """
 
 from __future__ import annotations
@@ -17,12 +22,15 @@ from __future__ import annotations
 import builtins
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from dataclasses import replace as replace_dataclass
 from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
+from filelock import FileLock, Timeout
 from pydantic import SecretStr
 
 from crmbridge.connections._files import write_private_file
@@ -31,12 +39,15 @@ from crmbridge.connections.settings import secret_fields, secret_values, validat
 from crmbridge.connectors import registry
 from crmbridge.connectors.base import Connector, ConnectorSettings
 from crmbridge.core.schema import unknown_name_error
-from crmbridge.errors import ConfigError, ErrorContext
+from crmbridge.errors import ConfigError, ErrorContext, FatalError
 from crmbridge.state.paths import home_dir
 
 ResolveType = Callable[[str], type[Connector]]
 
 CONNECTIONS_FILE = "connections.json"
+#: held while a process changes the connections file; seconds a change waits for it
+LOCK_FILE = "connections.json.lock"
+LOCK_TIMEOUT = 30.0
 FILE_FORMAT = 1
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
@@ -79,16 +90,24 @@ def build_connection(
 def inline_connection(
     name: str, type: str, settings: Mapping[str, Any], *, resolve_type: ResolveType = registry.get
 ) -> Connection:
-    """A connection written inline in a profile. Secret settings are refused there."""
+    """A connection written inline in a profile. Secret settings are refused there, also a
+    secret the settings model finds inside another setting (a password in a URL)."""
     model = _settings_model(name, type, resolve_type)
-    given = [f for f in secret_fields(model) if f in settings]
-    if given:
-        raise ConfigError(
-            f"{', '.join(repr(f) for f in given)}: secrets do not belong in profiles; "
-            f"store them with `crmbridge connection add`",
-            context=ErrorContext(connection=name),
-        )
-    return build_connection(name, type, settings, resolve_type=resolve_type)
+    given = [repr(f) for f in secret_fields(model) if f in settings]
+    if not given:
+        connection = build_connection(name, type, settings, resolve_type=resolve_type)
+        given = [
+            f"{f!r} (written in another setting)"
+            for f in secret_fields(model)
+            if getattr(connection.settings, f, None) is not None
+        ]
+        if not given:
+            return connection
+    raise ConfigError(
+        f"{', '.join(given)}: secrets do not belong in profiles; "
+        f"store them with `crmbridge connection add`",
+        context=ErrorContext(connection=name),
+    )
 
 
 class ConnectionStore:
@@ -118,23 +137,35 @@ class ConnectionStore:
         return self._key_source
 
     def add(
-        self, name: str, type: str, settings: Mapping[str, Any], *, replace: bool = False
+        self,
+        name: str,
+        type: str,
+        settings: Mapping[str, Any],
+        *,
+        replace: bool = False,
+        base_dir: Path | None = None,
     ) -> Connection:
-        """Validate and save a connection; an existing name needs ``replace=True``."""
+        """Validate and save a connection; an existing name needs ``replace=True``.
+
+        Relative paths in ``settings`` are resolved against ``base_dir`` (default: the
+        current folder) and saved absolute; the returned connection shows what was saved."""
         if not _NAME.fullmatch(name):
             raise ConfigError(
                 f"invalid connection name {name!r}: use letters, digits, '_', '.' and '-', "
                 f"starting with a letter or digit"
             )
-        entries = self._read()
-        if name in entries and not replace:
-            raise ConfigError(
-                "a connection with this name exists already; remove it first or replace it",
-                context=ErrorContext(connection=name),
-            )
         connection = build_connection(name, type, settings, resolve_type=self._resolve_type)
-        entries[name] = self._encode(connection)
-        self._write(entries)
+        resolved = connection.settings.with_paths_resolved(base_dir or Path.cwd())
+        connection = replace_dataclass(connection, settings=resolved)
+        with self._changing():
+            entries = self._read()
+            if name in entries and not replace:
+                raise ConfigError(
+                    "a connection with this name exists already; remove it first or replace it",
+                    context=ErrorContext(connection=name),
+                )
+            entries[name] = self._encode(connection)
+            self._write(entries)
         return connection
 
     def get(self, name: str) -> Connection:
@@ -150,17 +181,35 @@ class ConnectionStore:
 
     def remove(self, name: str) -> None:
         """Delete the connection called ``name``."""
-        entries = self._read()
-        if name not in entries:
-            raise unknown_name_error("connection", name, entries)
-        del entries[name]
-        self._write(entries)
+        with self._changing():
+            entries = self._read()
+            if name not in entries:
+                raise unknown_name_error("connection", name, entries)
+            del entries[name]
+            self._write(entries)
 
     def list(self) -> builtins.list[Connection]:
         """Every saved connection, sorted by name."""
         return [self._decode(name, entry) for name, entry in sorted(self._read().items())]
 
     # -- file format ---------------------------------------------------------------------
+    @contextmanager
+    def _changing(self) -> Iterator[None]:
+        """Hold the store's lock file while a change reads and replaces connections.json."""
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock = FileLock(self.path.with_name(LOCK_FILE), timeout=LOCK_TIMEOUT, mode=0o600)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise FatalError(
+                f"another crmbridge has been changing {self.path} for {LOCK_TIMEOUT:.0f} s "
+                f"(lock file {lock.lock_file}); try again"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
     def _read(self) -> dict[str, Any]:
         if not self.path.exists():
             return {}

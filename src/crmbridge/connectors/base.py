@@ -79,6 +79,13 @@ class ConnectorSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    def with_paths_resolved(self, base_dir: Path) -> Self:
+        """These settings with every relative file or folder path made absolute against
+        ``base_dir``. The connection store calls it when a connection is saved, so a saved
+        connection names the same files for every command, wherever it is run from. A
+        connector whose settings hold paths overrides it; the default changes nothing."""
+        return self
+
 
 class CreateIdentity(enum.StrEnum):
     """How a created record can be recognised again (after a lost answer, a crash)."""

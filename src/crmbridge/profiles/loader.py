@@ -2,33 +2,46 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import typing
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from crmbridge.core.schema import suggest
 from crmbridge.errors import ProfileError, ProfileProblem
 from crmbridge.profiles.model import InlineConnection, Profile
 from crmbridge.profiles.params import substitute_params
 
 
 class LoadedProfile:
-    """A validated profile, where it came from, and the line of each of its settings."""
+    """A validated profile, where it came from, and the line of each of its settings.
+
+    ``problems``: what is wrong with it but did not stop loading (unknown setting names,
+    with ``load_profile(..., defer_unknown_settings=True)``); ``prepare`` reports them with
+    everything it finds, so a user sees every problem at once."""
 
     def __init__(
-        self, profile: Profile, path: Path, tree: Any, params: Mapping[str, str] | None = None
+        self,
+        profile: Profile,
+        path: Path,
+        tree: Any,
+        params: Mapping[str, str] | None = None,
+        problems: Sequence[ProfileProblem] = (),
     ) -> None:
         self.profile = profile
         self.path = path
         self._tree = tree
         #: the values given for the profile's parameters (``--param``), as text
         self.params = dict(params or {})
+        self.problems = list(problems)
 
     @property
     def name(self) -> str:
@@ -76,21 +89,35 @@ def _connection_text(ref: str | InlineConnection, folder: Path) -> str:
     return f"{ref.type}:{settings}@{folder.resolve()}"
 
 
-def load_profile(path: str | Path, params: Mapping[str, str] | None = None) -> LoadedProfile:
+def load_profile(
+    path: str | Path,
+    params: Mapping[str, str] | None = None,
+    *,
+    defer_unknown_settings: bool = False,
+) -> LoadedProfile:
     """Parse and validate a profile file; raises ProfileError listing every problem.
 
-    ``params`` override the defaults of the profile's ``params`` (values from the command
-    line, as text)."""
+    ``params`` give or override the values of the profile's ``params`` (values from the
+    command line, as text). ``defer_unknown_settings``: when the only problems are setting
+    names the format does not know, load the profile without them and keep the problems in
+    ``LoadedProfile.problems`` for ``prepare`` to report with the ones it finds (fields,
+    expressions, objects); the profile must not be used otherwise."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         problem = ProfileProblem("file", f"cannot read: {err.strerror}")
         raise ProfileError(str(path), [problem]) from None
-    return parse_profile(text, path, params)
+    return parse_profile(text, path, params, defer_unknown_settings=defer_unknown_settings)
 
 
-def parse_profile(text: str, path: Path, params: Mapping[str, str] | None = None) -> LoadedProfile:
+def parse_profile(
+    text: str,
+    path: Path,
+    params: Mapping[str, str] | None = None,
+    *,
+    defer_unknown_settings: bool = False,
+) -> LoadedProfile:
     yaml = YAML(typ="rt")
     try:
         tree = yaml.load(text)
@@ -103,13 +130,34 @@ def parse_profile(text: str, path: Path, params: Mapping[str, str] | None = None
     if not isinstance(tree, CommentedMap):
         raise ProfileError(str(path), [ProfileProblem("file", "a profile is a YAML mapping", 1)])
     problems = substitute_params(tree, params or {})
+    data = _plain(tree)
+    try:
+        profile = Profile.model_validate(data)
+    except ValidationError as err:
+        found, unknown = _problems(err, tree)
+        problems += found
+        only_names = len(unknown) == len(found) and len(found) == len(problems)
+        if not (defer_unknown_settings and only_names):
+            raise ProfileError(str(path), problems) from None
+        try:
+            profile = Profile.model_validate(_without(data, unknown))
+        except ValidationError:
+            raise ProfileError(str(path), problems) from None
+        return LoadedProfile(profile, path, tree, params, problems)
     if problems:
         raise ProfileError(str(path), problems)
-    try:
-        profile = Profile.model_validate(_plain(tree))
-    except ValidationError as err:
-        raise ProfileError(str(path), _problems(err, tree)) from None
     return LoadedProfile(profile, path, tree, params)
+
+
+def _without(data: Any, locations: Sequence[Sequence[str | int]]) -> Any:
+    """A copy of ``data`` without the settings at ``locations``."""
+    data = copy.deepcopy(data)
+    for location in locations:
+        node = data
+        for part in location[:-1]:
+            node = node[part]
+        del node[location[-1]]
+    return data
 
 
 def _plain(node: Any) -> Any:
@@ -123,19 +171,74 @@ def _plain(node: Any) -> Any:
     return node
 
 
-def _problems(err: ValidationError, tree: Any) -> list[ProfileProblem]:
-    # one problem per location; a union's alternatives are joined with "or"
+def _problems(
+    err: ValidationError, tree: Any
+) -> tuple[list[ProfileProblem], list[tuple[str | int, ...]]]:
+    """One problem per location (a union's alternatives joined with "or"), and the locations
+    of the unknown setting names among them."""
     messages: dict[tuple[str | int, ...], list[str]] = {}
+    unknown: list[tuple[str | int, ...]] = []
     for item in err.errors(include_url=False):
         location = tuple(_real_location(tree, item["loc"]))
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            message = "unknown setting"
+            message = _unknown_setting(location)
+            unknown.append(location)
         messages.setdefault(location, []).append(message)
-    return [
+    problems = [
         ProfileProblem(_dotted(loc), " or ".join(msgs), _line_of(tree, loc))
         for loc, msgs in messages.items()
     ]
+    return problems, unknown
+
+
+def _unknown_setting(location: Sequence[str | int]) -> str:
+    """'unknown setting; did you mean 'filter'?' with the names valid at ``location``."""
+    model = _model_at(location[:-1])
+    known = list(model.model_fields) if model is not None else []
+    close = suggest(str(location[-1]), known) if location else []
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"unknown setting{hint}"
+
+
+def _model_at(location: Sequence[str | int]) -> type[BaseModel] | None:
+    """The model of the settings at ``location`` (e.g. ``("source",)`` -> Source)."""
+    annotation: Any = Profile
+    for part in location:
+        model = _model_in(annotation)
+        if model is not None and isinstance(part, str) and part in model.model_fields:
+            annotation = model.model_fields[part].annotation
+            continue
+        item = _item_in(annotation)
+        if item is None:
+            return None
+        annotation = item
+    return _model_in(annotation)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _item_in(annotation: Any) -> Any:
+    """The annotation of a dict's values or a list's items (also inside ``X | None``)."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is dict and len(args) == 2:
+        return args[1]
+    if origin is list and args:
+        return args[0]
+    for arg in args:
+        found = _item_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 # pydantic puts the union member it tried into error locations: ("source", "connection", "str")

@@ -16,6 +16,7 @@ from crmbridge.core.identity import KeyRule
 from crmbridge.core.outcomes import WriteMode
 from crmbridge.core.plan import OnMultiple
 from crmbridge.core.schema import FieldType
+from crmbridge.profiles.params import ParamType
 
 Scalar = str | int | float | bool | None
 
@@ -223,6 +224,16 @@ class Errors(_Strict):
     )
 
 
+class Param(_Strict):
+    """A parameter declared with its type: ``since: {type: date, default: 2024-01-01}``."""
+
+    type: ParamType = Field(default=ParamType.STRING, description="the type of its values")
+    default: Any = Field(
+        default=None, description="its value unless --param gives one; none: --param is required"
+    )
+    description: str | None = None
+
+
 class Profile(_Strict):
     id: str | None = Field(
         default=None,
@@ -231,10 +242,11 @@ class Profile(_Strict):
     )
     name: str | None = Field(default=None, description="default: the file name without .yaml")
     description: str | None = None
-    params: dict[str, Scalar] = Field(
+    params: dict[str, Scalar | Param] = Field(
         default_factory=dict,
-        description="name -> default value; ${name} anywhere in the profile is replaced by the "
-        "value (crmbridge run --param name=value overrides it)",
+        description="name -> default value (its type is the parameter's) or {type, default}; "
+        "${name} is replaced by the value (crmbridge run --param name=value gives it); in an "
+        "expression it is a SQL literal of that type, never SQL code",
     )
     source: Source
     target: Target

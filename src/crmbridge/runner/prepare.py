@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
+from pathlib import Path
 from typing import TypeVar, cast
 
 import pyarrow as pa
@@ -105,9 +106,13 @@ class Prepared:
 
 
 class _Problems:
+    """The problems found so far, starting with those the loader left for us (unknown
+    setting names), so that every problem is reported at once."""
+
     def __init__(self, loaded: LoadedProfile) -> None:
         self.loaded = loaded
-        self.items: list[ProfileProblem] = []
+        self.items: list[ProfileProblem] = list(loaded.problems)
+        self._inherited = len(self.items)
 
     def add(self, location: Location, message: str) -> None:
         self.items.append(self.loaded.problem(location, message))
@@ -120,8 +125,10 @@ class _Problems:
             self.add(location, err.message)
             return None
 
-    def raise_if_any(self) -> None:
-        if self.items:
+    def raise_if_any(self, *, final: bool = False) -> None:
+        """Stop with every problem when a check found one that later checks depend on, or
+        (``final``) when there is any at all."""
+        if len(self.items) > self._inherited or (final and self.items):
             raise self.loaded.error(self.items)
 
 
@@ -132,6 +139,14 @@ def resolve(loaded: LoadedProfile, side: str, store: ConnectionStore | None) -> 
     if store is None:
         raise ConfigError(f"connection {ref!r} needs the connection store")
     return store.get(ref)
+
+
+def _base_dir(loaded: LoadedProfile, side: str) -> Path | None:
+    """Relative paths of an inline connection are relative to the profile's folder; a saved
+    connection's are absolute (or, saved by an older crmbridge, relative to the current
+    folder, as for `crmbridge connection test`)."""
+    inline = isinstance(getattr(loaded.profile, side).connection, InlineConnection)
+    return loaded.base_dir if inline else None
 
 
 def prepare(
@@ -156,8 +171,8 @@ def prepare(
     source_connection, target_connection = found["source"], found["target"]
     assert source_connection is not None
     assert target_connection is not None
-    source = source_connection.connector(base_dir=loaded.base_dir)
-    target = target_connection.connector(base_dir=loaded.base_dir)
+    source = source_connection.connector(base_dir=_base_dir(loaded, "source"))
+    target = target_connection.connector(base_dir=_base_dir(loaded, "target"))
     opened: list[Connector] = []
     try:
         for connector in (source, target):
@@ -192,12 +207,17 @@ def _plan(
     target_schema = _describe_target(profile, problems, target, target_caps)
     problems.raise_if_any()
     assert described is not None
-    for i, name in enumerate(profile.source.fields or []):
-        problems.attempt(("source", "fields", i), partial(described.field, name))
-    for name in profile.source.types:
-        problems.attempt(("source", "types", name), partial(described.field, name))
-    problems.raise_if_any()
-    names = list(profile.source.fields or described.default_field_names)
+    # an unknown source field is a problem, and the checks go on with the known ones
+    names = list(described.default_field_names)
+    if profile.source.fields:
+        names = []
+        for i, name in enumerate(profile.source.fields):
+            if problems.attempt(("source", "fields", i), partial(described.field, name)):
+                names.append(name)
+    typed: dict[str, FieldType] = {}
+    for name, ftype in profile.source.types.items():
+        if problems.attempt(("source", "types", name), partial(described.field, name)):
+            typed[name] = ftype
     for i, name in enumerate(profile.source.key or []):
         if problems.attempt(("source", "key", i), partial(described.field, name)):
             names += [] if name in names else [name]
@@ -207,11 +227,10 @@ def _plan(
             where: Location = ("source", "incremental", part)
             if problems.attempt(where, partial(described.field, name)) and name not in names:
                 names.append(name)
-        problems.raise_if_any()
     source_schema = described.select(names)
-    source_types = {n: arrow_type(t) for n, t in profile.source.types.items()}
+    source_types = {n: arrow_type(t) for n, t in typed.items()}
     column_types: dict[str, FieldType] = {f.name: f.type for f in source_schema.fields}
-    column_types.update(profile.source.types)
+    column_types.update(typed)
 
     filter_tree = _parse_filter(profile, problems, column_types)
     outputs = _outputs(profile, problems, column_types, source_schema, target_schema)
@@ -255,7 +274,7 @@ def _plan(
             list(profile.references),
         )
     _check_target(profile, problems, target, target_caps, target_schema, written)
-    problems.raise_if_any()
+    problems.raise_if_any(final=True)
     if not target_exists and create:
         target_schema = target.create_object(target_schema, profile.target.match_keys)
         target_exists = True

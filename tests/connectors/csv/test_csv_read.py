@@ -10,7 +10,7 @@ import pytest
 import crmbridge.connectors.csv.reader as csv_reader
 from crmbridge.connectors.base import BadRecord, ReadRequest
 from crmbridge.connectors.csv import CsvConnector, CsvSettings
-from crmbridge.errors import ConfigError, ConnectionFailedError, RecordError
+from crmbridge.errors import ConfigError, RecordError
 
 
 def connector(folder: Path, **settings: Any) -> CsvConnector:
@@ -234,8 +234,8 @@ def test_objects_are_csv_and_tsv_files_of_the_folder(tmp_path: Path) -> None:
     assert connector(tmp_path).objects() == ["a.TSV", "b.csv"]
 
 
-def test_missing_folder_fails_the_check(tmp_path: Path) -> None:
-    with pytest.raises(ConnectionFailedError, match="does not exist"):
+def test_missing_folder_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
         connector(tmp_path / "nope").check()
     assert connector(tmp_path).check().details["objects"] == "0"
 

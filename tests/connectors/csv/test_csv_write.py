@@ -160,3 +160,29 @@ def test_a_single_file_connection_writes_only_its_file(tmp_path: Path) -> None:
     insert(conn, batch(a=["1"]), name="export.csv")
     conn.close()
     assert (tmp_path / "new" / "export.csv").read_text() == "a\n1\n"
+
+
+def test_text_is_written_as_it_is_unless_formulas_are_escaped(tmp_path: Path) -> None:
+    risky = ["=SUM(1,2)", "+1", "-2+3", "@cmd", "\tx", "plain", None, "a=b"]
+    data = batch(text=risky, n=[-5, 1, 2, 3, 4, 5, 6, 7])
+    conn = connector(tmp_path)
+    assert {o for o, _ in insert(conn, data, "raw.csv")} == {"created"}
+    conn.close()
+    conn = connector(tmp_path, escape_formulas=True)
+    insert(conn, data, "safe.csv")
+    conn.close()
+    read = connector(tmp_path)
+    raw = [r["text"] for b in read.read(ReadRequest("raw.csv")) for r in b.to_pylist()]
+    assert raw == risky
+    rows = [r for b in read.read(ReadRequest("safe.csv")) for r in b.to_pylist()]
+    assert [r["text"] for r in rows] == [
+        "'=SUM(1,2)",
+        "'+1",
+        "'-2+3",
+        "'@cmd",
+        "'\tx",
+        "plain",
+        None,
+        "a=b",
+    ]
+    assert rows[0]["n"] == "-5"  # numbers are numbers, not formulas

@@ -13,6 +13,7 @@ from sql_helpers import connector, execute
 
 from crmbridge.connectors import registry
 from crmbridge.connectors.sql import SqlConnector, SqlSettings
+from crmbridge.core.schema import Field, FieldType, ObjectSchema
 from crmbridge.errors import ConfigError, ConnectionFailedError
 
 SECRET = "S3cret-Passw0rd"
@@ -78,12 +79,15 @@ def test_the_right_password_is_merged_into_the_url(mariadb_user: tuple[str, str]
     assert str(info.version).startswith("10.")
 
 
-def test_a_password_inside_the_url_is_refused_without_echoing_it() -> None:
+def test_a_password_inside_the_url_becomes_the_secret_password_setting() -> None:
     settings = SqlSettings(url=f"postgresql+psycopg://crm:{SECRET}@db/x")
-    with pytest.raises(ConfigError, match=r"put it in the 'password' setting") as info:
-        SqlConnector("warehouse", settings).open()
-    assert SECRET not in str(info.value)
-    assert "postgresql+psycopg://crm:***@db/x" in str(info.value)
+    assert settings.url == "postgresql+psycopg://crm@db/x"
+    assert settings.password is not None
+    assert settings.password.get_secret_value() == SECRET
+    assert SECRET not in repr(settings)
+    encoded = SqlSettings(url="postgresql+psycopg://crm:p%40ss%2Fw@db/x")
+    assert encoded.password is not None
+    assert encoded.password.get_secret_value() == "p@ss/w"  # decoded as the URL means it
 
 
 def test_an_unknown_driver_is_a_config_error() -> None:
@@ -91,22 +95,33 @@ def test_an_unknown_driver_is_a_config_error() -> None:
         SqlConnector("x", SqlSettings(url="nosuchdb://host/db")).open()
 
 
-def test_a_malformed_url_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="not a SQLAlchemy URL"):
-        SqlConnector("x", SqlSettings(url="just some text")).open()
+def test_a_malformed_url_is_refused_with_the_settings() -> None:
+    with pytest.raises(ValueError, match="not a SQLAlchemy URL"):
+        SqlSettings(url="just some text")
 
 
 def test_a_relative_sqlite_path_is_relative_to_the_base_dir(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
-    connector("sqlite:///data/crm.db", base_dir=tmp_path).close()
+    db = connector("sqlite:///data/crm.db", base_dir=tmp_path)
+    assert db.check().details == {
+        "database": str(tmp_path / "data" / "crm.db"),
+        "exists": "not yet",
+    }
+    db.create_object(ObjectSchema("t", (Field("id", FieldType.INTEGER),)), ["id"])
+    db.close()
     assert (tmp_path / "data" / "crm.db").is_file()
 
 
-def test_a_sqlite_file_in_a_missing_folder_fails_clearly(tmp_path: Path) -> None:
-    with pytest.raises(
-        ConnectionFailedError, match=r"cannot connect to the SQLite database .*nowhere"
-    ):
-        connector("sqlite:///nowhere/crm.db", base_dir=tmp_path)
+def test_opening_a_sqlite_file_that_does_not_exist_creates_nothing(tmp_path: Path) -> None:
+    db = connector("sqlite:///nowhere/crm.db", base_dir=tmp_path)
+    assert db.objects() == []
+    with pytest.raises(ConfigError, match=r"the SQLite database .*nowhere/crm.db does not exist"):
+        db.describe("contacts")
+    assert not (tmp_path / "nowhere").exists()  # a check, preview or dry run writes nothing
+    db.create_object(ObjectSchema("contacts", (Field("id", FieldType.INTEGER),)), ["id"])
+    assert db.objects() == ["contacts"]
+    db.close()
+    assert (tmp_path / "nowhere" / "crm.db").is_file()
 
 
 def test_settings_accept_schema() -> None:

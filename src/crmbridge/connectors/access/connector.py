@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import ClassVar, Self, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -48,8 +48,13 @@ READ_ONLY_MESSAGE = "MS Access files can be read, not written; choose a CSV, Exc
 class AccessSettings(ConnectorSettings):
     """Settings of an ``access`` connection (see docs/connectors/access.md)."""
 
-    #: the .mdb or .accdb file, relative to the profile's folder
+    #: the .mdb or .accdb file, relative to the profile's folder (inline) or, when saved,
+    #: to the folder the connection was added from
     path: str
+
+    def with_paths_resolved(self, base_dir: Path) -> Self:
+        return self.model_copy(update={"path": str((base_dir / self.path).resolve())})
+
     #: text encoding of Access 97 (Jet 3) files; later versions store Unicode
     jet3_charset: str = "cp1252"
 

@@ -21,7 +21,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, Self
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -44,7 +44,6 @@ from crmbridge.core.outcomes import Outcome, WriteMode, WriteResult
 from crmbridge.core.schema import FieldType, ObjectSchema, unknown_name_error
 from crmbridge.errors import (
     ConfigError,
-    ConnectionFailedError,
     CrmBridgeError,
     ErrorContext,
     FatalError,
@@ -60,7 +59,11 @@ class FileSettings(ConnectorSettings):
     """Settings every file connection has."""
 
     #: a folder (objects are its files) or one file; relative to the profile's folder
+    #: (inline) or, when saved, to the folder the connection was added from
     path: str = "."
+
+    def with_paths_resolved(self, base_dir: Path) -> Self:
+        return self.model_copy(update={"path": str((base_dir / self.path).resolve())})
 
 
 # -- where the files are -------------------------------------------------------------------
@@ -87,12 +90,11 @@ class FileLocation:
         return ErrorContext(connection=self.connection, object=object)
 
     def check(self) -> None:
-        """ConnectionFailedError when the folder or file does not exist."""
+        """ConfigError when the folder or file does not exist (a path to correct; a target's
+        folder is created by its first write, see :class:`AtomicFile`)."""
         if not self.path.exists():
             kind = "file" if self.single else "folder"
-            raise ConnectionFailedError(
-                f"{kind} {str(self.path)!r} does not exist", context=self.context()
-            )
+            raise ConfigError(f"{kind} {str(self.path)!r} does not exist", context=self.context())
 
     def names(self) -> list[str]:
         """The file names this connection can read, sorted."""

@@ -66,7 +66,13 @@ def read_records(
     held: pa.RecordBatch | None = None  # the last rows are held back until the end is known
     stream = pa.input_stream(str(path))
     try:
-        reader = pacsv.open_csv(stream, **_arrow_options(dialect, names, lines))
+        try:
+            reader = pacsv.open_csv(stream, **_arrow_options(dialect, names, lines))
+        except pa.ArrowInvalid as err:
+            # pyarrow cannot skip a header that is not followed by a line break
+            if "Could not skip" in str(err) and not _records_after_header(path, dialect):
+                return
+            raise _arrow_error(path, dialect, err) from err
         while True:
             try:
                 batch = reader.read_next_batch()
@@ -102,6 +108,15 @@ def read_records(
     yield from late
 
 
+def _records_after_header(path: Path, dialect: CsvSettings) -> bool:
+    """Does a non-empty record follow the skipped lines and the header?"""
+    with open(path, encoding=dialect.python_encoding, newline="") as stream:
+        reader = csv.reader(stream, **dialect.stdlib_format())
+        for _ in range(dialect.skip_rows + (1 if dialect.header else 0)):
+            next(reader, None)
+        return any(any(value != "" for value in record) for record in reader)
+
+
 def _arrow_options(
     dialect: CsvSettings, names: list[str], lines: _LineCounter
 ) -> dict[str, object]:
@@ -114,7 +129,7 @@ def _arrow_options(
             use_threads=False,  # needed for pyarrow to number invalid rows
         ),
         "parse_options": pacsv.ParseOptions(
-            delimiter=dialect.delimiter,
+            delimiter=dialect.separator,
             quote_char=dialect.quote_char,
             double_quote=dialect.escape_char is None,
             escape_char=dialect.escape_char or False,

@@ -18,16 +18,31 @@ from crmbridge.connectors.csv.dialect import CsvSettings
 from crmbridge.connectors.csv.reader import read_header
 from crmbridge.errors import ConfigError
 
+#: text a spreadsheet reads as a formula (OWASP's list: = + - @, tab, carriage return)
+FORMULA_START = "^[=+\\-@\\t\\r]"
+
 
 class CsvText:
     """Turns columns of text into CSV lines in one dialect."""
 
     def __init__(self, dialect: CsvSettings) -> None:
         self.dialect = dialect
-        special = {dialect.delimiter, dialect.quote_char, "\n", "\r"}
+        special = {dialect.separator, dialect.quote_char, "\n", "\r"}
         if dialect.escape_char:
             special.add(dialect.escape_char)
         self._needs_quotes = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in sorted(special)) + "]"
+
+    def values(self, column: pa.Array) -> pa.Array:
+        """A column's values as CSV text; with ``escape_formulas``, text that a spreadsheet
+        would run as a formula gets a leading apostrophe (numbers and dates are left alone)."""
+        text = format_column(column)
+        textual = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+        if not self.dialect.escape_formulas or not textual:
+            return text
+        risky = pc.match_substring_regex(text, FORMULA_START)
+        if not pc.any(risky).as_py():
+            return text
+        return pc.if_else(risky, pc.binary_join_element_wise("'", text, ""), text)
 
     def quote(self, text: pa.Array) -> pa.Array:
         """Values quoted where needed (special characters, or empty so as not to read as null)."""
@@ -46,7 +61,7 @@ class CsvText:
         """One CSV line (ending with a line feed) per row of ``columns`` (already text)."""
         quoted = [self.quote(column) for column in columns]
         joined = pc.binary_join_element_wise(
-            *quoted, self.dialect.delimiter, null_handling="replace", null_replacement=""
+            *quoted, self.dialect.separator, null_handling="replace", null_replacement=""
         )
         return pc.binary_join_element_wise(joined, "\n", "")
 
@@ -103,7 +118,7 @@ class CsvSink(Sink):
         columns = self._align(batch)
         if not batch.num_rows:
             return []
-        data, failed = self.text.encode(self.text.lines([format_column(c) for c in columns]))
+        data, failed = self.text.encode(self.text.lines([self.text.values(c) for c in columns]))
         out.write(data)
         reasons: list[str | None] = [None] * batch.num_rows
         for i in failed:

@@ -60,13 +60,27 @@ class SqlConnector(Connector):
         self._engine: sa.Engine | None = None
         self._url: sa.URL | None = None
         self._tables: dict[str, TableInfo] = {}
+        #: a SQLite file that does not exist yet (see open())
+        self._missing_file: Path | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     def open(self) -> None:
-        """Create the engine and connect once, so a wrong URL or password fails here."""
+        """Create the engine and connect once, so a wrong URL or password fails here.
+
+        A SQLite file that does not exist is not created by opening it (a check, preview or
+        dry run writes nothing): the connection holds no tables until ``create_object``
+        creates the file."""
         self.close()
         engine, url = create_engine(self.settings, self.base_dir, context=self._context())
         self._tables = {}
+        self._url = url
+        self._missing_file = _missing_sqlite_file(url)
+        if self._missing_file is not None:
+            self._engine = engine  # not connected: connecting would create the file
+            return
+        self._connect(engine, url)
+
+    def _connect(self, engine: sa.Engine, url: sa.URL) -> None:
         try:
             with engine.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
@@ -74,6 +88,22 @@ class SqlConnector(Connector):
             engine.dispose()
             raise connect_error(err, url, self.system, context=self._context()) from None
         self._engine, self._url = engine, url
+
+    def _still_missing(self) -> bool:
+        """Is the SQLite file still missing (not created since by another program)?"""
+        if self._missing_file is None:
+            return False
+        if not self._missing_file.exists():
+            return True
+        self._missing_file = None
+        return False
+
+    def _missing_error(self, object: str | None = None) -> ConfigError:
+        return ConfigError(
+            f"the SQLite database {self._missing_file} does not exist (a run whose target "
+            "has `create: true` creates it)",
+            context=self._context(object),
+        )
 
     def close(self) -> None:
         if self._engine is not None:
@@ -115,6 +145,9 @@ class SqlConnector(Connector):
         )
 
     def check(self) -> ConnectionInfo:
+        if self._still_missing():
+            details = {"database": str(self._missing_file), "exists": "not yet"}
+            return ConnectionInfo(system=self.system, details=details)
         engine = self.engine
         try:
             with engine.connect() as conn:
@@ -147,6 +180,8 @@ class SqlConnector(Connector):
         return sorted(tables | views)
 
     def _names(self) -> tuple[set[str], set[str]]:
+        if self._still_missing():
+            return set(), set()
         try:
             inspector = sa.inspect(self.engine)
             schema = self.settings.db_schema
@@ -158,6 +193,8 @@ class SqlConnector(Connector):
         """The reflected table or view ``object`` (cached for the connection's lifetime)."""
         if object in self._tables:
             return self._tables[object]
+        if self._still_missing():
+            raise self._missing_error(object)
         tables, views = self._names()
         if object not in tables | views:
             raise unknown_name_error("table", object, tables | views, context=self._context(object))
@@ -177,6 +214,9 @@ class SqlConnector(Connector):
         says ``target.create: true`` and the table does not exist). The match keys (else the
         schema's id field) become the primary key. A table that exists already is kept."""
         name = schema.name
+        if self._missing_file is not None:  # connecting now creates the file
+            self._missing_file.parent.mkdir(parents=True, exist_ok=True)
+            self._missing_file = None
         tables, views = self._names()
         if name not in tables | views:
             table = table_for(
@@ -292,6 +332,17 @@ class SqlConnector(Connector):
         if dialect.name in ("mysql", "mariadb"):
             return MySqlWriter()
         return GenericWriter()
+
+
+def _missing_sqlite_file(url: sa.URL) -> Path | None:
+    """The file of a SQLite URL when it does not exist (None: it exists, or not a file)."""
+    database = url.database
+    if url.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
+        return None
+    if database.startswith("file:") or url.query.get("uri"):
+        return None  # a SQLite URI: its own mode decides
+    path = Path(database)
+    return None if path.exists() else path
 
 
 def _pushdown_columns(info: TableInfo) -> dict[str, sa.ColumnElement[Any]]:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import sqlalchemy as sa
-from pydantic import ConfigDict, Field, SecretStr
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 from sqlalchemy.exc import ArgumentError
 
 from crmbridge.connectors.base import ConnectorSettings
@@ -34,6 +34,53 @@ class SqlSettings(ConnectorSettings):
     pool_recycle: int = 3600
     #: extra keyword arguments for the DB-API driver's ``connect()`` (never a password)
     connect_args: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _a_url(cls, value: str) -> str:
+        try:
+            sa.make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                "not a SQLAlchemy URL (expected e.g. 'postgresql+psycopg://user@host:5432/db' "
+                "or 'sqlite:///data.db')"
+            ) from None
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _password_out_of_url(cls, data: Any) -> Any:
+        """A password written in the URL (``postgresql://me:pw@host/db``) becomes the secret
+        ``password`` setting, so it is encrypted when saved and never shown."""
+        if not isinstance(data, dict) or not isinstance(data.get("url"), str):
+            return data
+        try:
+            url = sa.make_url(data["url"])
+        except ArgumentError:
+            return data  # sa_url() explains
+        if url.password is None:
+            return data
+        if data.get("password") not in (None, ""):
+            raise ValueError("the url holds a password and 'password' is set too; give it once")
+        without = sa.URL.create(  # URL.set(password=None) would keep the password
+            url.drivername, url.username, None, url.host, url.port, url.database, url.query
+        )
+        plain = without.render_as_string(hide_password=False)
+        return {**data, "url": plain, "password": str(url.password)}
+
+    def with_paths_resolved(self, base_dir: Path) -> Self:
+        """A relative SQLite file made absolute; other URLs are left as they are."""
+        try:
+            url = sa.make_url(self.url)
+        except ArgumentError:
+            return self
+        database = url.database
+        if url.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
+            return self
+        if database.startswith("file:") or Path(database).is_absolute():
+            return self
+        resolved = url.set(database=str((base_dir / database).resolve()))
+        return self.model_copy(update={"url": resolved.render_as_string(hide_password=False)})
 
     def sa_url(self, base_dir: Path, *, connection: str | None = None) -> sa.URL:
         """The URL with the password merged in and a relative SQLite path made absolute."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from python_calamine import CalamineError, CalamineWorkbook
+from python_calamine import CalamineError, CalamineSheet, CalamineWorkbook
 
 from crmbridge.connectors.base import BadRecord
 from crmbridge.connectors.common.files import (
@@ -28,6 +28,7 @@ from crmbridge.connectors.common.files import (
     infer_type,
     to_text,
 )
+from crmbridge.connectors.xlsx.error_cells import column_letters, error_cells
 from crmbridge.core.schema import Field, ObjectSchema
 from crmbridge.errors import ConfigError
 
@@ -52,12 +53,14 @@ def _open(path: Path) -> CalamineWorkbook:
         raise ConfigError(f"{path.name!r} is not a readable .xlsx workbook: {err}") from err
 
 
-def _rows(book: CalamineWorkbook, sheet: str) -> Iterator[tuple[int, list[Any]]]:
-    """(sheet row number, cells) of every row that is not empty."""
-    data = book.get_sheet_by_name(sheet)
+def _rows(
+    data: CalamineSheet, errors: dict[int, dict[int, str]]
+) -> Iterator[tuple[int, list[Any]]]:
+    """(sheet row number, cells) of every row that is not empty; a row holding an error
+    cell (which calamine reads as empty) is never left out."""
     # iter_rows starts at the sheet's first row (empty rows above the data included)
     for number, cells in enumerate(data.iter_rows(), start=1):
-        if any(c != "" for c in cells):
+        if number in errors or any(c != "" for c in cells):
             yield number, cells
 
 
@@ -79,7 +82,12 @@ class SheetReader:
         self.book = _open(path)
         self._sample: list[tuple[int, list[Any]]] = []
         try:
-            self._rows = _rows(self.book, sheet)
+            data = self.book.get_sheet_by_name(sheet)
+            #: the sheet column of the first cell calamine returns in a row (0 = A)
+            self._first_column = data.start[1] if data.start else 0
+            #: the error cells (calamine reads them as empty) by sheet row and column
+            self._errors = error_cells(path, sheet)
+            self._rows = _rows(data, self._errors)
             header = _header(self._rows, options)
             for item in self._rows:
                 self._sample.append(item)
@@ -112,6 +120,10 @@ class SheetReader:
         count = 0
         try:
             for number, cells in itertools.chain(self._sample, self._rows):
+                if number in self._errors:
+                    reason = self._error_reason(number, schema.fields)
+                    yield BadRecord(number, _raw(schema.field_names, cells), reason)
+                    continue
                 converted = _convert_row(cells, schema.fields)
                 if isinstance(converted, str):
                     yield BadRecord(number, _raw(schema.field_names, cells), converted)
@@ -126,6 +138,13 @@ class SheetReader:
                 yield _batch(columns, arrow_schema)
         finally:
             self.close()
+
+    def _error_reason(self, number: int, fields: Sequence[Field]) -> str:
+        column, value = min(self._errors[number].items())
+        index = column - self._first_column
+        name = fields[index].name if 0 <= index < len(fields) else None
+        where = f"field {name!r}: " if name else ""
+        return f"{where}cell {column_letters(column)}{number} holds the Excel error {value}"
 
 
 def _convert_row(cells: Sequence[Any], fields: Sequence[Field]) -> list[object] | str:

@@ -2,9 +2,12 @@
 
 One workbook per target file; each object written in the run (``file.xlsx#Sheet``) is a sheet
 of it, with a header row and typed cells: numbers, booleans, dates and datetimes as Excel
-dates (datetimes in UTC, without a zone: Excel has none). The workbook is saved when the
-connection closes. Values Excel cannot hold are rejected, row by row, before openpyxl sees
-them (openpyxl's streaming writer cannot recover from an error in the middle of a row).
+dates (datetimes in UTC, without a zone: Excel has none), text always as text. (openpyxl
+makes text starting with ``=`` a live formula and ``#N/A``-like text an error cell; such
+values are written as explicit text cells, so CRM data never runs in a user's spreadsheet.)
+The workbook is saved when the connection closes. Values Excel cannot hold are rejected, row
+by row, before openpyxl sees them (openpyxl's streaming writer cannot recover from an error in
+the middle of a row).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ERROR_CODES
 
 from crmbridge.connectors.common.files import AtomicFile, Sink
 from crmbridge.errors import ConfigError
@@ -82,7 +87,7 @@ class SheetSink(Sink):
         append: Callable[[list[object]], None] = self.sheet.append  # type: ignore[attr-defined]
         if self.columns is None:
             self.columns = batch.schema.names
-            append(list(self.columns))
+            append([self.text(name) if _not_plain_text(name) else name for name in self.columns])
             self.rows = 1
         if batch.schema.names != self.columns:
             raise ConfigError(
@@ -90,7 +95,7 @@ class SheetSink(Sink):
                 f"{', '.join(batch.schema.names)}"
             )
         reasons = refusals(batch)
-        values = [cell_values(column) for column in batch.columns]
+        values = [self.cell_values(column) for column in batch.columns]
         for i, row in enumerate(zip(*values, strict=True)):
             if reasons[i] is None and self.rows >= MAX_ROWS:
                 reasons[i] = f"an Excel sheet holds at most {MAX_ROWS:,} rows"
@@ -105,13 +110,31 @@ class SheetSink(Sink):
     def discard(self) -> None:
         self.workbook.discard()
 
+    def text(self, value: str) -> WriteOnlyCell:
+        """A cell holding ``value`` as text, whatever it looks like."""
+        cell = WriteOnlyCell(self.sheet, value=value)
+        cell.data_type = "s"
+        return cell
 
-def cell_values(column: pa.Array) -> list[object]:
-    """Python values openpyxl writes as typed cells (datetimes naive, in UTC)."""
-    if pa.types.is_timestamp(column.type):
-        column = pc.cast(column, pa.timestamp("us"))
-    values: list[object] = column.to_pylist()
-    return values
+    def cell_values(self, column: pa.Array) -> list[object]:
+        """Python values openpyxl writes as typed cells (datetimes naive, in UTC); text that
+        openpyxl would take for a formula or an error is an explicit text cell."""
+        if pa.types.is_timestamp(column.type):
+            column = pc.cast(column, pa.timestamp("us"))
+        values: list[object] = column.to_pylist()
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            special = pc.or_(
+                pc.starts_with(column, "="), pc.is_in(column, pa.array(ERROR_CODES, pa.string()))
+            )
+            if pc.any(special).as_py():
+                for i in pc.indices_nonzero(pc.fill_null(special, False)).to_pylist():
+                    values[i] = self.text(str(values[i]))
+        return values
+
+
+def _not_plain_text(value: str) -> bool:
+    """Would openpyxl store this text as something else (a formula, an error)?"""
+    return value.startswith("=") or value in ERROR_CODES
 
 
 def refusals(batch: pa.RecordBatch) -> list[str | None]:
