@@ -28,7 +28,7 @@ def to_dict(element: ET.Element) -> Any:
     return out
 
 
-class SoapFault(Exception):
+class SoapFaultError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
@@ -75,7 +75,7 @@ class Soap:
         fault = next((e for e in root.iter() if local(e.tag) == "Fault"), None)
         if fault is not None:
             assert response.status_code == 500
-            raise SoapFault(next(e.text or "" for e in fault if local(e.tag) == "faultstring"))
+            raise SoapFaultError(next(e.text or "" for e in fault if local(e.tag) == "faultstring"))
         assert response.status_code == 200, response.text
         answer = next(e for e in root.iter() if local(e.tag) == f"{operation}Response")
         result = next((e for e in answer if local(e.tag) == "result"), None)

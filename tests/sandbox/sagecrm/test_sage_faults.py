@@ -9,7 +9,7 @@ import time
 
 import httpx
 import pytest
-from sage_helpers import Soap, SoapFault, record
+from sage_helpers import Soap, SoapFaultError, record
 
 from crmbridge.sandbox.sagecrm import RunningServer, SageSandbox
 
@@ -63,9 +63,9 @@ def test_lose_answer_in_process_is_a_504(sandbox: SageSandbox) -> None:
 
 def test_take_over_ends_the_session_for_good(soap: Soap, sandbox: SageSandbox) -> None:
     sandbox.faults.take_over_next(1)
-    with pytest.raises(SoapFault, match="ended by another logon"):
+    with pytest.raises(SoapFaultError, match="ended by another logon"):
         soap.call("getversionstring")
-    with pytest.raises(SoapFault, match="Invalid session id"):
+    with pytest.raises(SoapFaultError, match="Invalid session id"):
         soap.call("getversionstring")
     soap.logon()
     assert soap.call("getversionstring")
@@ -87,7 +87,7 @@ def test_call_counts_per_operation(soap: Soap, rest: httpx.Client, sandbox: Sage
 
 def test_a_request_over_the_maximum_size_is_refused(soap: Soap, sandbox: SageSandbox) -> None:
     sandbox.configure(max_request_size=300)
-    with pytest.raises(SoapFault, match="maximum size of request"):
+    with pytest.raises(SoapFaultError, match="maximum size of request"):
         soap.call("add", entityname="company", records=[record(name="x" * 200)])
 
 

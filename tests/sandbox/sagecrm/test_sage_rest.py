@@ -28,7 +28,8 @@ def test_records_use_column_names_and_http_links(rest: httpx.Client) -> None:
     company = rest.get("/company('2')").json()
     assert company["comp_name"] == "O'Brien Brothers Ltd"
     assert company["$key"] == "2"
-    assert company["$url"].startswith("http://") and company["$url"].endswith("/company('2')")
+    assert company["$url"].startswith("http://")
+    assert company["$url"].endswith("/company('2')")
     assert company["comp_updateddate"] == "2024-01-03T13:00:00"
     assert rest.get("/company('999')").status_code == 404
 

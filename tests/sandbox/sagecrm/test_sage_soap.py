@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 import zeep
-from sage_helpers import WSDL_PATH, Soap, SoapFault, more, records
+from sage_helpers import WSDL_PATH, Soap, SoapFaultError, more, records
 
 from crmbridge.sandbox.sagecrm import RunningServer, SageSandbox, seed_counts
 
@@ -43,12 +43,12 @@ def test_the_wsdl_lists_only_web_service_entities_and_dropdowns_as_enumerations(
 
 def test_every_call_but_logon_needs_a_live_session(client: httpx.Client) -> None:
     soap = Soap(client)
-    with pytest.raises(SoapFault, match="Invalid session id"):
+    with pytest.raises(SoapFaultError, match="Invalid session id"):
         soap.call("getversionstring")
     soap.logon()
     assert soap.call("getversionstring") == "Sage CRM 2024 R2"
     soap.call("logoff", sessionId=soap.session)
-    with pytest.raises(SoapFault, match="Invalid session id"):
+    with pytest.raises(SoapFaultError, match="Invalid session id"):
         soap.call("getversionstring")
 
 
@@ -57,18 +57,18 @@ def test_a_second_logon_of_the_same_user_ends_the_first_session(client: httpx.Cl
     first.logon()
     second.logon()
     assert second.call("getversionstring")
-    with pytest.raises(SoapFault, match="ended by another logon"):
+    with pytest.raises(SoapFaultError, match="ended by another logon"):
         first.call("getversionstring")
 
 
 def test_wrong_passwords_lock_the_user_after_three(client: httpx.Client) -> None:
     soap = Soap(client)
     for _ in range(2):
-        with pytest.raises(SoapFault, match="invalid user name or password"):
+        with pytest.raises(SoapFaultError, match="invalid user name or password"):
             soap.logon(password="wrong")
-    with pytest.raises(SoapFault, match="locked out"):
+    with pytest.raises(SoapFaultError, match="locked out"):
         soap.logon(password="wrong")
-    with pytest.raises(SoapFault, match="locked out"):
+    with pytest.raises(SoapFaultError, match="locked out"):
         soap.logon()  # the right password no longer helps
 
 
@@ -76,19 +76,19 @@ def test_a_user_without_web_service_access_cannot_log_on(
     client: httpx.Client, sandbox: SageSandbox
 ) -> None:
     sandbox.execute("UPDATE Users SET user_webservice = NULL WHERE user_logon = 'admin'")
-    with pytest.raises(SoapFault, match="not allowed to use web services"):
+    with pytest.raises(SoapFaultError, match="not allowed to use web services"):
         Soap(client).logon()
 
 
 def test_web_services_switched_off_fault_every_call(soap: Soap, sandbox: SageSandbox) -> None:
     sandbox.configure(web_services=False)
-    with pytest.raises(SoapFault, match="Web services are not enabled"):
+    with pytest.raises(SoapFaultError, match="Web services are not enabled"):
         soap.call("getversionstring")
 
 
 def test_an_entity_without_web_service_access_is_refused(soap: Soap, sandbox: SageSandbox) -> None:
     sandbox.configure(web_entities=frozenset({"person"}))
-    with pytest.raises(SoapFault, match="Entity 'company' is not Web Service enabled"):
+    with pytest.raises(SoapFaultError, match="Entity 'company' is not Web Service enabled"):
         soap.call("query", queryString="", entityname="company")
 
 
@@ -101,14 +101,14 @@ def test_query_answers_the_record_limit_and_next_the_rest(soap: Soap) -> None:
     third = soap.call("next")
     assert [r["companyid"] for r in records(third)] == ["11", "12"]
     assert not more(third)
-    with pytest.raises(SoapFault, match="no query in progress"):
+    with pytest.raises(SoapFaultError, match="no query in progress"):
         soap.call("next")
 
 
 def test_any_other_call_closes_the_cursor(soap: Soap) -> None:
     assert more(soap.call("query", queryString="", entityname="company"))
     soap.call("getversionstring")
-    with pytest.raises(SoapFault, match="no query in progress"):
+    with pytest.raises(SoapFaultError, match="no query in progress"):
         soap.call("next")
 
 
@@ -135,7 +135,7 @@ def test_a_record_limit_of_zero_answers_everything_at_once(
     ],
 )
 def test_a_query_the_server_cannot_run_fails_the_call(soap: Soap, query: str) -> None:
-    with pytest.raises(SoapFault, match="^Query failed to run successfully$"):
+    with pytest.raises(SoapFaultError, match=r"^Query failed to run successfully$"):
         soap.call("query", queryString=query, entityname="company")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sage_helpers import Soap, SoapFault, record, records
+from sage_helpers import Soap, SoapFaultError, record, records
 
 from crmbridge.sandbox.sagecrm import SageSandbox
 
@@ -47,13 +47,13 @@ def test_add_is_all_or_nothing_and_names_the_refused_record(
     soap: Soap, sandbox: SageSandbox, values: dict[str, str], reason: str
 ) -> None:
     before = sandbox.execute("SELECT COUNT(*) AS n FROM Company")[0]["n"]
-    with pytest.raises(SoapFault, match=f"^Record 2: .*{reason}"):
+    with pytest.raises(SoapFaultError, match=f"^Record 2: .*{reason}"):
         soap.call("add", entityname="company", records=[record(name="Fine"), record(**values)])
     assert sandbox.execute("SELECT COUNT(*) AS n FROM Company")[0]["n"] == before
 
 
 def test_a_call_over_the_record_limit_is_refused(soap: Soap) -> None:
-    with pytest.raises(SoapFault, match="maximum number of records is 5"):
+    with pytest.raises(SoapFaultError, match="maximum number of records is 5"):
         soap.call("add", entityname="company", records=[record(name=f"C{n}") for n in range(6)])
 
 
@@ -86,9 +86,9 @@ def test_update_moves_the_updated_date_and_refuses_a_missing_record(
     assert row["comp_website"] == "x.ie"
     assert row["comp_updateddate"] > row["comp_createddate"]
     assert row["comp_createddate"] == "2024-01-02 08:00:00"
-    with pytest.raises(SoapFault, match="Record 1: Record 999 .* does not exist"):
+    with pytest.raises(SoapFaultError, match=r"Record 1: Record 999 .* does not exist"):
         soap.call("update", entityname="company", records=[record(companyid="999", name="x")])
-    with pytest.raises(SoapFault, match="Record 1: no companyid given"):
+    with pytest.raises(SoapFaultError, match="Record 1: no companyid given"):
         soap.call("update", entityname="company", records=[record(name="x")])
 
 
@@ -101,7 +101,7 @@ def test_delete_is_soft(soap: Soap, sandbox: SageSandbox) -> None:
         soap.call("query", queryString="comp_companyid IN (3,4,5,6)", entityname="company")
     )
     assert [r["companyid"] for r in live] == ["3", "6"]
-    with pytest.raises(SoapFault, match="Record 1: Record 4 .* does not exist"):
+    with pytest.raises(SoapFaultError, match=r"Record 1: Record 4 .* does not exist"):
         soap.call("delete", entityname="company", id=["4"])
 
 
