@@ -37,7 +37,8 @@ def test_describe_maps_prefixed_columns_to_plain_names_with_types(crm: SageCrmCo
     assert (name.type, name.length, name.required) == (FieldType.STRING, 60, True)
     kind = schema.field("type")
     assert kind.type is FieldType.ENUM
-    assert kind.allowed_values is not None and "Customer" in kind.allowed_values
+    assert kind.allowed_values is not None
+    assert "Customer" in kind.allowed_values
     assert schema.field("updateddate").type is FieldType.DATETIME
     assert schema.field("updateddate").read_only
     assert schema.field("companyid").key
@@ -171,7 +172,8 @@ def test_what_is_pushed_down(connect: Connect) -> None:
         "companyid <> 3",
         "updateddate > TIMESTAMPTZ '2024-01-01 00:00:00+00'",
     ):
-        assert pushed(soap, text) and pushed(rest, text), text
+        assert pushed(soap, text), text
+        assert pushed(rest, text), text
     for text in (
         "name <> 'x'",
         "name < 'x'",
@@ -182,7 +184,8 @@ def test_what_is_pushed_down(connect: Connect) -> None:
         "companyid NOT IN (1)",
     ):
         assert not pushed(soap, text), text
-    assert pushed(soap, "supplierid IS NULL") and not pushed(rest, "supplierid IS NULL")
+    assert pushed(soap, "supplierid IS NULL")
+    assert not pushed(rest, "supplierid IS NULL")
 
 
 def test_filters_are_sent_with_every_literal_quoted(
@@ -282,4 +285,5 @@ def test_reads_of_a_read_request_with_no_rows_yield_one_empty_batch(crm: SageCrm
             )
         )
     )
-    assert len(batches) == 1 and batches[0].num_rows == 0
+    assert len(batches) == 1
+    assert batches[0].num_rows == 0
