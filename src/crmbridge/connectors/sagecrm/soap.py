@@ -51,10 +51,24 @@ class _Namespace(zeep.Plugin):
     read such answers as if they were in the WSDL's namespace."""
 
     def ingress(self, envelope: Any, http_headers: Any, operation: Any) -> tuple[Any, Any]:
-        for element in envelope.iter():
-            if isinstance(element.tag, str) and element.tag.startswith(f"{{{OTHER_NS}}}"):
-                element.tag = f"{{{TYPE_NS}}}" + element.tag.split("}", 1)[1]
+        text = etree.tostring(envelope)
+        other = f'"{OTHER_NS}"'.encode()
+        if other in text:  # element names and xsi:type prefixes alike
+            envelope = etree.fromstring(text.replace(other, f'"{TYPE_NS}"'.encode()))
         return envelope, http_headers
+
+
+class _Transport(zeep.Transport):
+    """zeep's transport, raising TransportError for an error page that is no SOAP envelope
+    (an IIS 503 page that happens to parse as XML would otherwise be an unknown fault)."""
+
+    def post_xml(self, address: str, envelope: Any, headers: Any) -> Any:
+        response = super().post_xml(address, envelope, headers)
+        if response.status_code != 200 and b"Envelope" not in response.content[:2000]:
+            raise zeep.exceptions.TransportError(
+                status_code=response.status_code, content=response.content
+            )
+        return response
 
 
 def classify(err: Exception) -> Failure | None:
@@ -89,7 +103,7 @@ class SoapApi:
         self._http = requests.Session()
         self._http.verify = settings.verify_tls
         self._http.headers["User-Agent"] = "crmbridge"
-        transport = zeep.Transport(
+        transport = _Transport(
             session=self._http, timeout=settings.timeout, operation_timeout=settings.timeout
         )
         try:
