@@ -20,8 +20,8 @@ UTC = dt.UTC
 
 def test_check_reports_the_version_the_api_and_the_user(connect: Connect) -> None:
     soap = connect("soap").check()
-    assert (soap.system, soap.version) == ("Sage CRM", "Sage CRM 2024 R2")
-    assert soap.details == {"api": "soap", "user": "admin"}
+    assert (soap.system, soap.version) == ("Sage CRM", "2024 R2")
+    assert soap.details == {"api": "soap", "user": "admin", "version string": "Sage CRM 2024 R2"}
     assert connect("rest").check().details == {"api": "rest", "user": "admin"}
 
 

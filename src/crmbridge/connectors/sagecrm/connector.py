@@ -116,12 +116,13 @@ class SageCrmConnector(Connector):
         )
 
     def check(self) -> ConnectionInfo:
-        version = self.api.version()
-        return ConnectionInfo(
-            system="Sage CRM",
-            version=version,
-            details={"api": self.config.api, "user": self.config.username},
-        )
+        text = self.api.version()
+        details = {"api": self.config.api, "user": self.config.username}
+        version = text
+        if text is not None:
+            details["version string"] = text
+            version = text.removeprefix("Sage CRM").strip() or text
+        return ConnectionInfo(system="Sage CRM", version=version, details=details)
 
     def objects(self) -> list[str]:
         with self._lock:
