@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -67,10 +68,15 @@ def _insert(box: SageSandbox) -> None:
                 stamp,
             ),
         )
+    box.execute(  # deleted: read only on request
+        "INSERT INTO Opportunity (oppo_opportunityid, oppo_description, oppo_updateddate, "
+        "oppo_deleted) VALUES (4, 'Gone', '2024-07-03 10:00:00', 1)"
+    )
 
 
 class _SageConformance(ConnectorConformance):
     api = "soap"
+    options: ClassVar[dict[str, object]] = {}
 
     @pytest.fixture
     def connector(self) -> Iterator[Connector]:
@@ -78,7 +84,7 @@ class _SageConformance(ConnectorConformance):
         _insert(box)
         try:
             with box.serve() as server, connector_factory(server.url) as make:
-                yield make(self.api)
+                yield make(self.api, **self.options)
         finally:
             box.close()
 
@@ -93,3 +99,10 @@ class TestSageSoapConformance(_SageConformance):
 
 class TestSageRestConformance(_SageConformance):
     api = "rest"
+
+
+class TestSageRestOrderByConformance(_SageConformance):
+    """REST on 2024 R2 and later: paged by keyset, incremental reads in cursor order."""
+
+    api = "rest"
+    options: ClassVar[dict[str, object]] = {"rest_order_by": True}

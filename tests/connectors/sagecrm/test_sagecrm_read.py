@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from sagecrm_helpers import Connect, read_all
 
-from crmbridge.connectors.base import ReadRequest, Since
+from crmbridge.connectors.base import DeleteReporting, ReadRequest, Since
 from crmbridge.connectors.sagecrm import SageCrmConnector
 from crmbridge.core.expressions import BatchTransform, parse
 from crmbridge.core.schema import FieldType
@@ -251,7 +251,7 @@ def test_soap_reads_deletes_as_tombstones(connect: Connect, sandbox: SageSandbox
         {
             "companyid": 4,
             "name": None,
-            "deleted": 1,
+            "deleted": True,
             "updateddate": dt.datetime(2024, 6, 1, 8, 0, tzinfo=UTC),
         }
     ]
@@ -260,10 +260,37 @@ def test_soap_reads_deletes_as_tombstones(connect: Connect, sandbox: SageSandbox
     assert len(everything) == 21
 
 
+def test_soap_incremental_reads_come_in_updated_date_order(
+    connect: Connect, sandbox: SageSandbox
+) -> None:
+    crm = connect("soap")
+    sandbox.execute(
+        "UPDATE Company SET comp_updateddate = '2024-06-01 10:00:00' WHERE comp_companyid = 3"
+    )
+    sandbox.execute(
+        "UPDATE Company SET comp_updateddate = '2024-06-01 10:00:00' WHERE comp_companyid = 1"
+    )
+    since = Since("updateddate", dt.datetime(2024, 1, 28, tzinfo=UTC), "companyid")
+    rows = read_all(crm, "company", fields=["companyid"], since=since, batch_size=2)
+    assert [r["companyid"] for r in rows] == [19, 20, 1, 3]
+
+
+def test_soap_incremental_reads_use_the_updated_date(connect: Connect) -> None:
+    since = Since("createddate", dt.datetime(2024, 1, 28, tzinfo=UTC))
+    with pytest.raises(ConfigError, match="use 'updateddate'"):
+        read_all(connect("soap"), "company", since=since)
+
+
+def test_rest_reads_incrementally_only_with_order_by(connect: Connect) -> None:
+    assert not connect("rest").capabilities().incremental
+    assert connect("rest", rest_order_by=True).capabilities().incremental
+
+
 def test_rest_cannot_read_deletes(connect: Connect) -> None:
     with pytest.raises(ConfigError, match="over SOAP only"):
         read_all(connect("rest"), "company", include_deleted=True)
-    assert not connect("rest").capabilities().deleted
+    assert connect("rest").capabilities().deletes is DeleteReporting.NONE
+    assert connect("soap").capabilities().deletes is DeleteReporting.FLAG
 
 
 def test_rest_pages_by_id_when_the_server_has_order_by(

@@ -21,21 +21,30 @@ from crmbridge.connectors.base import (
     ConnectionInfo,
     Connector,
     ConnectorSettings,
+    DeleteReporting,
     ReadRequest,
 )
 from crmbridge.connectors.sagecrm.changes import ChangeWriter, Operation, OpResult
 from crmbridge.connectors.sagecrm.fields import EntityMeta, RawField, build_meta
-from crmbridge.connectors.sagecrm.query import Node, Planner, to_query_string, to_where
+from crmbridge.connectors.sagecrm.query import (
+    Node,
+    Planner,
+    to_query_string,
+    to_where,
+    where_literal,
+)
 from crmbridge.connectors.sagecrm.reader import (
     Reader,
+    ReadPlan,
     plan_read,
+    soap_changes,
     soap_pages,
     soap_tombstones,
 )
 from crmbridge.connectors.sagecrm.rest import RestApi
 from crmbridge.connectors.sagecrm.settings import SageCrmSettings
 from crmbridge.connectors.sagecrm.soap import SoapApi
-from crmbridge.connectors.sagecrm.values import from_columns
+from crmbridge.connectors.sagecrm.values import decode, from_columns
 from crmbridge.core.schema import ObjectSchema, unknown_name_error
 from crmbridge.errors import ConfigError, ErrorContext
 
@@ -106,12 +115,13 @@ class SageCrmConnector(Connector):
 
     # -- discovery ------------------------------------------------------------------------
     def capabilities(self) -> Capabilities:
+        soap = self.config.api == "soap"
         return Capabilities(
             read=True,
             write_modes=frozenset(),
-            incremental=True,
+            incremental=soap or self.config.rest_order_by,
             max_batch_size=self.config.max_records,
-            deleted=self.config.api == "soap",
+            deletes=DeleteReporting.FLAG if soap else DeleteReporting.NONE,
             pushdown=PUSHDOWN,
         )
 
@@ -165,17 +175,61 @@ class SageCrmConnector(Connector):
         plan = plan_read(meta, request, rest=isinstance(api, RestApi), context=context)
         zone = self.config.database_zone
         answers = self.config.answer_zone
+        since = request.since
+        if since is not None and since.key not in (None, meta.id_field):
+            raise ConfigError(
+                f"incremental reads of Sage CRM are ordered by {meta.id_field!r}, not by "
+                f"{since.key!r}",
+                context=context.merge(field=since.key),
+            )
         if isinstance(api, SoapApi):
-            pages = soap_pages(api, meta, lambda n: to_query_string(n, zone), self.config.retries)
-            tombstones = soap_tombstones(api, meta, request.since, answers)
-            return Reader(plan, pages, tombstones, answers).batches(request.batch_size)
+            return self._read_soap(api, meta, plan, request)
+        order = [meta.id_column]
+        since_column = meta.column(since.field) if since is not None else None
+        if since_column:
+            order.insert(0, since_column)
+
+        def literal(column: str, value: object) -> str:
+            name = meta.field_of(column) or column
+            return where_literal(decode(value, meta.schema.field(name), answers), zone)
 
         def rest_pages(node: Node | None) -> Iterator[list[dict[str, object]]]:
             where = to_where(node, zone) if node is not None else ""
-            for rows in api.pages(meta.name, where, meta.id_column):
+            for rows in api.pages(meta.name, where, order, literal):
                 yield [from_columns(r, meta) for r in rows]
 
         return Reader(plan, rest_pages, None, answers).batches(request.batch_size)
+
+    def _read_soap(
+        self, api: SoapApi, meta: EntityMeta, plan: ReadPlan, request: ReadRequest
+    ) -> Iterator[pa.RecordBatch]:
+        zone = self.config.database_zone
+        answers = self.config.answer_zone
+
+        def render(node: Node) -> str:
+            return to_query_string(node, zone)
+
+        since = request.since
+        if since is None:
+            pages = soap_pages(api, meta, render, self.config.retries)
+            tombstones = soap_tombstones(api, meta, None, answers)
+            return Reader(plan, pages, tombstones, answers).batches(request.batch_size)
+        if since.field != "updateddate":
+            raise ConfigError(
+                f"incremental reads of Sage CRM over SOAP use 'updateddate', not {since.field!r}",
+                context=self._context(meta.name).merge(field=since.field),
+            )
+        changes = soap_changes(
+            api,
+            meta,
+            render,
+            since,
+            answers=answers,
+            limit=self.config.max_records,
+            deleted=request.include_deleted,
+            resumes=self.config.retries,
+        )
+        return Reader(plan, changes, None, answers).batches(request.batch_size)
 
     # -- writing (API level; not wired to Connector.write yet) -----------------------------
     def apply_operations(self, entity: str, operations: Sequence[Operation]) -> list[OpResult]:

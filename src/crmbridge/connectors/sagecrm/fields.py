@@ -123,6 +123,8 @@ def prefix_of(entity: str, columns: Sequence[str]) -> str:
 def to_field(raw: RawField, name: str, *, key: bool = False) -> Field:
     ftype = SAGE_TYPES.get(raw.type.lower(), FieldType.STRING)
     system = short_name(raw.column) in SYSTEM_COLUMNS
+    if short_name(raw.column) == "deleted":
+        ftype = FieldType.BOOLEAN  # NULL live, 1 deleted
     return Field(
         name=name,
         type=ftype,
@@ -165,7 +167,13 @@ def build_meta(
             fields.append(to_field(template, name, key=False))
             types[name] = template.type
     fields = [_read_only_child(f) if f.name in flat else f for f in fields]
-    schema = ObjectSchema(entity, tuple(fields), id_field=short_name(id_column), label=entity)
+    schema = ObjectSchema(
+        entity,
+        tuple(fields),
+        id_field=short_name(id_column),
+        label=entity,
+        deleted_field="deleted" if "deleted" in columns else None,
+    )
     return EntityMeta(schema, prefix, id_column, columns, flat, types)
 
 

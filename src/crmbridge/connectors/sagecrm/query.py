@@ -262,6 +262,11 @@ def _value(value: Any, zone: ZoneInfo, *, soap: bool) -> str:
     return quote(str(value), unicode=soap)
 
 
+def where_literal(value: Any, zone: ZoneInfo) -> str:
+    """A Python value as a REST where literal (datetimes in ``zone``)."""
+    return _value(value, zone, soap=False)
+
+
 def to_query_string(node: Node, zone: ZoneInfo) -> str:
     """``node`` as a SOAP queryString; datetimes in ``zone`` (the database's)."""
     if isinstance(node, Group):

@@ -6,10 +6,14 @@ other call made with it closes it, so ``next`` is never retried: when it fails (
 cursor closed) the read asks a new ``query`` for the records after the last id it has. REST:
 see :meth:`.rest.RestApi.pages`.
 
-With ``include_deleted`` (SOAP only) the live records are followed by one tombstone per
-record deleted since ``since`` (or ever), from ``queryid``: its id, created and updated dates
-and ``deleted = 1``, the other fields empty; the filter is not applied to tombstones, whose
-fields the server no longer answers.
+An incremental read over SOAP (``since`` on ``updateddate``) asks ``queryid`` for the changed
+ids with their dates, sorts them by (updated date, id) and fetches the records by id: so the
+records come in cursor order, which ``query`` (id order) cannot give.
+
+With ``include_deleted`` (SOAP only) deleted records come as tombstones: their id, created and
+updated dates and ``deleted`` true, the other fields empty; the filter is not applied to them
+(the server no longer answers their fields). An incremental read has them at their place in
+cursor order; a full read has them after the live records.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from crmbridge.connectors.base import ROW_COLUMN, ReadRequest, Since
 from crmbridge.connectors.sagecrm.fields import EntityMeta
 from crmbridge.connectors.sagecrm.query import Cond, Node, Planner, conjunction
 from crmbridge.connectors.sagecrm.soap import FaultError, SoapApi
-from crmbridge.connectors.sagecrm.values import from_typed, to_batch
+from crmbridge.connectors.sagecrm.values import from_typed, to_batch, to_instant
 from crmbridge.core.expressions import BatchTransform
 from crmbridge.core.schema import ObjectSchema
 from crmbridge.errors import ConfigError, ErrorContext, RemoteError, RetryableError
@@ -129,16 +133,12 @@ class Reader:
         out_schema = plan.fetch.select(plan.fields).arrow_schema()
         sent = False
         try:
-            for rows in self.pages(plan.node):
-                batch = to_batch(rows, plan.fetch, self.zone)
-                if recheck is not None:
-                    batch = recheck.apply(batch)
-                for start in range(0, batch.num_rows, batch_size):
-                    sent = True
-                    yield batch.select(plan.fields).slice(start, batch_size)
-            if plan.deleted and self.tombstones is not None:
-                for rows in self.tombstones():
-                    batch = to_batch(rows, plan.fetch, self.zone).select(plan.fields)
+            for rows in self._pages():
+                for tombstones, run in _runs(rows):
+                    batch = to_batch(run, plan.fetch, self.zone)
+                    if recheck is not None and not tombstones:
+                        batch = recheck.apply(batch)
+                    batch = batch.select(plan.fields)
                     for start in range(0, batch.num_rows, batch_size):
                         sent = True
                         yield batch.slice(start, batch_size)
@@ -147,6 +147,39 @@ class Reader:
                 recheck.close()
         if not sent:
             yield pa.RecordBatch.from_pylist([], schema=out_schema)
+
+    def _pages(self) -> Iterator[list[dict[str, Any]]]:
+        yield from self.pages(self.plan.node)
+        if self.plan.deleted and self.tombstones is not None:
+            yield from self.tombstones()
+
+
+TOMBSTONE = "_sagecrm_tombstone"
+
+
+def _runs(rows: list[dict[str, Any]]) -> Iterator[tuple[bool, list[dict[str, Any]]]]:
+    """Consecutive rows split into runs of live records and of tombstones, in order."""
+    run: list[dict[str, Any]] = []
+    kind = False
+    for row in rows:
+        flag = bool(row.get(TOMBSTONE))
+        if run and flag != kind:
+            yield kind, run
+            run = []
+        kind = flag
+        run.append(row)
+    if run:
+        yield kind, run
+
+
+def _tombstone(meta: EntityMeta, change: dict[str, Any]) -> dict[str, Any]:
+    return {
+        meta.id_field: change["id"],
+        "createddate": change.get("createddate"),
+        "updateddate": change.get("updateddate"),
+        "deleted": True,
+        TOMBSTONE: True,
+    }
 
 
 def soap_pages(
@@ -202,16 +235,7 @@ def soap_tombstones(
         try:
             records, more = api.queryid(meta.name, "", start)
             while True:
-                rows = [
-                    {
-                        meta.id_field: r["id"],
-                        "createddate": r.get("createddate"),
-                        "updateddate": r.get("updateddate"),
-                        "deleted": 1,
-                    }
-                    for r in records
-                    if r.get("deleted")
-                ]
+                rows = [_tombstone(meta, r) for r in records if r.get("deleted")]
                 if rows:
                     yield rows
                 if not more:
@@ -221,6 +245,69 @@ def soap_tombstones(
             raise api.failed(fault, f"queryid {meta.name}", meta.name) from None
 
     return tombstones
+
+
+def soap_changes(
+    api: SoapApi,
+    meta: EntityMeta,
+    render: Callable[[Node], str],
+    since: Since,
+    *,
+    answers: Any,
+    limit: int,
+    deleted: bool,
+    resumes: int,
+) -> Callable[[Node | None], Iterator[list[dict[str, Any]]]]:
+    """``pages(where)`` of an incremental read in (updated date, id) order: ``queryid`` lists
+    the changed ids with their dates (deleted ones too), the records are then fetched by id,
+    ``limit`` at a time. Tombstones of deleted records come at their place when ``deleted``."""
+
+    def changes(node: Node | None) -> list[dict[str, Any]]:
+        value = since.value
+        moment = value if isinstance(value, dt.datetime) else EPOCH
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+        start = moment.astimezone(answers).replace(tzinfo=None)
+        query = render(node) if node is not None else ""
+        for attempt in range(resumes + 1):
+            found: list[dict[str, Any]] = []
+            try:
+                records, more = api.queryid(meta.name, query, start)
+                found += records
+                while more:
+                    records, more = api.next()
+                    found += records
+            except FaultError as fault:
+                if attempt == resumes:
+                    raise api.failed(fault, f"queryid {meta.name}", meta.name) from None
+                continue
+            except RetryableError:
+                if attempt == resumes:
+                    raise
+                continue
+            return sorted(found, key=lambda c: (to_instant(c.get("updateddate"), answers), c["id"]))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def pages(node: Node | None) -> Iterator[list[dict[str, Any]]]:
+        ordered = changes(node)
+        for start in range(0, len(ordered), limit):
+            chunk = ordered[start : start + limit]
+            ids = [int(c["id"]) for c in chunk if not c.get("deleted")]
+            fetched: dict[int, dict[str, Any]] = {}
+            if ids:
+                where = Cond(meta.id_column, "in", tuple(ids))
+                for rows in soap_pages(api, meta, render, resumes)(where):
+                    fetched.update({int(r[meta.id_field]): r for r in rows})
+            out = []
+            for change in chunk:
+                if change.get("deleted"):
+                    if deleted:
+                        out.append(_tombstone(meta, change))
+                elif int(change["id"]) in fetched:
+                    out.append(fetched[int(change["id"])])
+            if out:
+                yield out
+
+    return pages
 
 
 class _Recheck:

@@ -9,7 +9,7 @@ change can make skip or repeat a record.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -47,6 +47,20 @@ class _TransientError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+def _after(
+    order: Sequence[str], last: dict[str, Any] | None, literal: Callable[[str, Any], str]
+) -> str:
+    """``(a, id) > (last a, last id)`` in the where grammar (no row tuples there)."""
+    if last is None:
+        return ""
+    values = {c: literal(c, last.get(c)) for c in order}
+    options = []
+    for n, column in enumerate(order):
+        equal = [f"{c} eq {values[c]}" for c in order[:n]]
+        options.append(" and ".join([*equal, f"{column} gt {values[column]}"]))
+    return "(" + " or ".join(f"({o})" for o in options) + ")"
 
 
 def diagnosis(response: httpx.Response) -> str:
@@ -181,15 +195,27 @@ class RestApi:
         ]
 
     # -- reading --------------------------------------------------------------------------
-    def pages(self, entity: str, where: str, id_column: str) -> Iterator[list[dict[str, Any]]]:
-        """Every matching record, a page at a time, in a stable order."""
+    def pages(
+        self,
+        entity: str,
+        where: str,
+        order: Sequence[str],
+        literal: Callable[[str, Any], str],
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Every matching record, a page at a time. With ``rest_order_by``: in ``order`` (the
+        last column the id), paged by keyset on those columns (``literal(column, value)``
+        writes a value of a record as a where literal); else by position, in the server's
+        order."""
         size = self.settings.page_size
         if self.settings.rest_order_by:
-            last: int | None = None
+            last: dict[str, Any] | None = None
             while True:
-                keyset = f"{id_column} gt {last}" if last is not None else ""
-                parts = [p for p in (f"({where})" if where else "", keyset) if p]
-                keyed = {"count": size, "orderBy": id_column, "where": " and ".join(parts)}
+                parts = [f"({where})" if where else "", _after(order, last, literal)]
+                keyed = {
+                    "count": size,
+                    "orderBy": ", ".join(order),
+                    "where": " and ".join(p for p in parts if p),
+                }
                 body = self._list_body(entity, keyed)
                 rows = list(body.get("$resources") or [])
                 if rows:
@@ -197,7 +223,7 @@ class RestApi:
                 total = body.get("$totalResults")
                 if not rows or (isinstance(total, int) and len(rows) >= total):
                     return
-                last = int(rows[-1][id_column])
+                last = rows[-1]
         start = 1
         while True:
             paging: dict[str, Any] = {"startIndex": start, "count": size}

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from crmbridge.errors import (
+    AmbiguousWriteError,
     ConfigError,
     ConnectionFailedError,
     CrmBridgeError,
@@ -31,7 +32,7 @@ T = TypeVar("T")
 MAX_BACKOFF = 60.0
 
 
-class OutcomeUnknownError(RetryableError):
+class OutcomeUnknownError(AmbiguousWriteError):
     """A call that changes data failed so that we cannot tell whether the server applied it
     (the connection dropped or timed out after the request was sent, or the server answered
     an error page). ``unknown`` are the positions of the operations concerned."""
