@@ -81,7 +81,7 @@ def quickbooks(
 def sagecrm(
     port: Annotated[
         int, typer.Option("--port", "-p", help="Port to listen on (127.0.0.1).")
-    ] = 8090,
+    ] = 8091,
     data: Annotated[
         Path | None,
         typer.Option(

@@ -1,4 +1,4 @@
-"""Command line: ``python -m crmbridge.sandbox.sagecrm --port 8090 --data demo.sqlite``."""
+"""Command line: ``python -m crmbridge.sandbox.sagecrm --port 8091 --data demo.sqlite``."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Serve a local Sage CRM sandbox (SOAP web services and sagecrm2 REST).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=8090, help="port (0 picks a free one)")
+    parser.add_argument("--port", type=int, default=8091, help="port (0 picks a free one)")
     parser.add_argument("--data", help="SQLite file, created and seeded when missing")
     parser.add_argument("--companies", type=int, default=40, help="seed size (companies)")
     parser.add_argument(
