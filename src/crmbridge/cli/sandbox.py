@@ -1,5 +1,5 @@
-"""``crmbridge sandbox sugarcrm`` / ``salesforce`` / ``quickbooks``: local stand-ins to rehearse
-profiles on."""
+"""``crmbridge sandbox sugarcrm`` / ``salesforce`` / ``quickbooks`` / ``sagecrm``: local stand-ins
+to rehearse profiles on."""
 
 from __future__ import annotations
 
@@ -80,6 +80,27 @@ def quickbooks(
 ) -> None:
     """Serve a QuickBooks Online sandbox (Accounting API v3 and OAuth 2.0) until Ctrl-C."""
     from crmbridge.sandbox.quickbooks import main
+
+    args = ["--port", str(port)]
+    if data is not None:
+        args += ["--data", str(data)]
+    main(args)
+
+
+@app.command()
+def sagecrm(
+    port: Annotated[
+        int, typer.Option("--port", "-p", help="Port to listen on (127.0.0.1).")
+    ] = 8091,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", help="SQLite file holding the sandbox's records (created and seeded)."
+        ),
+    ] = None,
+) -> None:
+    """Serve a Sage CRM sandbox (SOAP web services with WSDL, sagecrm2 REST) until Ctrl-C."""
+    from crmbridge.sandbox.sagecrm import main
 
     args = ["--port", str(port)]
     if data is not None:

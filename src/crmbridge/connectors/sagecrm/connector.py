@@ -1,0 +1,241 @@
+"""The Sage CRM connector: the SOAP web services or the sagecrm2 REST API behind one contract.
+
+Reads only for now: the write side (:class:`~.changes.ChangeWriter`, one result per operation)
+is ready for the engine's match / apply contract but not wired to ``Connector.write`` yet.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import ClassVar
+
+import httpx
+import pyarrow as pa
+from sqlglot import exp
+
+from crmbridge.connectors.base import (
+    Capabilities,
+    ConnectionInfo,
+    Connector,
+    ConnectorSettings,
+    DeleteReporting,
+    ReadRequest,
+)
+from crmbridge.connectors.sagecrm.changes import ChangeWriter, Operation, OpResult
+from crmbridge.connectors.sagecrm.fields import EntityMeta, RawField, build_meta
+from crmbridge.connectors.sagecrm.query import (
+    Node,
+    Planner,
+    to_query_string,
+    to_where,
+    where_literal,
+)
+from crmbridge.connectors.sagecrm.reader import (
+    Reader,
+    ReadPlan,
+    plan_read,
+    soap_changes,
+    soap_pages,
+    soap_tombstones,
+)
+from crmbridge.connectors.sagecrm.rest import RestApi
+from crmbridge.connectors.sagecrm.settings import SageCrmSettings
+from crmbridge.connectors.sagecrm.soap import SoapApi
+from crmbridge.connectors.sagecrm.values import decode, from_columns
+from crmbridge.core.schema import ObjectSchema, unknown_name_error
+from crmbridge.errors import ConfigError, ErrorContext
+
+PUSHDOWN = (
+    "text =, IN and LIKE (re-checked locally: the CRM compares text case-insensitively); "
+    "=, <>, <, <=, >, >=, IN, BETWEEN on integers; ranges on numbers and datetimes; "
+    "IS [NOT] NULL (SOAP); AND/OR of these"
+)
+
+
+class SageCrmConnector(Connector):
+    """Sage CRM through its SOAP web services (every version) or sagecrm2 REST (2019 R2+).
+
+    ``transport`` replaces the HTTP transport of the REST client (tests); ``sleep`` the pause
+    between retries.
+    """
+
+    type_name: ClassVar[str] = "sagecrm"
+    settings_model: ClassVar[type[ConnectorSettings]] = SageCrmSettings
+
+    def __init__(
+        self,
+        name: str,
+        settings: ConnectorSettings,
+        *,
+        base_dir: Path | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        super().__init__(name, settings, base_dir=base_dir)
+        if not isinstance(settings, SageCrmSettings):
+            raise ConfigError(
+                f"connection {name!r} needs SageCrmSettings, not {type(settings).__name__}"
+            )
+        self.config = settings
+        self._transport = transport
+        self._sleep = sleep or time.sleep
+        self._api: SoapApi | RestApi | None = None
+        self._entities: list[str] | None = None
+        self._meta: dict[str, EntityMeta] = {}
+        self._lock = threading.RLock()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def open(self) -> None:
+        with self._lock:
+            if self._api is not None:
+                return
+            if self.config.api == "soap":
+                self._api = SoapApi(self.config, self.name, self._sleep)
+            else:
+                self._api = RestApi(self.config, self.name, self._sleep, self._transport)
+
+    def close(self) -> None:
+        with self._lock:
+            api, self._api = self._api, None
+            if api is not None:
+                api.close()
+
+    @property
+    def api(self) -> SoapApi | RestApi:
+        if self._api is None:
+            self.open()
+        assert self._api is not None
+        return self._api
+
+    def _context(self, object: str | None = None) -> ErrorContext:
+        return ErrorContext(connection=self.name, object=object)
+
+    # -- discovery ------------------------------------------------------------------------
+    def capabilities(self) -> Capabilities:
+        soap = self.config.api == "soap"
+        return Capabilities(
+            read=True,
+            write_modes=frozenset(),
+            incremental=soap or self.config.rest_order_by,
+            max_batch_size=self.config.max_records,
+            deletes=DeleteReporting.FLAG if soap else DeleteReporting.NONE,
+            pushdown=PUSHDOWN,
+        )
+
+    def check(self) -> ConnectionInfo:
+        text = self.api.version()
+        details = {"api": self.config.api, "user": self.config.username}
+        version = text
+        if text is not None:
+            details["version string"] = text
+            version = text.removeprefix("Sage CRM").strip() or text
+        return ConnectionInfo(system="Sage CRM", version=version, details=details)
+
+    def objects(self) -> list[str]:
+        with self._lock:
+            if self._entities is None:
+                self._entities = self.api.entities()
+            return list(self._entities)
+
+    def describe(self, object: str) -> ObjectSchema:
+        return self.meta(object).schema
+
+    def meta(self, entity: str) -> EntityMeta:
+        """Fields, prefix and children of ``entity`` (cached per connection)."""
+        with self._lock:
+            if entity not in self._meta:
+                known = self.objects()
+                if entity not in known:
+                    raise unknown_name_error("entity", entity, known, context=self._context())
+                api = self.api
+                own = api.metadata(entity)
+                children: dict[str, list[RawField]] = {}
+                if isinstance(api, SoapApi):
+                    for kind in api.children(entity):
+                        children[kind] = api.metadata(kind)
+                self._meta[entity] = build_meta(entity, own, children)
+            return self._meta[entity]
+
+    # -- reading --------------------------------------------------------------------------
+    def can_push_down(self, object: str, predicate: exp.Expression) -> bool:
+        planner = Planner(self.meta(object), rest=self.config.api == "rest")
+        return planner.plan(predicate) is not None
+
+    def read(self, request: ReadRequest) -> Iterator[pa.RecordBatch]:
+        meta = self.meta(request.object)
+        api = self.api
+        context = self._context(request.object)
+        if request.include_deleted and isinstance(api, RestApi):
+            raise ConfigError(
+                "deleted records can be read over SOAP only (set api: soap)", context=context
+            )
+        plan = plan_read(meta, request, rest=isinstance(api, RestApi), context=context)
+        zone = self.config.database_zone
+        answers = self.config.answer_zone
+        since = request.since
+        if since is not None and since.key not in (None, meta.id_field):
+            raise ConfigError(
+                f"incremental reads of Sage CRM are ordered by {meta.id_field!r}, not by "
+                f"{since.key!r}",
+                context=context.merge(field=since.key),
+            )
+        if isinstance(api, SoapApi):
+            return self._read_soap(api, meta, plan, request)
+        order = [meta.id_column]
+        since_column = meta.column(since.field) if since is not None else None
+        if since_column:
+            order.insert(0, since_column)
+
+        def literal(column: str, value: object) -> str:
+            name = meta.field_of(column) or column
+            return where_literal(decode(value, meta.schema.field(name), answers), zone)
+
+        def rest_pages(node: Node | None) -> Iterator[list[dict[str, object]]]:
+            where = to_where(node, zone) if node is not None else ""
+            for rows in api.pages(meta.name, where, order, literal):
+                yield [from_columns(r, meta) for r in rows]
+
+        return Reader(plan, rest_pages, None, answers).batches(request.batch_size)
+
+    def _read_soap(
+        self, api: SoapApi, meta: EntityMeta, plan: ReadPlan, request: ReadRequest
+    ) -> Iterator[pa.RecordBatch]:
+        zone = self.config.database_zone
+        answers = self.config.answer_zone
+
+        def render(node: Node) -> str:
+            return to_query_string(node, zone)
+
+        since = request.since
+        if since is None:
+            pages = soap_pages(api, meta, render, self.config.retries)
+            tombstones = soap_tombstones(api, meta, None, answers)
+            return Reader(plan, pages, tombstones, answers).batches(request.batch_size)
+        if since.field != "updateddate":
+            raise ConfigError(
+                f"incremental reads of Sage CRM over SOAP use 'updateddate', not {since.field!r}",
+                context=self._context(meta.name).merge(field=since.field),
+            )
+        changes = soap_changes(
+            api,
+            meta,
+            render,
+            since,
+            answers=answers,
+            limit=self.config.max_records,
+            deleted=request.include_deleted,
+            resumes=self.config.retries,
+        )
+        return Reader(plan, changes, None, answers).batches(request.batch_size)
+
+    # -- writing (API level; not wired to Connector.write yet) -----------------------------
+    def apply_operations(self, entity: str, operations: Sequence[Operation]) -> list[OpResult]:
+        """Create / update / soft-delete records of ``entity``: one result per operation.
+        Raises OutcomeUnknownError when a call's outcome cannot be known."""
+        writer = ChangeWriter(
+            self.api, self.meta(entity), limit=self.config.max_records, context=self._context()
+        )
+        return writer.apply(operations)
