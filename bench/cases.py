@@ -21,7 +21,7 @@ from generate import COLUMNS, HEADER, KEY, table_ddl
 HERE = Path(__file__).resolve().parent
 SCHEMA = "bench"
 TABLE = f"{SCHEMA}.contacts"
-TOOLS = ("floor", "crmbridge", "dlt", "sling")
+TOOLS: tuple[str, ...] = ("floor", "crmbridge", "dlt", "sling")
 
 CHECKSUM = (
     f"SELECT count(*), md5(string_agg(md5(ROW({', '.join(HEADER)})::text), '' "
@@ -72,7 +72,7 @@ class Setup:
 def sling_binary() -> str | None:
     """The binary the `sling-linux-amd64` package ships (no download at run time)."""
     try:
-        import sling_linux_amd64  # type: ignore[import-not-found,unused-ignore]
+        import sling_linux_amd64  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ImportError:
         return shutil.which("sling")
     path: str = sling_linux_amd64.SLING_BIN
@@ -120,7 +120,7 @@ class PgCase:
         self.setup = setup
         self.data = data
         self.rows = setup.xlsx_rows if kind == "xlsx" else setup.rows
-        self.tools = TOOLS
+        self.tools: tuple[str, ...] = TOOLS
         #: the source file the case loads
         self.source = {
             "insert": data["csv"],

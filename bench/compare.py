@@ -35,6 +35,8 @@ from sugar_cases import SugarCase
 
 OUT = HERE / "out"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/crmbridge_bench"
+#: lines of /usr/bin/time itself
+TIME_SAYS = ("BENCH-RSS ", "Command exited with non-zero status", "Command terminated by")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 CASES = ("insert", "upsert", "xlsx", "rerun", "sugarcrm", "sugarcrm-latency")
 
@@ -84,7 +86,7 @@ def timed(step: Step) -> tuple[float, float, int, str]:
     lines = (proc.stdout + "\n" + proc.stderr).splitlines()
     rss = [ln for ln in lines if ln.startswith("BENCH-RSS ")]
     peak = int(rss[-1].split()[1]) / 1024 if rss else 0.0
-    said = [ANSI.sub("", ln).strip() for ln in lines if not ln.startswith("BENCH-RSS ")]
+    said = [ANSI.sub("", ln).strip() for ln in lines if not ln.startswith(TIME_SAYS)]
     said = [ln for ln in said if ln]
     return seconds, peak, proc.returncode, said[-1][:300] if said else ""
 

@@ -159,7 +159,9 @@ def markdown(
         "",
         "Each cell: the median of the rounds' wall-clock seconds, in brackets the median of "
         "the tool's time divided by the floor's of the same round, then the highest peak RSS "
-        "of the tool's process. — : the tool has no such source. Every round:",
+        "of the tool's process (`/usr/bin/time`). — : the tool has no such source. A tool "
+        "that loaded other rows than the floor, or changed the table, fails the case. "
+        "Every round:",
         "",
         "| case | tool | median s | min–max s | × floor (min–max) | peak RSS | check |",
         "|---|---|---:|---:|---:|---:|---|",

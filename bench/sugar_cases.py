@@ -53,7 +53,7 @@ def seeded(out: Path, accounts: int) -> Path:
 
 
 class SugarCase:
-    tools = ("floor", "crmbridge")
+    tools: tuple[str, ...] = ("floor", "crmbridge")
 
     def __init__(self, setup: Setup, accounts: int, latency: float) -> None:
         self.setup = setup
