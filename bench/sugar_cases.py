@@ -1,11 +1,12 @@
 """The SugarCRM cases of `compare.py`: extraction of every Account from the local sandbox.
 
-The sandbox (`crmbridge sandbox sugarcrm`'s server) serves a pre-seeded SQLite file from its
-own process on a real port; with ``latency`` every call waits that long first, as a remote
-server would. Both tools read the Accounts with the same 12 fields, order and page size and
-write them as JSON Lines: `crmbridge run` of a profile (its defaults: 4 pages in parallel),
-and a plain httpx loop (sequential against the local sandbox; with latency, 4 pages in
-parallel like the connector). The check: every record written once (count and the ids).
+The sandbox (`crmbridge sandbox sugarcrm --port 0 --data FILE`) serves a pre-seeded SQLite
+file from its own process on a real port; with ``latency`` every call waits that long first,
+as a remote server would (a small script sets that knob). Both tools read the Accounts with
+the same 12 fields, order and page size and write them as JSON Lines: `crmbridge run` of a
+profile (its defaults: 4 pages in parallel), and a plain httpx loop (sequential against the
+local sandbox; with latency, 4 pages in parallel like the connector). The check: every
+record written once (count and ids), with the same fields.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class SugarCase:
         if self.latency:
             argv = [sys.executable, "-c", LATENCY_SANDBOX, str(data), str(self.latency)]
         else:
-            argv = [sys.executable, "-m", "crmbridge.sandbox.sugarcrm", "--port", "0"]
+            argv = [sys.executable, "-m", "crmbridge", "sandbox", "sugarcrm", "--port", "0"]
             argv += ["--data", str(data)]
         self._server = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
         assert self._server.stdout is not None
