@@ -183,7 +183,51 @@ def markdown(
                 f"| {case['case']} | {tool} | {med} | {span} | {times} | "
                 f"{entry['peak_mb']:.0f} MB | {good} |"
             )
+    met = targets(summary)
+    if met:
+        lines += ["", "| case | target (issue 11) | measured | |", "|---|---|---:|---|", *met]
     return "\n".join(lines) + "\n"
+
+
+#: issue 11's targets: (case, what, limit, how the figure is got from the summary)
+TARGETS = [
+    ("insert", "crmbridge ≤ 1.4× the floor", 1.4, "ratio"),
+    ("upsert", "crmbridge ≤ 1.4× the floor", 1.4, "ratio"),
+    ("insert", "crmbridge ≥ 4× faster than dlt", 4.0, "faster:dlt"),
+    ("insert", "crmbridge ≥ 2× faster than sling", 2.0, "faster:sling"),
+    ("insert", "crmbridge peak RSS < 300 MB", 300.0, "rss"),
+    ("upsert", "crmbridge peak RSS < 300 MB", 300.0, "rss"),
+    ("xlsx", "crmbridge ≤ 1.3× fastexcel", 1.3, "ratio"),
+    ("rerun", "crmbridge re-run ≤ 10% of its first run", 0.10, "share"),
+    ("sugarcrm", "crmbridge ≤ 1.1× the raw loop", 1.1, "ratio"),
+]
+
+
+def targets(summary: list[Any]) -> list[str]:
+    """Markdown rows: each target of issue 11 with the measured figure, met or missed."""
+    cases = {case["case"]: case["tools"] for case in summary}
+    rows = []
+    for kind, what, limit, how in TARGETS:
+        ours = cases.get(kind, {}).get("crmbridge")
+        if ours is None or not ours["ok"]:
+            continue
+        figure: float | None = None
+        if how == "ratio" and "ratio" in ours:
+            figure, text = ours["ratio"]["median"], f"{ours['ratio']['median']:.2f}×"
+        elif how == "rss":
+            figure, text = ours["peak_mb"], f"{ours['peak_mb']:.0f} MB"
+        elif how == "share" and "share_of_first_run" in ours:
+            figure, text = ours["share_of_first_run"], f"{ours['share_of_first_run']:.0%}"
+        elif how.startswith("faster:"):
+            other = cases[kind].get(how.split(":")[1])
+            if other and other["ok"]:
+                figure = other["seconds"]["median"] / ours["seconds"]["median"]
+                text = f"{how.split(':')[1]} ÷ crmbridge: {figure:.2f}"
+        if figure is None:
+            continue
+        met = figure >= limit if how.startswith("faster:") else figure <= limit
+        rows.append(f"| {kind} | {what} | {text} | {'met' if met else '**missed**'} |")
+    return rows
 
 
 def write_docs(path: Path, report: str) -> None:

@@ -21,7 +21,7 @@ sys.path.insert(0, str(BENCH))
 
 from cases import TABLE, PgCase, Setup, psql  # noqa: E402
 from compare import timed  # noqa: E402
-from report import BEGIN, END, write_docs  # noqa: E402
+from report import BEGIN, END, targets, write_docs  # noqa: E402
 
 pytestmark = [
     pytest.mark.postgres,
@@ -129,3 +129,27 @@ def test_write_docs_replaces_only_the_generated_part(tmp_path: Path) -> None:
     page.write_text("no markers\n", encoding="utf-8")
     with pytest.raises(SystemExit, match="markers"):
         write_docs(page, "x")
+
+
+def test_targets_say_met_or_missed() -> None:
+    def entry(seconds: float, ratio: float, peak: float = 250.0) -> dict[str, object]:
+        return {"ok": True, "seconds": {"median": seconds}, "ratio": {"median": ratio},
+                "peak_mb": peak}  # fmt: skip
+
+    summary = [
+        {
+            "case": "insert",
+            "tools": {
+                "crmbridge": entry(3.0, 1.2, peak=310.0),
+                "dlt": entry(15.0, 6.0),
+                "sling": entry(5.0, 2.0),
+            },
+        },
+        {"case": "upsert", "tools": {"crmbridge": {"ok": False, "notes": ["exit 3"]}}},
+    ]
+    assert targets(summary) == [
+        "| insert | crmbridge ≤ 1.4× the floor | 1.20× | met |",
+        "| insert | crmbridge ≥ 4× faster than dlt | dlt ÷ crmbridge: 5.00 | met |",
+        "| insert | crmbridge ≥ 2× faster than sling | sling ÷ crmbridge: 1.67 | **missed** |",
+        "| insert | crmbridge peak RSS < 300 MB | 310 MB | **missed** |",
+    ]
