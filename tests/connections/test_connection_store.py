@@ -6,6 +6,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from crmbridge.connections import (
     ConnectionStore,
@@ -275,3 +276,25 @@ def test_inline_connections_are_validated(resolve: ResolveType) -> None:
         "  path: Input should be a valid string\n"
         "  delimter: unknown setting; did you mean 'delimiter'?"
     )
+
+
+def test_settings_a_connector_hands_back_are_saved_encrypted(
+    store: ConnectionStore, home: Path, settings: dict[str, object]
+) -> None:
+    store.add("crm", "demo", settings)
+    connector = store.get("crm").connector()
+    rotated = connector.settings.model_copy(update={"api_token": SecretStr("rotated-token-42")})
+    connector.settings_changed(rotated)
+    assert store.get("crm").settings.api_token.get_secret_value() == "rotated-token-42"  # type: ignore[attr-defined]
+    assert "rotated-token-42" not in (home / "connections.json").read_text()
+
+
+def test_an_inline_connection_cannot_keep_handed_back_settings(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from crmbridge.connections import inline_connection
+
+    connection = inline_connection("p.target", "csv", {"path": "."})
+    connector = connection.connector()
+    connector.settings_changed(connector.settings)
+    assert "cannot be saved" in caplog.text

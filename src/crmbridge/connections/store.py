@@ -61,10 +61,17 @@ class Connection:
     settings: ConnectorSettings
     #: finds the connector class of ``type`` (the registry, or a test's own)
     resolve_type: ResolveType = field(default=registry.get, repr=False, compare=False, kw_only=True)
+    #: keeps settings the system handed back (a rotated refresh token); None: not saved
+    save: Callable[[ConnectorSettings], None] | None = field(
+        default=None, repr=False, compare=False, kw_only=True
+    )
 
     def connector(self, *, base_dir: Path | None = None) -> Connector:
-        """A new connector instance for this connection (not opened yet)."""
-        return self.resolve_type(self.type)(self.name, self.settings, base_dir=base_dir)
+        """A new connector instance for this connection (not opened yet). Settings the
+        connector hands back (``Connector.settings_changed``) are saved with the connection."""
+        connector = self.resolve_type(self.type)(self.name, self.settings, base_dir=base_dir)
+        connector.on_settings_changed = self.save
+        return connector
 
     def secret_values(self) -> list[str]:
         """The plain secret values, to :func:`~crmbridge.connections.redact` messages with."""
@@ -169,11 +176,21 @@ class ConnectionStore:
         return connection
 
     def get(self, name: str) -> Connection:
-        """The connection called ``name``; an unknown name suggests close ones."""
+        """The connection called ``name``; an unknown name suggests close ones. Settings its
+        connector hands back are saved to it (encrypted, under the store's lock)."""
         entries = self._read()
         if name not in entries:
             raise unknown_name_error("connection", name, entries)
-        return self._decode(name, entries[name])
+        found = self._decode(name, entries[name])
+        return replace_dataclass(found, save=lambda settings: self._keep(found, settings))
+
+    def _keep(self, connection: Connection, settings: ConnectorSettings) -> None:
+        """Save ``settings`` as the new settings of ``connection`` (a rotated secret)."""
+        updated = replace_dataclass(connection, settings=settings)
+        with self._changing():
+            entries = self._read()
+            entries[connection.name] = self._encode(updated)
+            self._write(entries)
 
     def names(self) -> builtins.list[str]:
         """Names of the saved connections, sorted (nothing is decrypted)."""

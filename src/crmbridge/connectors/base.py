@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,8 +248,24 @@ class Connector(abc.ABC):
     ) -> None:
         self.name = name  # the connection's name, for messages
         self.settings = settings
+        #: set by the connection store: keeps settings the system hands back
+        self.on_settings_changed: Callable[[ConnectorSettings], None] | None = None
         #: relative paths in settings are relative to this (the profile's folder or cwd)
         self.base_dir = base_dir or Path.cwd()
+
+    def settings_changed(self, settings: ConnectorSettings) -> None:
+        """Call when the system hands back a setting that must be kept for the next run (a
+        rotated OAuth refresh token): ``settings`` replace the connector's and are saved with
+        the connection (a connection written in a profile cannot keep them: a warning)."""
+        self.settings = settings
+        if self.on_settings_changed is not None:
+            self.on_settings_changed(settings)
+        else:
+            logging.getLogger("crmbridge.connectors").warning(
+                "connection %r: the system changed a setting that cannot be saved (save the "
+                "connection with `crmbridge connection add` to keep it)",
+                self.name,
+            )
 
     # -- lifecycle -----------------------------------------------------------------------
     def open(self) -> None:  # noqa: B027 - optional hook
