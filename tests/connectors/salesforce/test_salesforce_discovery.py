@@ -48,7 +48,7 @@ def test_picklists_restricted_are_enums_others_strings(sf: SalesforceConnector) 
 
 def test_external_ids_id_lookups_and_relationships(sf: SalesforceConnector) -> None:
     meta = sf.meta("Contact")
-    assert meta.external_ids == ["Ext_Id__c"]
+    assert meta.external_ids == ["Ext_Id__c", "Crmbridge_Key__c"]
     assert meta.relationships["Account"] == ("AccountId", ("Account",))
     assert meta.info["Email"].id_lookup
     assert not meta.filterable("Description")
