@@ -212,11 +212,12 @@ class SalesforceConnector(Connector):
         plan = plan_read(
             self._pushdown(request.object), request, context=self._context(request.object)
         )
-        counted = self.count(request)
-        if counted is not None and counted > self.config.bulk_query_threshold:
-            return None
         with self._lock:
-            self._promised.add(plan.promise)
+            if plan.promise not in self._promised:
+                counted = self.count(request)
+                if counted is not None and counted > self.config.bulk_query_threshold:
+                    return None
+                self._promised.add(plan.promise)
         return tuple(plan.order)
 
     def count(self, request: ReadRequest) -> int | None:
