@@ -211,3 +211,37 @@ def test_an_update_by_id_in_any_form(sf: SalesforceConnector, sandbox: Salesforc
     assert result.target_id.to_pylist() == [record_id]
     [row] = sandbox.execute('SELECT "Phone" FROM sobject_account WHERE "Id" = ?', (record_id,))
     assert row["Phone"] == "15"
+
+
+def test_a_key_repeated_in_a_batch_creates_then_updates_one_record(
+    sf: SalesforceConnector, sandbox: SalesforceSandbox
+) -> None:
+    rows = [
+        {"Email": "twice@x.example", "LastName": "First", "Company": "Co"},
+        {"Email": "TWICE@x.example ", "LastName": "Second", "Company": "Co"},
+    ]
+    result = _write(sf, "Lead", rows, WriteMode.UPSERT, ["Email"])
+    assert result.outcome.to_pylist() == ["created", "updated"]
+    assert result.target_id[0].as_py() == result.target_id[1].as_py()
+    found = sandbox.execute('SELECT "LastName" FROM sobject_lead WHERE "Email" LIKE \'twice@%\'')
+    assert found == [{"LastName": "Second"}]
+
+
+def test_a_dry_run_plans_what_the_real_run_does_with_ids_and_references(
+    sf: SalesforceConnector,
+) -> None:
+    keys = ["Ext_Id__c"]
+    # a 15-character account id is the same reference as the 18-character one stored
+    same = [{"Ext_Id__c": "CON-00001", "LastName": "Jensen", "AccountId": "0015g0000000001"}]
+    assert _write(sf, "Contact", same, WriteMode.UPSERT, keys).outcome.to_pylist() == ["unchanged"]
+    by_id = [{"Ext_Id__c": "D-1", "LastName": "Dry", "AccountId": "0015g0000000003aaa"}]
+    by_ext = [
+        {"Ext_Id__c": "CON-00002", "LastName": "García", "Account.Ext_Id__c": "ACC-00002"},
+        {"Ext_Id__c": "D-2", "LastName": "Run", "Account.Ext_Id__c": "ACC-00004"},
+    ]
+    for rows, expected in ((by_id, ["created"]), (by_ext, ["updated", "created"])):
+        dry = _write(sf, "Contact", rows, WriteMode.UPSERT, keys, dry_run=True)
+        real = _write(sf, "Contact", rows, WriteMode.UPSERT, keys)
+        assert dry.outcome.to_pylist() == real.outcome.to_pylist() == expected
+        again = _write(sf, "Contact", rows, WriteMode.UPSERT, keys)
+        assert again.outcome.to_pylist() == ["unchanged"] * len(rows)
