@@ -284,3 +284,31 @@ def test_an_insert_without_match_keys_is_not_repeated_by_a_rerun(
     again = _run(loaded, store, state)
     assert _nonzero(again.counts) == {"skipped": 3}
     assert count(sandbox, "sobject_lead", "\"LastName\" IN ('Once', 'Twice')") == 3
+
+
+def test_with_an_operation_key_field_a_lost_insert_without_keys_is_confirmed(
+    tmp_path: Path, sandbox: SalesforceSandbox, server: RunningServer, state: StateStore
+) -> None:
+    home = tmp_path / "home"
+    store = ConnectionStore(home, key_source=KeyFileKeySource(home / "secret.key"))
+    settings = _settings(sandbox, server, operation_key_field="Crmbridge_Key__c")
+    store.add("org", "salesforce", settings)
+    rows = "".join(f"Key{i},Co\n" for i in range(250))
+    _csv(tmp_path / "leads.csv", "last,company\n" + rows)
+    loaded = _profile(
+        tmp_path,
+        """
+        source: {connection: {type: csv, path: .}, object: leads.csv}
+        target: {connection: org, object: Lead, mode: insert}
+        mapping: {LastName: last, Company: company}
+        """,
+    )
+    sandbox.faults.lose_next(1, only="composite/sobjects", after=1)  # the second call of two
+    summary = _run(loaded, store, state)
+    assert summary.error is None
+    assert _nonzero(summary.counts) == {"created": 250}
+    assert count(sandbox, "sobject_lead", "\"LastName\" LIKE 'Key%'") == 250
+    keys = sandbox.execute(
+        'SELECT DISTINCT "Crmbridge_Key__c" AS k FROM sobject_lead WHERE "LastName" LIKE \'Key%\''
+    )
+    assert len(keys) == 250
