@@ -98,3 +98,17 @@ def add_accounts(
 
 def batch(rows: list[dict[str, Any]]) -> pa.RecordBatch:
     return pa.RecordBatch.from_pylist(rows)
+
+
+def typed(sf: SalesforceConnector, object: str, rows: list[dict[str, Any]]) -> pa.RecordBatch:
+    """``rows`` as a batch typed per ``object``'s fields (the columns of the first row)."""
+    schema = sf.describe(object)
+    names = list(rows[0])
+    arrow = pa.schema([pa.field(n, schema.field(n).arrow_type) for n in names])
+    return pa.RecordBatch.from_pylist(rows, schema=arrow)
+
+
+def count(sandbox: SalesforceSandbox, table: str, where: str = "1", *params: Any) -> int:
+    """Rows of a sandbox table (the recycle bin included) matching ``where``."""
+    found = sandbox.execute(f"SELECT count(*) AS n FROM {table} WHERE {where}", params)
+    return int(found[0]["n"])

@@ -1,4 +1,5 @@
-"""The shared connector conformance suite (reading), against the sandbox on a real port."""
+"""The shared connector conformance suite (reads and writes), against the sandbox on a real
+port."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from salesforce_helpers import connector_factory
 from crmbridge.connectors.base import Connector
 from crmbridge.sandbox.salesforce import SalesforceSandbox
 from crmbridge.sandbox.salesforce.ids import make_id
-from crmbridge.testing.conformance import ConnectorConformance, Sample
+from crmbridge.testing.conformance import ConnectorConformance, Sample, WriteTarget
 
 UTC = dt.UTC
 ACCOUNTS: list[dict[str, Any]] = [
@@ -48,6 +49,10 @@ ACCOUNTS: list[dict[str, Any]] = [
         "SystemModstamp": dt.datetime(2024, 3, 2, 9, 30, 5, tzinfo=UTC),
         "IsDeleted": False,
     },
+]
+
+CONTACTS = [
+    {"LastName": f"Conformance{n}", "Ext_Id__c": f"C-{n}", "Title": f"T{n}"} for n in range(3)
 ]
 
 
@@ -84,4 +89,12 @@ class TestSalesforceConformance(ConnectorConformance):
 
     @pytest.fixture
     def sample(self, connector: Connector) -> Sample:
-        return Sample("Account", rows=[dict(r) for r in ACCOUNTS], key="Id")
+        return Sample(
+            "Account", rows=[dict(r) for r in ACCOUNTS], key="Id", cursor="SystemModstamp"
+        )
+
+    @pytest.fixture
+    def write_target(self, connector: Connector) -> WriteTarget:
+        return WriteTarget(
+            "Contact", rows=[dict(r) for r in CONTACTS], key="Ext_Id__c", changeable="Title"
+        )

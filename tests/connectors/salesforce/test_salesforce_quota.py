@@ -25,9 +25,10 @@ def test_calls_are_paced_once_the_quota_is_mostly_used(
     sf = connect(sleep=sleeps, quota_slow_down=0.5, quota_stop=0.9, quota_pause=1.0)
     sandbox.set_api_usage(10, 100)
     sf.objects()
+    sf.describe("Account")  # Account and the objects it refers to
     assert sleeps == []  # 11% used
     sandbox.set_api_usage(70, 100)
-    sf.describe("Account")  # learns 71/100
+    sf.check()  # learns 71/100
     read_all(sf, "Account", fields=["Id"])
     assert len(sleeps) == 1
     assert 1.0 < sleeps[0] < 10.0

@@ -189,3 +189,47 @@ def test_decimals_keep_the_field_scale(sf: SalesforceConnector) -> None:
         [b.column(0) for b in sf.read(ReadRequest("Opportunity", fields=["Amount"]))]
     )
     assert amounts.type == pa.decimal128(16, 2)
+
+
+def test_the_read_order_is_promised_only_for_a_rest_query(
+    connect: Connect, sandbox: SalesforceSandbox
+) -> None:
+    sf = connect(bulk_query_threshold=300, page_size=200)
+    assert sf.read_order(ReadRequest("Account", fields=["Name"])) == ("Id",)
+    since = Since("SystemModstamp", dt.datetime(2024, 1, 1, tzinfo=UTC), key="Ext_Id__c")
+    incremental = ReadRequest("Account", fields=["Name"], since=since)
+    assert sf.read_order(incremental) == ("SystemModstamp", "Ext_Id__c", "Id")
+    add_accounts(sandbox, 450)
+    assert sf.read_order(ReadRequest("Account", fields=["Id"])) == ("Id",)  # promised before
+    other = connect(bulk_query_threshold=300, page_size=200)
+    assert other.read_order(ReadRequest("Account", fields=["Id"])) is None  # a Bulk job
+    # the promised read stays a query in Id order, however many records there are now
+    rows = read_all(sf, "Account", fields=["Id"], batch_size=1000)
+    assert sf.last_reader is not None
+    assert sf.last_reader.used == "rest"
+    assert [r["Id"] for r in rows] == sorted(r["Id"] for r in rows)
+    read_all(other, "Account", fields=["Id"], batch_size=1000)
+    assert other.last_reader is not None
+    assert other.last_reader.used == "bulk"
+
+
+def test_a_resumed_read_goes_on_after_the_last_record_processed(
+    connect: Connect, sandbox: SalesforceSandbox
+) -> None:
+    add_accounts(sandbox, 5, stamp="2024-05-01T00:00:00.000Z", prefix="Late")
+    sf = connect()
+    everything = read_all(sf, "Account", fields=["Id", "Name"])
+    last = everything[6]["Id"]
+    rest = read_all(sf, "Account", fields=["Id", "Name"], after=(last,))
+    assert rest == everything[7:]
+    since = Since("SystemModstamp", dt.datetime(2024, 1, 1, tzinfo=UTC))
+    request = ReadRequest("Account", fields=["Id", "SystemModstamp"], since=since)
+    order = sf.read_order(request)
+    assert order == ("SystemModstamp", "Id")
+    ordered = read_all(sf, "Account", fields=["Id", "SystemModstamp"], since=since)
+    at = ordered[9]
+    after = read_all(
+        sf, "Account", fields=["Id", "SystemModstamp"], since=since,
+        after=(at["SystemModstamp"], at["Id"]),
+    )  # fmt: skip
+    assert after == ordered[10:]

@@ -80,3 +80,19 @@ def test_api_versions_are_listed_without_login(rest: Rest) -> None:
     versions = rest.client.get("/services/data").json()
     assert {"label": "v59.0", "url": "/services/data/v59.0", "version": "59.0"} in versions
     assert rest.client.get("/services/data/v12.0/sobjects").status_code == 404
+
+
+def test_a_case_sensitive_external_id_compares_exactly(rest: Rest) -> None:
+    key = _fields(rest, "Lead")["Crmbridge_Key__c"]
+    assert (key["externalId"], key["unique"], key["caseSensitive"], key["length"]) == (
+        True,
+        True,
+        True,
+        36,
+    )
+    assert _fields(rest, "Lead")["Web_Id__c"]["caseSensitive"] is False
+    for value in ("abc-1", "ABC-1"):  # two values, not a duplicate
+        body = {"LastName": "Case", "Company": "Co", "Crmbridge_Key__c": value}
+        assert rest.call("POST", "sobjects/Lead", json=body).status_code == 201
+    found = rest.records("SELECT Crmbridge_Key__c FROM Lead WHERE Crmbridge_Key__c = 'ABC-1'")
+    assert [r["Crmbridge_Key__c"] for r in found] == ["ABC-1"]

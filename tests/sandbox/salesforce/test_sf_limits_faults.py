@@ -60,6 +60,18 @@ def test_lost_answers_were_applied(rest: Rest) -> None:
     assert len(rest.records("SELECT Id FROM Account WHERE Name = 'Lost'")) == 1
 
 
+def test_a_lost_answer_can_come_after_some_calls(rest: Rest) -> None:
+    rest.sandbox.faults.lose_next(1, only="composite/sobjects", after=1)
+    for name in ("First", "Second"):
+        body = {"records": [{"attributes": {"type": "Account"}, "Name": name}]}
+        if name == "First":
+            assert rest.call("POST", "composite/sobjects", json=body).status_code == 200
+        else:
+            with pytest.raises(httpx.RemoteProtocolError):
+                rest.call("POST", "composite/sobjects", json=body)
+    assert len(rest.records("SELECT Id FROM Account WHERE Name IN ('First', 'Second')")) == 2
+
+
 def test_latency_and_call_counts(rest: Rest) -> None:
     rest.sandbox.faults.latency = 0.05
     started = time.monotonic()
@@ -101,6 +113,18 @@ def test_a_data_file_keeps_its_changes(tmp_path: Path, tls_dir: Path) -> None:
     box.close()
     again = SalesforceSandbox(data, accounts=3, tls_dir=tls_dir)
     assert again.execute("SELECT COUNT(*) AS n FROM sobject_account")[0]["n"] == 0
+    again.close()
+
+
+def test_a_data_file_made_before_a_field_was_added_gets_it(tmp_path: Path, tls_dir: Path) -> None:
+    data = tmp_path / "org.sqlite"
+    box = SalesforceSandbox(data, accounts=1, tls_dir=tls_dir)
+    box.execute("DROP INDEX idx_sobject_account_crmbridge_key__c")
+    box.execute('ALTER TABLE sobject_account DROP COLUMN "Crmbridge_Key__c"')
+    box.close()
+    again = SalesforceSandbox(data, accounts=1, tls_dir=tls_dir)
+    found = again.execute('SELECT "Crmbridge_Key__c" FROM sobject_account')
+    assert found == [{"Crmbridge_Key__c": None}]
     again.close()
 
 

@@ -7,6 +7,8 @@ See docs/connectors/salesforce.md. The parts:
 * :mod:`.discovery` ``describe`` -> schema; :mod:`.values` wire values <-> Arrow;
 * :mod:`.soql` filter pushdown; :mod:`.reader` REST and Bulk query reads;
 * :mod:`.bulk` Bulk API 2.0 jobs; :mod:`.writes` Collections and Bulk ingest writes;
+* :mod:`.matching` candidates for key values (``match``); :mod:`.applying` a plan's
+  operations carried out, repeatably (``apply``);
 * :mod:`.connector` the connector class.
 
 simple-salesforce is an optional dependency (``pip install 'crmbridge[salesforce]'``).

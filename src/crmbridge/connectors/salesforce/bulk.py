@@ -5,9 +5,11 @@ following ``Sforce-Locator`` until it says ``null``.
 
 Ingest: create the job, upload the CSV, close it (``UploadComplete``), poll, read the
 successful / failed / unprocessed results. Every step can be retried or checked, so a
-failure never leaves open what was applied: creating a job writes no record; an upload that
+failure rarely leaves open what was applied: creating a job writes no record; an upload that
 fails leaves the job open (it is aborted and the work done again in a new job); a close whose
-answer is lost is followed by reading the job's state. Results are CSV rows carrying the
+answer is lost is followed by reading the job's state. Only a closed job whose end cannot be
+seen (it outlives ``bulk_timeout``, or its state or results cannot be read) is an
+:class:`.failures.OutcomeUnknownError`. Results are CSV rows carrying the
 original cells; :mod:`.writes` maps them back to the input records.
 """
 
@@ -135,8 +137,17 @@ class Bulk:
                     raise
                 continue
             self._close(job_id, object)
-            info = self._wait("ingest", job_id, object)
-            return self._results(job_id, info, object)
+            try:
+                info = self._wait("ingest", job_id, object)
+                return self._results(job_id, info, object)
+            except OutcomeUnknownError:
+                raise
+            except RetryableError as err:  # the job ran, or some of it: we cannot see what
+                raise OutcomeUnknownError(
+                    f"{err.message}; the records of Bulk job {job_id} may or may not have "
+                    "been applied",
+                    context=err.context,
+                ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _create(self, object: str, operation: str, external_id: str | None) -> str:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from crmbridge.core.identity import KeyRule
 from crmbridge.core.schema import Field, FieldType, ObjectSchema
 
 #: Salesforce field type -> FieldType (types not listed are strings)
@@ -25,6 +26,11 @@ SALESFORCE_TYPES: dict[str, FieldType] = {
 SKIPPED_TYPES = frozenset({"address", "location", "base64", "complexvalue", "anyType"})
 #: text areas longer than this are long text
 SHORT_TEXT = 255
+#: Salesforce types whose values are text that SOQL compares case-insensitively
+TEXT_TYPES = frozenset(
+    {"string", "textarea", "picklist", "multipicklist", "combobox", "phone", "url",
+     "encryptedstring"}
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,24 @@ class FieldInfo:
 
 
 @dataclass(frozen=True)
+class RelatedField:
+    """``Account.Ext_Id__c``: a reference set (and read) through an external id of the related
+    record."""
+
+    #: the relationship name, e.g. ``Account``
+    relationship: str
+    #: the reference field it sets, e.g. ``AccountId``
+    reference: str
+    #: the related object and its external-id field
+    object: str
+    field: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.relationship}.{self.field}"
+
+
+@dataclass(frozen=True)
 class ObjectMeta:
     """Everything the connector knows about one sObject."""
 
@@ -51,6 +75,8 @@ class ObjectMeta:
     info: Mapping[str, FieldInfo]
     queryable: bool = True
     child_relationships: Mapping[str, str] = field(default_factory=dict)
+    #: ``Relationship.ExternalId`` fields (in the schema too, read on request)
+    related: Mapping[str, RelatedField] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -70,6 +96,15 @@ class ObjectMeta:
     def filterable(self, name: str) -> bool:
         found = self.info.get(name)
         return found is not None and found.filterable
+
+    @property
+    def parents(self) -> dict[str, str]:
+        """relationship name -> the one object it leads to (polymorphic ones left out)."""
+        return {
+            i.relationship: i.reference_to[0]
+            for i in self.info.values()
+            if i.relationship and len(i.reference_to) == 1
+        }
 
 
 def build_meta(described: Mapping[str, Any]) -> ObjectMeta:
@@ -112,6 +147,53 @@ def build_meta(described: Mapping[str, Any]) -> ObjectMeta:
     )
 
 
+def with_related(meta: ObjectMeta, parents: Mapping[str, ObjectMeta]) -> ObjectMeta:
+    """``meta`` with a field ``Relationship.ExternalId`` for each external-id field of each
+    related object in ``parents`` (keyed by object name): a value a profile can map to set the
+    reference, read only when a read names it."""
+    added: list[Field] = []
+    related: dict[str, RelatedField] = {}
+    for relationship, object in sorted(meta.parents.items()):
+        parent = parents.get(object)
+        if parent is None:
+            continue
+        reference = meta.relationships[relationship][0]
+        for ext in parent.external_ids:
+            ref = RelatedField(relationship, reference, object, ext)
+            own = parent.schema.field(ext)
+            related[ref.name] = ref
+            added.append(
+                replace(
+                    own,
+                    name=ref.name,
+                    required=False,
+                    key=False,
+                    read_only=False,
+                    on_request=True,
+                    label=f"{relationship}: {own.label or own.name}",
+                )
+            )
+    schema = meta.schema
+    return replace(
+        meta,
+        schema=replace(schema, fields=(*schema.fields, *added)),
+        related=related,
+    )
+
+
+def key_rule(raw: Mapping[str, Any]) -> KeyRule:
+    """How Salesforce compares values of the field when it looks records up by it: text
+    case-insensitively (``casefold``) unless ``describe`` says ``caseSensitive`` (a unique
+    external id may be), e-mail addresses as addresses (``email``); ids, numbers, dates
+    exactly (an id in its 18-character form, see :func:`.values.canonical_id`)."""
+    kind = str(raw.get("type", "string"))
+    if kind == "email":
+        return KeyRule.EMAIL
+    if kind in TEXT_TYPES and not raw.get("caseSensitive"):
+        return KeyRule.CASEFOLD
+    return KeyRule.EXACT
+
+
 def field_type(raw: Mapping[str, Any]) -> FieldType:
     kind = str(raw.get("type", "string"))
     if kind == "picklist" and raw.get("restrictedPicklist"):
@@ -152,4 +234,5 @@ def to_field(raw: Mapping[str, Any]) -> Field:
         read_only=not (createable or updateable),
         allowed_values=values if ftype is FieldType.ENUM else None,
         label=raw.get("label") or None,
+        key_rule=key_rule(raw),
     )

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from crmbridge.errors import FatalError, RetryableError
+from crmbridge.errors import AmbiguousWriteError, FatalError, RetryableError
 
 
-class OutcomeUnknownError(RetryableError):
+class OutcomeUnknownError(AmbiguousWriteError):
     """A call that changes data failed in a way that leaves open whether Salesforce applied it
-    (the connection dropped, or an error answer came after the request was taken). The caller
-    must find out what was written (read it back) before trying again."""
+    (the connection dropped, or an error answer came after the request was taken). It is the
+    engine's :class:`~crmbridge.errors.AmbiguousWriteError`: the engine repeats the operations
+    (``attempt > 1``) and the connector confirms what it finds applied instead of applying it
+    twice."""
 
 
 class QuotaError(FatalError):

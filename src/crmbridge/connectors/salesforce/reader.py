@@ -3,9 +3,10 @@
 
 Reads are ordered by ``Id`` (incremental reads by the cursor field, then ``Id``): a keyset
 order, so when a query cursor expires (``INVALID_QUERY_LOCATOR``) the read goes on with a new
-query from the last record it yielded. The first answer tells how many records match; when
-that is more than ``bulk_query_threshold`` the read is done by a Bulk query job instead
-(unordered: Bulk API 2.0 does not sort).
+query from the last record it yielded, and a resumed run reads on after the last record it
+processed (``ReadRequest.after``). The first answer tells how many records match; when that is
+more than ``bulk_query_threshold`` the read is done by a Bulk query job instead (unordered:
+Bulk API 2.0 does not sort), unless the read was promised in order (``ordered``).
 
 Every pushed predicate is checked again on the decoded rows (:mod:`.soql`): Salesforce may
 return a few rows too many, never too few.
@@ -14,7 +15,7 @@ return a few rows too many, never too few.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -51,11 +52,30 @@ class ReadPlan:
     recheck: exp.Expression | None
     deleted: bool
 
-    def soql(self, extra: str | None = None, *, ordered: bool = True) -> str:
-        parts = [p for p in (self.condition, extra) if p]
+    def soql(self, *extra: str | None, ordered: bool = True) -> str:
+        parts = [p for p in (self.condition, *extra) if p]
         condition = " AND ".join(f"({p})" if len(parts) > 1 else p for p in parts) or None
         order = self.order if ordered else []
         return select(self.meta.name, self.fetch.field_names, condition, order)
+
+    def after(self, values: Sequence[Any]) -> str:
+        """The keyset condition: records after ``values`` (of the order fields) in the read's
+        order, ``(k1 > v1) OR (k1 = v1 AND k2 > v2) OR ...``. Datetimes are cut to the second
+        (SOQL literals have no fractions): a few records already read may come again, none is
+        left out."""
+        fields = [self.fetch.field(name) for name in self.order]
+        options: list[str] = []
+        for i, field in enumerate(fields):
+            same = [f"{f.name} = {literal(v)}" for f, v in zip(fields[:i], values[:i], strict=True)]
+            options.append(" AND ".join([*same, f"{field.name} > {literal(values[i])}"]))
+        if len(options) == 1:
+            return options[0]
+        return " OR ".join(f"({o})" if " AND " in o else o for o in options)
+
+    @property
+    def promise(self) -> tuple[str, str | None, bool]:
+        """What identifies this read's records and order (not its fields)."""
+        return (self.meta.name, self.condition, self.deleted)
 
 
 def plan_read(pushdown: Pushdown, request: ReadRequest, *, context: ErrorContext) -> ReadPlan:
@@ -125,12 +145,23 @@ def _since_predicate(since: Since) -> exp.Expression:
 
 
 class Reader:
-    """Streams the records of one ReadPlan."""
+    """Streams the records of one ReadPlan. ``after``: only the records after these values of
+    the order fields. ``ordered``: in the plan's order whatever the count (never a Bulk job,
+    whose results are unordered)."""
 
-    def __init__(self, api: Api, plan: ReadPlan) -> None:
+    def __init__(
+        self,
+        api: Api,
+        plan: ReadPlan,
+        *,
+        after: Sequence[Any] | None = None,
+        ordered: bool = False,
+    ) -> None:
         self.api = api
         self.plan = plan
         self.settings = api.settings
+        self.extra = plan.after(after) if after is not None else None
+        self.ordered = ordered or after is not None
         #: how the last read went: "rest" or "bulk", and how often it resumed
         self.used = ""
         self.resumed = 0
@@ -173,9 +204,10 @@ class Reader:
 
     def _pages(self) -> Iterator[pa.RecordBatch]:
         fields = self.plan.fetch.fields
-        page = self._query(self.plan.soql())
+        page = self._query(self.plan.soql(self.extra))
         if (
-            not page.get("done")
+            not self.ordered
+            and not page.get("done")
             and int(page.get("totalSize", 0)) > self.settings.bulk_query_threshold
         ):
             self.used = "bulk"
@@ -196,20 +228,9 @@ class Reader:
                 if last is None or self.resumed >= MAX_RESUMES:
                     raise
                 self.resumed += 1
-                page = self._query(self.plan.soql(self._after(last)))
-
-    def _after(self, record: dict[str, Any]) -> str:
-        """The keyset condition: records after ``record`` in the read's order,
-        ``(k1 > v1) OR (k1 = v1 AND k2 > v2) OR ...``."""
-        fields = [self.plan.fetch.field(name) for name in self.plan.order]
-        values = [c[0].as_py() for c in records_to_batch([record], fields).columns]
-        options: list[str] = []
-        for i, field in enumerate(fields):
-            same = [f"{f.name} = {literal(v)}" for f, v in zip(fields[:i], values[:i], strict=True)]
-            options.append(" AND ".join([*same, f"{field.name} > {literal(values[i])}"]))
-        if len(options) == 1:
-            return options[0]
-        return " OR ".join(f"({o})" if " AND " in o else o for o in options)
+                order = [self.plan.fetch.field(name) for name in self.plan.order]
+                values = [c[0].as_py() for c in records_to_batch([last], order).columns]
+                page = self._query(self.plan.soql(self.extra, self.plan.after(values)))
 
     def _bulk(self) -> Iterator[pa.RecordBatch]:
         client = Bulk(self.api)

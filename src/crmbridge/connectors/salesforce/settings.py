@@ -52,6 +52,18 @@ class SalesforceSettings(ConnectorSettings):
     bulk_write_threshold: int = Field(
         2_000, ge=0, description="writes of more records than this use a Bulk API 2.0 ingest job"
     )
+    hard_delete: bool = Field(
+        False,
+        description="deletes skip the recycle bin (Bulk API 2.0 hardDelete; needs the "
+        "'Bulk API Hard Delete' permission; cannot be undone)",
+    )
+    operation_key_field: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z][A-Za-z0-9_]*$",
+        description="a text external-id field (unique, 36 characters or more) on every object "
+        "written: each created record gets its operation key there, so a repeated create is "
+        "recognised even without match keys",
+    )
     bulk_poll_interval: float = Field(
         2.0, gt=0, description="first pause between polls of a Bulk job, seconds (grows to 30)"
     )

@@ -205,7 +205,7 @@ class Pushdown:
                 return None
             return Cond(name, "=", (value if op == "=" else not value,))
         if category == "datetime":
-            return _datetime_condition(name, op, value)
+            return datetime_condition(name, op, value)
         return Cond(name, "!=" if op == "<>" else op, (value,))
 
     # -- values -------------------------------------------------------------------------
@@ -312,7 +312,7 @@ def _cast_literal(node: exp.Cast) -> Any:
     return _REFUSED
 
 
-def _datetime_condition(name: str, op: str, moment: dt.datetime) -> Node | None:
+def datetime_condition(name: str, op: str, moment: dt.datetime) -> Node | None:
     """Round the bound outwards to whole seconds (SOQL literals have no fractions)."""
     floor = moment.replace(microsecond=0)
     ceil = floor + dt.timedelta(seconds=1) if moment.microsecond else floor

@@ -3,6 +3,10 @@
 Reading: REST records (JSON) and Bulk API 2.0 results (CSV) become Arrow batches typed per the
 schema; conversions of whole columns are Arrow casts. Writing: Arrow values become JSON values
 (sObject Collections) or CSV cells (Bulk API 2.0, where ``#N/A`` sets a field to null).
+
+**Stored form** (:func:`stored_form`): what Salesforce keeps of a value it is sent, so that a
+value compares equal to what a query returns after the save: empty text is null, datetimes
+keep milliseconds, and ids are in their canonical 18-character form (:func:`canonical_id`).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -22,6 +27,62 @@ from crmbridge.core.schema import Field, FieldType
 
 #: a Bulk API 2.0 CSV cell that sets the field to null (an empty cell leaves it alone)
 CSV_NULL = "#N/A"
+#: a Bulk API 2.0 CSV cell that leaves the field alone
+CSV_UNSET = ""
+_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+_ID_BODY = re.compile(r"[A-Za-z0-9]{15}")
+
+
+def canonical_id(text: str) -> str | None:
+    """The 18-character form of a record id, as Salesforce returns it; None when ``text`` is
+    not an id. A 15-character id is case-sensitive and gets its suffix; an 18-character one is
+    case-insensitive: its suffix says which letters of the first 15 are upper case."""
+    if len(text) == 15 and _ID_BODY.fullmatch(text):
+        suffix = ""
+        for start in (0, 5, 10):
+            bits = sum(1 << i for i, ch in enumerate(text[start : start + 5]) if ch.isupper())
+            suffix += _SUFFIX[bits]
+        return text + suffix
+    if len(text) != 18 or not _ID_BODY.fullmatch(text[:15]):
+        return None
+    body: list[str] = []
+    for part, code in enumerate(text[15:].upper()):
+        bits = _SUFFIX.find(code)
+        if bits < 0:
+            return None
+        for i, ch in enumerate(text[part * 5 : part * 5 + 5]):
+            body.append(ch.upper() if bits >> i & 1 else ch.lower())
+    return "".join(body) + text[15:].upper()
+
+
+def canonical_ids(values: pa.Array) -> pa.Array:
+    """``canonical_id`` of each value (values that are no ids stay as they are)."""
+    distinct = pc.unique(values.drop_null()).to_pylist()
+    changed = {v: c for v in distinct if (c := canonical_id(v)) is not None and c != v}
+    if not changed:
+        return values
+    return pa.array(
+        [changed.get(v, v) if v is not None else None for v in values.to_pylist()], pa.string()
+    )
+
+
+def stored_form(batch: pa.RecordBatch, fields: Sequence[Field]) -> pa.RecordBatch:
+    """``batch`` with the columns of ``fields`` as Salesforce stores them (module docstring)."""
+    types = {f.name: f.type for f in fields}
+    for i, name in enumerate(batch.schema.names):
+        kind = types.get(name)
+        column = batch.column(i)
+        if kind is None or column.null_count == len(column):
+            continue
+        if kind is FieldType.ID and pa.types.is_string(column.type):
+            column = canonical_ids(column)
+        if kind.is_text and pa.types.is_string(column.type):
+            empty = pc.equal(column, "")
+            column = pc.if_else(empty, pa.scalar(None, pa.string()), column)
+        elif kind is FieldType.DATETIME and pa.types.is_timestamp(column.type):
+            column = pc.floor_temporal(column, unit="millisecond")
+        batch = batch.set_column(i, batch.schema.field(i), column)
+    return batch
 
 
 def _from_text(strings: pa.Array, field: Field) -> pa.Array:
@@ -55,9 +116,19 @@ def _json_column(values: list[Any], field: Field) -> pa.Array:
     return pa.array(values, field.arrow_type)
 
 
+def _value(record: dict[str, Any], name: str) -> Any:
+    """The value of ``name`` in a REST record; ``Account.Ext_Id__c`` is inside the related
+    record ``Account`` (null when there is none)."""
+    if name in record or "." not in name:
+        return record.get(name)
+    relationship, _, rest = name.partition(".")
+    related = record.get(relationship)
+    return _value(related, rest) if isinstance(related, dict) else None
+
+
 def records_to_batch(records: Sequence[dict[str, Any]], fields: Sequence[Field]) -> pa.RecordBatch:
     """REST query records as a batch with ``fields`` (in that order)."""
-    arrays = [_json_column([r.get(f.name) for r in records], f) for f in fields]
+    arrays = [_json_column([_value(r, f.name) for r in records], f) for f in fields]
     schema = pa.schema([pa.field(f.name, f.arrow_type) for f in fields])
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 

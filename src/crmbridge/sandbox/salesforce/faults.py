@@ -28,8 +28,8 @@ class Faults:
     * ``fail_next(n, status, body)``: the next n calls answer that status and body, without
       doing anything (e.g. 503, or 500 with a Salesforce error list);
     * ``drop_next(n)``: the next n calls are closed without an answer, without doing anything;
-    * ``lose_next(n)``: the next n calls are carried out, then closed without an answer (the
-      client cannot tell whether they were applied);
+    * ``lose_next(n, after=k)``: the next n calls (after k more that go through) are carried
+      out, then closed without an answer (the client cannot tell whether they were applied);
     * ``expire_sessions_after(calls)``: every access token dies after that many calls
       (401 ``INVALID_SESSION_ID``); None turns it off.
 
@@ -46,6 +46,7 @@ class Faults:
         self._fail: tuple[int, int, str] = (0, 500, "")
         self._drop = 0
         self._lose = 0
+        self._lose_after = 0
         #: per knob: the text a route must contain for the knob to apply (None: any route)
         self._only: dict[str, str | None] = {"fail": None, "drop": None, "lose": None}
         self._expire_after: int | None = None
@@ -83,9 +84,10 @@ class Faults:
             self._drop = max(0, n)
             self._only["drop"] = only
 
-    def lose_next(self, n: int, *, only: str | None = None) -> None:
+    def lose_next(self, n: int, *, only: str | None = None, after: int = 0) -> None:
         with self._lock:
             self._lose = max(0, n)
+            self._lose_after = max(0, after)
             self._only["lose"] = only
 
     def expire_sessions_after(self, calls: int | None) -> None:
@@ -96,7 +98,7 @@ class Faults:
         with self._lock:
             self._latency = 0.0
             self._fail = (0, 500, "")
-            self._drop = self._lose = 0
+            self._drop = self._lose = self._lose_after = 0
             self._only = {"fail": None, "drop": None, "lose": None}
             self._expire_after = None
             self._counts.clear()
@@ -121,6 +123,9 @@ class Faults:
                 self._fail = (n - 1, status, body)
                 return PlannedFault("fail", status=status, body=body)
             if self._lose and real_socket and self._applies("lose", name):
+                if self._lose_after:
+                    self._lose_after -= 1
+                    return None
                 self._lose -= 1
                 return PlannedFault("lose")
             return None

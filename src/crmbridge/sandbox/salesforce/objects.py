@@ -36,6 +36,8 @@ class FieldDef:
     defaulted: bool = False
     external_id: bool = False
     unique: bool = False
+    #: text compared exactly (a unique external id "case sensitive"), not case-insensitively
+    case_sensitive: bool = False
     id_lookup: bool = False
     picklist: tuple[str, ...] = ()
     restricted: bool = False
@@ -99,6 +101,13 @@ class ObjectDef:
 
 def _f(name: str, type: str, label: str = "", length: int = 0, **kw: object) -> FieldDef:
     return FieldDef(name, type, label or name, length, **kw)  # type: ignore[arg-type]
+
+
+def _key_field() -> FieldDef:
+    """``Crmbridge_Key__c``: the unique, case-sensitive external id an org sets up for
+    crmbridge's operation keys (the connection's ``operation_key_field``)."""
+    return _f("Crmbridge_Key__c", "string", "crmbridge Key", 36, external_id=True, unique=True,
+              case_sensitive=True)  # fmt: skip
 
 
 def _system(owner: bool = True) -> tuple[FieldDef, ...]:
@@ -181,6 +190,7 @@ ACCOUNT = ObjectDef(
         _f("Description", "textarea", "Account Description", 32000),
         _f("Ext_Id__c", "string", "External Id", 40, external_id=True, unique=True,
            id_lookup=True),
+        _key_field(),
     ),
     children=(("Contacts", "Contact", "AccountId"), ("Opportunities", "Opportunity", "AccountId"),
               ("ChildAccounts", "Account", "ParentId")),
@@ -207,6 +217,7 @@ CONTACT = ObjectDef(
         _f("LeadSource", "picklist", "Lead Source", 255, picklist=LEAD_SOURCES),
         _f("Description", "textarea", "Contact Description", 32000),
         _f("Ext_Id__c", "string", "External Id", 40, external_id=True, id_lookup=True),
+        _key_field(),
     ),
     children=(("Opportunities", "Opportunity", "ContactId"),),
 )  # fmt: skip
@@ -236,6 +247,7 @@ LEAD = ObjectDef(
         _f("Description", "textarea", "Description", 32000),
         _f("Web_Id__c", "string", "Web Id", 40, external_id=True, unique=True, id_lookup=True),
         _f("Score__c", "double", "Score", precision=3, scale=0),
+        _key_field(),
     ),
 )  # fmt: skip
 
@@ -260,6 +272,7 @@ OPPORTUNITY = ObjectDef(
         _f("Description", "textarea", "Description", 32000),
         _f("Ext_Id__c", "string", "External Id", 40, external_id=True, unique=True,
            id_lookup=True),
+        _key_field(),
     ),
 )  # fmt: skip
 

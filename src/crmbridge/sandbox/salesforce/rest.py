@@ -67,7 +67,7 @@ def describe_field(fdef: FieldDef) -> dict[str, Any]:
         "externalId": fdef.external_id,
         "idLookup": fdef.id_lookup,
         "unique": fdef.unique,
-        "caseSensitive": False,
+        "caseSensitive": fdef.case_sensitive,
         "filterable": fdef.filterable,
         "sortable": fdef.sortable,
         "groupable": fdef.type != "textarea" or fdef.length <= LONG_TEXT,
@@ -452,7 +452,9 @@ def collection_upsert(ctx: Context, req: Request, name: str, field_name: str) ->
 
 def _key_of(record: dict[str, Any], ext: FieldDef) -> str | None:
     value = next((v for k, v in record.items() if k.lower() == ext.name.lower()), None)
-    return None if value in (None, "") else str(value).lower()
+    if value in (None, ""):
+        return None
+    return str(value) if ext.case_sensitive else str(value).lower()
 
 
 def collection_delete(ctx: Context, req: Request) -> Response:

@@ -26,7 +26,7 @@ def column_type(fdef: FieldDef) -> str:
         return "INTEGER"
     if fdef.type in NUMBER_TYPES:
         return "REAL"
-    if fdef.type in ("id", "reference"):
+    if fdef.type in ("id", "reference") or fdef.case_sensitive:
         return "TEXT"
     return "TEXT COLLATE NOCASE"
 
@@ -66,8 +66,24 @@ class Store:
         self._conn.row_factory = sqlite3.Row
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         with self._lock:
-            for statement in _schema_sql():
+            statements = _schema_sql()
+            tables = [t for t in statements if t.startswith("CREATE TABLE")]
+            for statement in tables:
                 self._conn.execute(statement)
+            self._add_new_columns()
+            for statement in statements:
+                if statement not in tables:
+                    self._conn.execute(statement)
+
+    def _add_new_columns(self) -> None:
+        """Fields added to the sandbox since a data file was made become columns of it."""
+        for odef in OBJECTS.values():
+            have = {r[1] for r in self._conn.execute(f"PRAGMA table_info({odef.table})")}
+            for f in odef.fields:
+                if f.name not in have:
+                    self._conn.execute(
+                        f'ALTER TABLE {odef.table} ADD COLUMN "{f.name}" {column_type(f)}'
+                    )
 
     def close(self) -> None:
         with self._lock:
