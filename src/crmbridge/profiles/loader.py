@@ -8,7 +8,7 @@ import json
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
@@ -19,9 +19,12 @@ from crmbridge.core.schema import suggest
 from crmbridge.errors import ProfileError, ProfileProblem
 from crmbridge.profiles.model import InlineConnection, Profile
 from crmbridge.profiles.params import substitute_params
+from crmbridge.profiles.sync_model import SyncProfile
+
+M = TypeVar("M", Profile, SyncProfile)
 
 
-class LoadedProfile:
+class _Loaded(Generic[M]):
     """A validated profile, where it came from, and the line of each of its settings.
 
     ``problems``: what is wrong with it but did not stop loading (unknown setting names,
@@ -30,13 +33,13 @@ class LoadedProfile:
 
     def __init__(
         self,
-        profile: Profile,
+        profile: M,
         path: Path,
         tree: Any,
         params: Mapping[str, str] | None = None,
         problems: Sequence[ProfileProblem] = (),
     ) -> None:
-        self.profile = profile
+        self.profile: M = profile
         self.path = path
         self._tree = tree
         #: the values given for the profile's parameters (``--param``), as text
@@ -60,8 +63,8 @@ class LoadedProfile:
         if profile.id:
             return f"id:{profile.id}"
         ends = [
-            _connection_text(side.connection, self.base_dir) + "/" + side.object
-            for side in (profile.source, profile.target)
+            _connection_text(connection, self.base_dir) + "/" + object_name
+            for connection, object_name in profile.ends()
         ]
         digest = hashlib.sha256("\x1f".join(ends).encode()).hexdigest()[:16]
         return f"{self.name}@{digest}"
@@ -80,6 +83,14 @@ class LoadedProfile:
 
     def error(self, problems: Iterable[ProfileProblem]) -> ProfileError:
         return ProfileError(str(self.path), problems)
+
+
+class LoadedProfile(_Loaded[Profile]):
+    """A validated transfer profile (see :class:`_Loaded`)."""
+
+
+class LoadedSync(_Loaded[SyncProfile]):
+    """A validated sync profile (see :class:`_Loaded`)."""
 
 
 def _connection_text(ref: str | InlineConnection, folder: Path) -> str:
@@ -111,13 +122,29 @@ def load_profile(
     return parse_profile(text, path, params, defer_unknown_settings=defer_unknown_settings)
 
 
-def parse_profile(
-    text: str,
-    path: Path,
-    params: Mapping[str, str] | None = None,
-    *,
-    defer_unknown_settings: bool = False,
-) -> LoadedProfile:
+def load_sync(path: str | Path, params: Mapping[str, str] | None = None) -> LoadedSync:
+    """Parse and validate a sync profile file; raises ProfileError listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        problem = ProfileProblem("file", f"cannot read: {err.strerror}")
+        raise ProfileError(str(path), [problem]) from None
+    tree, data, problems = _read_tree(text, path, params)
+    try:
+        profile = SyncProfile.model_validate(data)
+    except ValidationError as err:
+        found, _ = _problems(err, tree)
+        raise ProfileError(str(path), [*problems, *found]) from None
+    if problems:
+        raise ProfileError(str(path), problems)
+    return LoadedSync(profile, path, tree, params)
+
+
+def _read_tree(
+    text: str, path: Path, params: Mapping[str, str] | None
+) -> tuple[CommentedMap, Any, list[ProfileProblem]]:
+    """The YAML tree, its plain data with parameters substituted, and the problems so far."""
     yaml = YAML(typ="rt")
     try:
         tree = yaml.load(text)
@@ -129,8 +156,18 @@ def parse_profile(
         ) from None
     if not isinstance(tree, CommentedMap):
         raise ProfileError(str(path), [ProfileProblem("file", "a profile is a YAML mapping", 1)])
-    problems = substitute_params(tree, params or {})
-    data = _plain(tree)
+    problems = list(substitute_params(tree, params or {}))
+    return tree, _plain(tree), problems
+
+
+def parse_profile(
+    text: str,
+    path: Path,
+    params: Mapping[str, str] | None = None,
+    *,
+    defer_unknown_settings: bool = False,
+) -> LoadedProfile:
+    tree, data, problems = _read_tree(text, path, params)
     try:
         profile = Profile.model_validate(data)
     except ValidationError as err:

@@ -281,6 +281,13 @@ class Profile(_Strict):
     errors: Errors = Field(default_factory=Errors)
     dry_run: bool = False
 
+    def ends(self) -> list[tuple[Any, str]]:
+        """(connection, object) of the source and the target, for the profile's identity."""
+        return [
+            (self.source.connection, self.source.object),
+            (self.target.connection, self.target.object),
+        ]
+
     @field_validator("truncation", mode="before")
     @classmethod
     def _truncation_shorthand(cls, value: Any) -> Any:

@@ -9,6 +9,8 @@ too (a failed migration leaves nothing behind).
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -75,10 +77,23 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")
     finally:
         cursor.close()
+
+
+def _wal(cursor: Any) -> None:
+    """Switch to WAL. Switching takes a lock that SQLite does not wait for with the busy
+    timeout when several processes open a new store at once, so try again for a while."""
+    for attempt in range(200):
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or attempt == 199:
+                raise
+            time.sleep(0.05)
 
 
 def _sqlite_on_begin(conn: sa.Connection) -> None:

@@ -117,11 +117,50 @@ def _create_ledger(conn: sa.Connection) -> None:
     ).create(conn)
 
 
+def _create_sync(conn: sa.Connection) -> None:
+    sa.Table(
+        "sync_links",
+        sa.MetaData(),
+        sa.Column("sync_key", sa.Text, primary_key=True),
+        sa.Column("a_id", sa.Text, primary_key=True),
+        sa.Column("b_id", sa.Text, nullable=False),
+        sa.Column("base", sa.Text, nullable=False),
+        sa.Column("a_version", sa.Text),
+        sa.Column("b_version", sa.Text),
+        sa.Column("run_id", sa.Integer),
+        sa.Column("synced_at", UtcDateTime, nullable=False),
+        sa.UniqueConstraint("sync_key", "b_id", name="uq_sync_links_b"),
+    ).create(conn)
+    sa.Table(
+        "sync_conflicts",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("sync_key", sa.Text, nullable=False),
+        sa.Column("run_id", sa.Integer),
+        sa.Column("a_id", sa.Text),
+        sa.Column("b_id", sa.Text),
+        sa.Column("field", sa.Text, nullable=False),
+        sa.Column("base", sa.Text),
+        sa.Column("a_value", sa.Text),
+        sa.Column("b_value", sa.Text),
+        sa.Column("policy", sa.String(16), nullable=False),
+        sa.Column("decision", sa.String(16), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("resolution", sa.Text),
+        sa.Column("created_at", UtcDateTime, nullable=False),
+        sa.Column("resolved_at", UtcDateTime),
+    ).create(conn)
+    conn.execute(
+        sa.text("CREATE INDEX ix_sync_conflicts_open ON sync_conflicts (sync_key, status)")
+    )
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "run history", _create_runs),
     Step(2, "key/value state; runs indexed by profile", _create_state_values),
     Step(3, "keys of records already sent (deduplicate)", _create_sent_keys),
     Step(4, "run ledger: batches and locks; runs know their profile and process", _create_ledger),
+    Step(5, "two-way sync: linked records and the conflict log", _create_sync),
 )
 
 #: the schema version this code reads and writes

@@ -30,6 +30,7 @@ from crmbridge.state.ledger import Ledger, insert_sent_keys
 from crmbridge.state.locks import Locks, process_alive, this_host
 from crmbridge.state.migrations import migrate
 from crmbridge.state.paths import home_dir
+from crmbridge.state.syncstate import SyncState
 from crmbridge.state.tables import run_batches, runs, sent_keys, state_values
 
 #: keys per IN (...) query
@@ -112,6 +113,7 @@ class StateStore:
             raise
         self.ledger = Ledger(self._engine)
         self.locks = Locks(self._engine)
+        self.sync = SyncState(self._engine)
 
     @classmethod
     def default_url(cls) -> str:

@@ -120,3 +120,42 @@ locks = sa.Table(
     sa.Column("acquired_at", UtcDateTime, nullable=False),
     sa.Column("heartbeat_at", UtcDateTime, nullable=False),
 )
+
+#: one row per pair of linked records of a sync: their ids, and what was synced last
+sync_links = sa.Table(
+    "sync_links",
+    metadata,
+    sa.Column("sync_key", sa.Text, primary_key=True),
+    sa.Column("a_id", sa.Text, primary_key=True),
+    sa.Column("b_id", sa.Text, nullable=False),
+    #: the synced fields' values after the last sync (JSON object, a's field names)
+    sa.Column("base", sa.Text, nullable=False),
+    sa.Column("a_version", sa.Text),
+    sa.Column("b_version", sa.Text),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("synced_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("sync_key", "b_id", name="uq_sync_links_b"),
+)
+
+#: fields that both sides changed to different values, and what was decided
+sync_conflicts = sa.Table(
+    "sync_conflicts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("sync_key", sa.Text, nullable=False),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("a_id", sa.Text),
+    sa.Column("b_id", sa.Text),
+    sa.Column("field", sa.Text, nullable=False),
+    sa.Column("base", sa.Text),
+    sa.Column("a_value", sa.Text),
+    sa.Column("b_value", sa.Text),
+    sa.Column("policy", sa.String(16), nullable=False),
+    #: a | b | held | deleted | revived
+    sa.Column("decision", sa.String(16), nullable=False),
+    #: open (held, waiting for a decision) | closed
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("resolution", sa.Text),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("resolved_at", UtcDateTime),
+)
