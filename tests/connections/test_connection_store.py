@@ -231,6 +231,28 @@ def test_connector_instance_is_built_with_the_settings(
     )
 
 
+def test_each_saved_connection_has_a_cache_folder_that_goes_with_it(
+    store: ConnectionStore, settings: dict[str, object], resolve: ResolveType
+) -> None:
+    store.add("crm", "demo", settings)
+    connector = store.get("crm").connector()
+    assert connector.cache_dir == store.home / "cache" / "crm"
+    remembered = connector.cache_dir / "what-it-learned.json"
+    remembered.parent.mkdir(parents=True)
+    remembered.write_text("{}")
+    assert store.get("crm").connector().cache_dir == connector.cache_dir
+    store.add("crm", "demo", settings | {"port": 1}, replace=True)  # may be another system
+    assert not remembered.exists()
+    remembered.parent.mkdir(parents=True)
+    remembered.write_text("{}")
+    store.get("crm").forget_cache()
+    assert not remembered.parent.exists()
+    store.remove("crm")
+    assert not (store.home / "cache" / "crm").exists()
+    inline = inline_connection("src", "plain", {"path": "a.csv"}, resolve_type=resolve)
+    assert inline.connector().cache_dir is None
+
+
 def test_unknown_types_and_bad_names_are_config_errors(
     store: ConnectionStore, settings: dict[str, object]
 ) -> None:

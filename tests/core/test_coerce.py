@@ -71,3 +71,14 @@ def test_blank_text_is_not_a_number(value: str) -> None:
         out, rejected = coercer.apply(_batch(n=[value]))
     assert out.num_rows == 0
     assert rejected[0].field == "n"
+
+
+def test_lists_of_text_convert_to_text_and_back() -> None:
+    """A CRM multi-select (a list) going to a text column, and a list field from text."""
+    batch = _batch(tags=[["a", "b"], [], None], text=["[x, y]", "[]", None])
+    types = {"tags": pa.string(), "text": pa.list_(pa.string())}
+    with Coercer(types) as coercer:
+        out, rejected = coercer.apply(batch)
+    assert rejected == []
+    assert out.column("tags").to_pylist() == ["[a, b]", "[]", None]
+    assert out.column("text").to_pylist() == [["x", "y"], [], None]

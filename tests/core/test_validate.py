@@ -64,3 +64,48 @@ def test_insert_does_not_need_match_keys_and_delete_checks_only_keys() -> None:
     out, rejected = validate(_batch([dict(ROWS[2]), dict(ROWS[1])]), _rules(WriteMode.DELETE))
     assert rejected == []
     assert out.num_rows == 2
+
+
+NOTES = ObjectSchema(
+    "Notes",
+    (
+        Field("description", FieldType.TEXT, max_bytes=10),
+        Field("tags", FieldType.LIST, allowed_values=("a", "b")),
+    ),
+)
+
+
+def _notes(truncate: bool = False, **kw: object) -> TargetRules:
+    return TargetRules(NOTES, WriteMode.INSERT, [], truncate=lambda name: truncate, **kw)  # type: ignore[arg-type]
+
+
+def _notes_batch(rows: list[dict[str, object]]) -> pa.RecordBatch:
+    schema = pa.schema([("description", pa.string()), ("tags", pa.list_(pa.string()))])
+    return pa.RecordBatch.from_pylist(rows, schema=schema).append_column(
+        ROW_COLUMN, pa.array(range(1, len(rows) + 1), pa.int64())
+    )
+
+
+def test_a_byte_limit_rejects_or_cuts_at_a_character_boundary() -> None:
+    rows = [{"description": "ééééé"}, {"description": "éééééé"}, {"description": "abcdefghijk"}]
+    out, rejected = validate(_notes_batch(rows), _notes())
+    assert out.column(ROW_COLUMN).to_pylist() == [1]
+    assert {r.row: r.reason for r in rejected} == {
+        2: "'éééééé' is 12 bytes (UTF-8), the limit is 10 bytes",
+        3: "'abcdefghijk' is 11 bytes (UTF-8), the limit is 10 bytes",
+    }
+    cut, none = validate(_notes_batch(rows), _notes(truncate=True))
+    assert none == []
+    assert cut.column("description").to_pylist() == ["ééééé", "ééééé", "abcdefghij"]
+    odd = validate(_notes_batch([{"description": "aéééééé"}]), _notes(truncate=True))[0]
+    assert odd.column("description").to_pylist() == ["aéééé"]  # 9 bytes: no half é
+
+
+def test_each_item_of_a_list_must_be_an_option() -> None:
+    rows = [{"tags": ["a", "b"]}, {"tags": ["a", "zzz"]}, {"tags": []}, {"tags": None}]
+    out, rejected = validate(_notes_batch(rows), _notes())
+    assert out.column(ROW_COLUMN).to_pylist() == [1, 3, 4]
+    assert [(r.row, r.field, r.reason) for r in rejected] == [
+        (2, "tags", "'zzz' is not one of the options of 'tags': a, b")
+    ]
+    assert validate(_notes_batch(rows), _notes(allow_unlisted_values=True))[1] == []

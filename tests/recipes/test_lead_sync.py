@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from crmbridge.connections import ConnectionStore
+from crmbridge.errors import ProfileError
 from crmbridge.profiles.loader import load_profile
 from crmbridge.runner import RunSummary, run_profile
 from crmbridge.sandbox.sugarcrm import SugarSandbox
@@ -74,10 +75,10 @@ class Recipe:
         return rows
 
     def crm(self, table: str) -> dict[str, dict[str, Any]]:
-        """Live records of a CRM table (Leads, Contacts) with their custom fields, by
-        lower-case primary e-mail address."""
+        """Live records of a CRM table (Leads, Contacts) with their custom fields (if any),
+        by lower-case primary e-mail address."""
         rows = self.sandbox.execute(
-            f"SELECT t.*, c.external_id_c, ea.email_address FROM {table} t "
+            f"SELECT t.*, c.*, ea.email_address FROM {table} t "
             f"LEFT JOIN {table}_cstm c ON c.id_c = t.id "
             "JOIN email_addr_bean_rel r ON r.bean_id = t.id AND r.deleted = 0 "
             "AND r.primary_address = 1 JOIN email_addresses ea ON ea.id = r.email_address_id "
@@ -97,8 +98,15 @@ class Recipe:
 
 
 @pytest.fixture
-def sandbox() -> Iterator[SugarSandbox]:
-    box = SugarSandbox()  # the default seed: the one the recipe's sample data refers to
+def studio_fields() -> tuple[str, ...]:
+    """The custom fields the CRM's administrator added: none, a stock SuiteCRM."""
+    return ()
+
+
+@pytest.fixture
+def sandbox(studio_fields: tuple[str, ...]) -> Iterator[SugarSandbox]:
+    # the default seed: the one the recipe's sample data refers to
+    box = SugarSandbox(studio_fields=studio_fields)
     yield box
     box.close()
 
@@ -137,7 +145,7 @@ def test_push_creates_qualified_leads_and_leaves_existing_records_alone(
     assert set(after) - set(before) == {ADA, GRACE, MICHAEL}, "the threshold is 50, inclusive"
     for email in (ADA, GRACE, MICHAEL):
         assert after[email]["lead_source"] == "Web Site"
-    assert after[GRACE]["external_id_c"] == "L-1004"
+    assert "external_id_c" not in after[GRACE], "a stock SuiteCRM has no such field"
     assert (after[ADA]["first_name"], after[ADA]["account_name"]) == (
         "Ada",
         "Analytical Engines Ltd",
@@ -150,6 +158,23 @@ def test_push_creates_qualified_leads_and_leaves_existing_records_alone(
     again = recipe.run(PUSH)
     assert (again.counts["created"], again.counts["unchanged"]) == (0, 5)
     assert recipe.writes() == 0, "a second run sends nothing"
+
+
+@pytest.mark.parametrize("studio_fields", [("Leads.external_id_c",)])
+def test_the_external_id_option_with_the_studio_field(recipe: Recipe) -> None:
+    recipe.edit(PUSH, "# external_id_c: lead_id", "external_id_c: lead_id")
+    assert recipe.run(PUSH).counts["created"] == 3
+    assert recipe.crm("leads")[GRACE]["external_id_c"] == "L-1004"
+
+
+def test_the_external_id_option_without_the_studio_field_says_so(recipe: Recipe) -> None:
+    recipe.edit(PUSH, "# external_id_c: lead_id", "external_id_c: lead_id")
+    with pytest.raises(ProfileError) as info:
+        recipe.run(PUSH)
+    message = str(info.value)
+    assert "1-leads-to-crm.yaml:28: mapping.external_id_c: unknown field 'external_id_c'" in message
+    assert "an administrator adds them with Studio (Admin > Studio > Leads > Fields" in message
+    assert recipe.writes() == 0
 
 
 def test_update_fields_let_listed_fields_change_on_existing_records(

@@ -24,11 +24,22 @@ def objects(connection: Connection) -> None:
 def describe(
     connection: Connection,
     object: Annotated[str, typer.Argument(help="Object name (see `crmbridge objects`).")],
+    refresh: Annotated[
+        bool,
+        typer.Option(
+            "--refresh",
+            help="Forget what crmbridge remembered about the system (e.g. a CRM's modules and "
+            "fields) and ask it again, after fields were added or changed there.",
+        ),
+    ] = False,
 ) -> None:
     """Show an object's fields: type, length, required, key, allowed values."""
     from crmbridge.connections import ConnectionStore
 
-    with ConnectionStore().get(connection).connector() as connector:
+    found = ConnectionStore().get(connection)
+    if refresh:
+        found.forget_cache()
+    with found.connector() as connector:
         schema = connector.describe(object)
         caps = connector.capabilities()
     rows = [

@@ -34,6 +34,15 @@ def sugarcrm(
             metavar="FILE",
         ),
     ] = None,
+    studio_field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--studio-field",
+            metavar="MODULE.FIELD",
+            help="A custom field an administrator added with Studio, e.g. "
+            "Leads.external_id_c (repeatable; a stock server has none).",
+        ),
+    ] = None,
 ) -> None:
     """Serve a SugarCRM/SuiteCRM sandbox (legacy v4_1 REST and REST v11) until Ctrl-C."""
     from crmbridge.sandbox.sugarcrm import main
@@ -41,6 +50,8 @@ def sugarcrm(
     args = ["--port", str(port)]
     if data is not None:
         args += ["--data", str(data)]
+    for field in studio_field or []:
+        args += ["--studio-field", field]
     main(args)
 
 

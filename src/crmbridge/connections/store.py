@@ -15,6 +15,10 @@ Relative paths in settings are made absolute when a connection is saved
 (``ConnectorSettings.with_paths_resolved``), so every command means the same files. Changes
 (``add``, ``remove``) read and replace the file holding ``connections.json.lock``, so
 concurrent changes from several processes all survive.
+
+Each saved connection also has a cache folder, ``<home>/cache/<name>``, where its connector
+may remember what it learned about the system between runs (``Connector.cache_dir``). It is
+removed when the connection is replaced or removed, and by ``crmbridge describe --refresh``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import builtins
 import json
 import re
+import shutil
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -48,6 +53,7 @@ CONNECTIONS_FILE = "connections.json"
 #: held while a process changes the connections file; seconds a change waits for it
 LOCK_FILE = "connections.json.lock"
 LOCK_TIMEOUT = 30.0
+CACHE_FOLDER = "cache"
 FILE_FORMAT = 1
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
@@ -65,13 +71,23 @@ class Connection:
     save: Callable[[ConnectorSettings], None] | None = field(
         default=None, repr=False, compare=False, kw_only=True
     )
+    #: where its connectors may remember things between runs; None (inline connections):
+    #: nowhere
+    cache_dir: Path | None = field(default=None, compare=False, kw_only=True)
 
     def connector(self, *, base_dir: Path | None = None) -> Connector:
         """A new connector instance for this connection (not opened yet). Settings the
-        connector hands back (``Connector.settings_changed``) are saved with the connection."""
+        connector hands back (``Connector.settings_changed``) are saved with the connection;
+        it may remember what it learns in ``cache_dir``."""
         connector = self.resolve_type(self.type)(self.name, self.settings, base_dir=base_dir)
         connector.on_settings_changed = self.save
+        connector.cache_dir = self.cache_dir
         return connector
+
+    def forget_cache(self) -> None:
+        """Remove what its connectors remembered (they ask the system again)."""
+        if self.cache_dir is not None:
+            shutil.rmtree(self.cache_dir, ignore_errors=True)
 
     def secret_values(self) -> list[str]:
         """The plain secret values, to :func:`~crmbridge.connections.redact` messages with."""
@@ -86,12 +102,17 @@ def _settings_model(name: str, type: str, resolve_type: ResolveType) -> type[Con
 
 
 def build_connection(
-    name: str, type: str, settings: Mapping[str, Any], *, resolve_type: ResolveType
+    name: str,
+    type: str,
+    settings: Mapping[str, Any],
+    *,
+    resolve_type: ResolveType,
+    cache_dir: Path | None = None,
 ) -> Connection:
     """A Connection with ``settings`` validated by the connector's settings model."""
     model = _settings_model(name, type, resolve_type)
     validated = validate_settings(model, settings, connection=name, type_name=type)
-    return Connection(name, type, validated, resolve_type=resolve_type)
+    return Connection(name, type, validated, resolve_type=resolve_type, cache_dir=cache_dir)
 
 
 def inline_connection(
@@ -161,7 +182,9 @@ class ConnectionStore:
                 f"invalid connection name {name!r}: use letters, digits, '_', '.' and '-', "
                 f"starting with a letter or digit"
             )
-        connection = build_connection(name, type, settings, resolve_type=self._resolve_type)
+        connection = build_connection(
+            name, type, settings, resolve_type=self._resolve_type, cache_dir=self.cache_dir(name)
+        )
         resolved = connection.settings.with_paths_resolved(base_dir or Path.cwd())
         connection = replace_dataclass(connection, settings=resolved)
         with self._changing():
@@ -173,6 +196,7 @@ class ConnectionStore:
                 )
             entries[name] = self._encode(connection)
             self._write(entries)
+        connection.forget_cache()  # a replaced connection may reach another system
         return connection
 
     def get(self, name: str) -> Connection:
@@ -204,6 +228,11 @@ class ConnectionStore:
                 raise unknown_name_error("connection", name, entries)
             del entries[name]
             self._write(entries)
+        shutil.rmtree(self.cache_dir(name), ignore_errors=True)
+
+    def cache_dir(self, name: str) -> Path:
+        """The cache folder of the connection called ``name``."""
+        return self.home / CACHE_FOLDER / name
 
     def list(self) -> builtins.list[Connection]:
         """Every saved connection, sorted by name."""
@@ -280,7 +309,9 @@ class ConnectionStore:
             raise self._damaged().with_context(connection=name) from None
         if tokens:
             values.update(self._decrypt(name, tokens))
-        return build_connection(name, type_name, values, resolve_type=self._resolve_type)
+        return build_connection(
+            name, type_name, values, resolve_type=self._resolve_type, cache_dir=self.cache_dir(name)
+        )
 
     def _decrypt(self, name: str, tokens: Mapping[str, Any]) -> dict[str, str]:
         fernet = self._fernet(name, create=False)

@@ -20,6 +20,13 @@ system has no types (CSV) returns strings and declares the fields as ``string``.
 
 Every connector must pass :mod:`crmbridge.testing.conformance`.
 
+A connector may remember what it learned about its system between runs (a CRM's modules and
+fields, say) in ``cache_dir``: a folder of its own per saved connection, which the connection
+store sets on the instances it makes (``<crmbridge home>/cache/<connection>``) and removes with
+the connection. It is None for connections written inline in a profile: then nothing is
+remembered. A connector creates the folder when it first writes there, keeps nothing secret in
+it, and must work the same when the folder is gone (``crmbridge describe --refresh`` removes it).
+
 Lifecycle: the engine builds one instance per connection per run, calls ``open()`` before
 anything else, and ``close()`` at the end whether the run succeeded or not. ``close()``
 finalises writes (a file target is complete only after it).
@@ -242,6 +249,8 @@ class Connector(abc.ABC):
     settings_model: ClassVar[type[ConnectorSettings]]
     #: can this connector be a target at all (Access cannot)
     writable: ClassVar[bool] = True
+    #: where it may remember things between runs (see the module docstring); None: nowhere
+    cache_dir: Path | None = None
 
     def __init__(
         self, name: str, settings: ConnectorSettings, *, base_dir: Path | None = None

@@ -48,6 +48,8 @@ def describe_type(dtype: pa.DataType) -> str:
     name = _sql_type(dtype)
     if name.startswith("DECIMAL"):
         return f"decimal number (at most {dtype.precision - dtype.scale} digits before the point)"
+    if name.endswith("[]"):
+        return f"list (of {describe_type(dtype.value_type)})"
     return KIND_WORDS[kind_of(name)]
 
 

@@ -50,4 +50,7 @@ def duckdb_type(dtype: pa.DataType) -> str | None:
         return "DATE"
     if pa.types.is_timestamp(dtype):
         return "TIMESTAMPTZ" if dtype.tz else "TIMESTAMP"
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
+        item = duckdb_type(dtype.value_type)
+        return f"{item}[]" if item is not None else None
     return None

@@ -704,6 +704,9 @@ def _differs(ours: pa.Array, theirs: pa.Array | pa.ChunkedArray) -> pa.Array:
             other = other.cast(ours.type)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return pa.repeat(True, len(ours))
+    if pa.types.is_list(ours.type):  # a multi-select: Arrow compares no lists
+        pairs = zip(ours.to_pylist(), other.to_pylist(), strict=True)
+        return pa.array([a != b for a, b in pairs], pa.bool_())
     equal = pc.fill_null(pc.equal(ours, other), False)
     both_null = pc.and_(pc.is_null(ours), pc.is_null(other))
     return pc.invert(pc.or_(equal, both_null))

@@ -33,6 +33,7 @@ class FieldType(enum.StrEnum):
     DATETIME = "datetime"  # an instant, UTC
     ENUM = "enum"  # text limited to allowed_values (the keys, not the labels)
     ID = "id"  # a record identifier
+    LIST = "list"  # a list of texts (a CRM's multi-select); allowed_values limit the items
 
     @property
     def is_text(self) -> bool:
@@ -65,6 +66,8 @@ def arrow_type(
         return pa.date32()
     if ftype is FieldType.DATETIME:
         return pa.timestamp("us", tz="UTC")
+    if ftype is FieldType.LIST:
+        return pa.list_(pa.string())
     raise AssertionError(ftype)  # pragma: no cover
 
 
@@ -94,6 +97,8 @@ class Field:
     name: str
     type: FieldType = FieldType.STRING
     length: int | None = None  # maximum characters for text types
+    #: maximum bytes (UTF-8) for text kept in a byte-limited column (MySQL TEXT: 65,535)
+    max_bytes: int | None = None
     precision: int | None = None  # decimals
     scale: int | None = None  # decimals
     required: bool = False  # a record cannot be created without a value
@@ -117,6 +122,8 @@ class Field:
             return f"decimal({self.precision},{self.scale or 0})"
         if self.length and self.type.is_text:
             return f"{self.type.value}({self.length})"
+        if self.max_bytes and self.type.is_text:
+            return f"{self.type.value}({self.max_bytes} bytes)"
         return self.type.value
 
 

@@ -9,18 +9,19 @@ from sugarcrm_helpers import Connect, connector_factory
 
 from crmbridge.connectors.sugarcrm import SugarCrmConnector
 from crmbridge.sandbox.sugarcrm import SugarSandbox
+from crmbridge.sandbox.sugarcrm.vardefs import STUDIO_FIELDS
 
 
 @pytest.fixture
 def sandbox() -> Iterator[SugarSandbox]:
-    box = SugarSandbox(accounts=10)
+    box = SugarSandbox(accounts=10, studio_fields=STUDIO_FIELDS)
     yield box
     box.close()
 
 
 @pytest.fixture
 def empty_sandbox() -> Iterator[SugarSandbox]:
-    box = SugarSandbox(seed=False)
+    box = SugarSandbox(seed=False, studio_fields=STUDIO_FIELDS)
     yield box
     box.close()
 

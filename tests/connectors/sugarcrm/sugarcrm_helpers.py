@@ -8,9 +8,11 @@ from typing import Any
 
 import httpx
 import pyarrow as pa
+from sqlglot import exp
 
 from crmbridge.connectors.base import ROW_COLUMN, ReadRequest
 from crmbridge.connectors.sugarcrm import SugarCrmConnector, SugarCrmSettings
+from crmbridge.core.expressions import BatchTransform, parse
 from crmbridge.sandbox.sugarcrm import SugarSandbox
 
 URL = "http://sugar.test"
@@ -80,3 +82,30 @@ def batch_of(crm: SugarCrmConnector, module: str, rows: list[dict[str, Any]]) ->
     schema = schema.append(pa.field(ROW_COLUMN, pa.int64()))
     data = [{**{n: r.get(n) for n in names}, ROW_COLUMN: i} for i, r in enumerate(rows, 1)]
     return pa.RecordBatch.from_pylist(data, schema=schema)
+
+
+def local_ids(rows: list[dict[str, Any]], predicates: list[exp.Expression]) -> list[list[str]]:
+    """For each predicate, the ids of ``rows`` it selects, evaluated by the local engine."""
+    table = pa.Table.from_pylist(rows).combine_chunks()
+    batch = table.append_column(ROW_COLUMN, pa.array(range(len(rows)), pa.int64())).to_batches()
+    outputs = {f"p{n}": p for n, p in enumerate(predicates)}
+    with BatchTransform(batch[0].schema, {"id": exp.column("id"), **outputs}) as local:
+        result = local.apply(batch[0]).batch.to_pylist()
+    return [sorted(r["id"] for r in result if r[f"p{n}"]) for n in range(len(predicates))]
+
+
+def check_equivalence(crm: SugarCrmConnector, module: str, predicates: list[str]) -> list[str]:
+    """Each filter read through the connector selects what the local engine selects from
+    every record; the ones the connector pushed to the server."""
+    fields = crm.describe(module).field_names
+    everything = read_all(crm, module, fields=fields)
+    parsed = [parse(text, what="filter") for text in predicates]
+    pushed = []
+    for text, predicate, expected in zip(
+        predicates, parsed, local_ids(everything, parsed), strict=True
+    ):
+        if crm.can_push_down(module, predicate):
+            pushed.append(text)
+        got = sorted(r["id"] for r in read_all(crm, module, fields=["id"], filter=predicate))
+        assert got == expected, text
+    return pushed

@@ -10,6 +10,7 @@ from sugarcrm_helpers import connector_factory
 
 from crmbridge.connectors.base import Connector
 from crmbridge.sandbox.sugarcrm import SugarSandbox
+from crmbridge.sandbox.sugarcrm.vardefs import STUDIO_FIELDS
 from crmbridge.testing.conformance import ConnectorConformance, Sample, WriteTarget
 
 UTC = dt.UTC
@@ -71,7 +72,7 @@ class _SugarConformance(ConnectorConformance):
 
     @pytest.fixture
     def connector(self) -> Iterator[Connector]:
-        box = SugarSandbox(seed=False)
+        box = SugarSandbox(seed=False, studio_fields=STUDIO_FIELDS)
         _insert_accounts(box)
         try:
             with connector_factory(box.wsgi_app) as make:

@@ -82,10 +82,22 @@ def test_capabilities(connect: object) -> None:
             FieldType.ENUM,
             {"allowed_values": ("", "New")},
         ),
-        (  # stored as ^a^,^b^: the values are not single options
-            RawField("tags", "multienum", options=("a", "b")),
-            FieldType.ENUM,
-            {"allowed_values": None},
+        (  # a list of options (stored as ^a^,^b^ in a TEXT column)
+            RawField("tags", "multienum", options=("", "a", "b")),
+            FieldType.LIST,
+            {"allowed_values": ("a", "b"), "length": None},
+        ),
+        (RawField("notes", "text"), FieldType.TEXT, {"max_bytes": 65_535}),
+        (RawField("body", "longtext"), FieldType.TEXT, {"max_bytes": None}),
+        (  # a varchar without len is a varchar(255) column
+            RawField("primary_address_country", "varchar"),
+            FieldType.STRING,
+            {"length": 255},
+        ),
+        (  # Notes portal_flag: marked required, stored as 0 when not given
+            RawField("portal_flag", "bool", required=True),
+            FieldType.BOOLEAN,
+            {"required": False},
         ),
         (RawField("full_name", "fullname", "510"), FieldType.STRING, {"read_only": True}),
         (RawField("gadget", "something_new"), FieldType.STRING, {}),

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections.abc import Iterable
-from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -63,29 +60,40 @@ def test_records_sharing_one_second_are_read_once_each_in_id_order(
     assert got == sorted(same) + sorted(later)
 
 
-def test_pages_are_fetched_in_parallel_and_yielded_in_order(
-    empty_sandbox: SugarSandbox, api: str
+def test_v4_1_pages_are_fetched_in_parallel_one_session_each_and_yielded_in_order(
+    empty_sandbox: SugarSandbox,
 ) -> None:
+    """The sandbox serves the calls of one session one after another (PHP's session lock):
+    parallel pages need a session each, logged in only when the read needs them."""
     ids = add_accounts(empty_sandbox, 40)
-    busy = {"now": 0, "most": 0}
-    lock = threading.Lock()
-
-    def counting_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        with lock:
-            busy["now"] += 1
-            busy["most"] = max(busy["most"], busy["now"])
-        try:
-            return list(empty_sandbox.wsgi_app(environ, start_response))
-        finally:
-            with lock:
-                busy["now"] -= 1
-
     empty_sandbox.faults.latency = 0.02
-    with connector_factory(counting_app) as make:
-        crm = make(api, page_size=4, concurrency=4)
+    with connector_factory(empty_sandbox.wsgi_app) as make:
+        crm = make("v4_1", page_size=4, concurrency=4)
         got = [r["id"] for r in read_all(crm, "Accounts", fields=["id"])]
+        assert crm.api.sessions.opened == 4  # type: ignore[attr-defined]
     assert got == ids
-    assert busy["most"] > 1, "pages were fetched one at a time"
+    assert empty_sandbox.faults.peak_parallel_calls > 1, "pages were served one at a time"
+    assert empty_sandbox.faults.call_counts()["v4_1:login"] == 4
+
+
+def test_a_run_making_one_call_at_a_time_logs_in_once(empty_sandbox: SugarSandbox) -> None:
+    add_accounts(empty_sandbox, 12)
+    with connector_factory(empty_sandbox.wsgi_app) as make:
+        crm = make("v4_1", page_size=20, concurrency=4)
+        assert len(read_all(crm, "Accounts", fields=["id"])) == 12  # one page
+        crm.describe("Contacts")
+    assert empty_sandbox.faults.call_counts()["v4_1:login"] == 1
+
+
+def test_v10_reads_pages_one_after_another(empty_sandbox: SugarSandbox) -> None:
+    """One token per user and platform, serialised by the server: concurrency gains
+    nothing, so v10 does not fetch pages in parallel."""
+    ids = add_accounts(empty_sandbox, 20)
+    with connector_factory(empty_sandbox.wsgi_app) as make:
+        crm = make("v10", page_size=4, concurrency=4)
+        assert [r["id"] for r in read_all(crm, "Accounts", fields=["id"])] == ids
+    assert empty_sandbox.faults.peak_parallel_calls == 1
+    assert "v10:POST /Accounts/filter/count" not in empty_sandbox.faults.call_counts()
 
 
 def test_batches_respect_the_batch_size(crm: SugarCrmConnector) -> None:

@@ -103,18 +103,26 @@ def test_auto_detects_the_api(connect: Connect) -> None:
         legacy.close()
 
 
-def test_check_reports_the_system(connect: Connect) -> None:
-    v4 = connect("v4_1").check()
-    assert v4.system == "SuiteCRM"
-    assert v4.version == "6.5.25"
-    assert v4.details == {
-        "flavor": "CE",
-        "api": "v4_1",
+@pytest.mark.parametrize("api", ["v4_1", "v10", "auto"])
+def test_check_shows_suitecrm_and_its_own_version_on_every_api(connect: Connect, api: str) -> None:
+    info = connect(api).check()
+    assert (info.system, info.version) == ("SuiteCRM", "7.14.6")
+    assert info.details == {
+        "api": "v10" if api == "auto" else api,
         "user": "admin",
-        "suitecrm_version": "7.14.6",
+        "sugar-compatible": "CE 6.5.25",
     }
-    v10 = connect("v10").check()
-    assert (v10.system, v10.details["api"]) == ("SugarCRM", "v10")
+
+
+@pytest.mark.parametrize("api", ["v4_1", "v10"])
+def test_check_shows_a_sugarcrm_as_such(api: str) -> None:
+    box = SugarSandbox(flavor="ENT", version="12.0.2", suitecrm_version=None, seed=False)
+    try:
+        with connector_factory(box.wsgi_app) as make:
+            info = make(api).check()
+    finally:
+        box.close()
+    assert (info.system, info.version, info.details["flavor"]) == ("SugarCRM", "12.0.2", "ENT")
 
 
 # -- retries --------------------------------------------------------------------------------

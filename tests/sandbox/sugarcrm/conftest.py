@@ -9,11 +9,12 @@ import pytest
 from sugar_helpers import V4, Rest
 
 from crmbridge.sandbox.sugarcrm import SugarSandbox
+from crmbridge.sandbox.sugarcrm.vardefs import STUDIO_FIELDS
 
 
 @pytest.fixture
 def sandbox() -> Iterator[SugarSandbox]:
-    box = SugarSandbox()
+    box = SugarSandbox(studio_fields=STUDIO_FIELDS)
     yield box
     box.close()
 

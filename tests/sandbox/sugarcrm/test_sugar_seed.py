@@ -97,6 +97,8 @@ def test_command_line_serves_until_stopped(tmp_path: Path) -> None:
             str(data),
             "--accounts",
             "3",
+            "--studio-field",
+            "Leads.external_id_c",
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -106,12 +108,15 @@ def test_command_line_serves_until_stopped(tmp_path: Path) -> None:
         first = process.stdout.readline()
         assert first.startswith("SugarCRM sandbox at http://127.0.0.1:")
         url = first.split(" at ", 1)[1].strip()
-        rest = "".join(process.stdout.readline() for _ in range(4))
+        rest = "".join(process.stdout.readline() for _ in range(5))
         assert "user 'admin', password 'admin'" in rest
+        assert "Studio field Leads.external_id_c" in rest
         with httpx.Client(base_url=url) as http:
             v4 = V4(http)
             v4.login()
             assert v4.entry_list("Accounts")["total_count"] == "3"
+            fields = v4.call("get_module_fields", [v4.session, "Leads", []])["module_fields"]
+            assert "external_id_c" in fields
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -322,7 +322,8 @@ def test_metadata_me_ping_serverinfo(rest: Rest) -> None:
     me = rest.get("me").json()["current_user"]
     assert (me["user_name"], me["preferences"]["timezone"]) == ("admin", "America/New_York")
     assert rest.get("ping").json() == "pong"
-    assert rest.get("serverinfo").json()["flavor"] == "CE"
+    info = rest.get("serverinfo").json()
+    assert (info["flavor"], info["version"], info["suitecrm_version"]) == ("CE", "6.5.25", "7.14.6")
     assert rest.get("nosuch/route/here/at/all/x").status_code == 404
 
 

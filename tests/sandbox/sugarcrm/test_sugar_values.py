@@ -11,7 +11,7 @@ from crmbridge.sandbox.sugarcrm.sqlfragment import (
     translate_where,
 )
 from crmbridge.sandbox.sugarcrm.values import clean_text, htmlentities, print_r, read_encode
-from crmbridge.sandbox.sugarcrm.vardefs import MODULES
+from crmbridge.sandbox.sugarcrm.vardefs import MODULES, STUDIO_FIELDS, build_modules
 
 
 def test_print_r_matches_php() -> None:
@@ -59,5 +59,5 @@ def test_translate_order_by_keeps_bare_known_fields_only() -> None:
     assert translate_order_by("name DESC, accounts.id, nosuch, date_modified", accounts) == (
         "accounts.name DESC, accounts.date_modified ASC"
     )
-    leads = MODULES["Leads"]
+    leads = build_modules(STUDIO_FIELDS)["Leads"]
     assert translate_order_by("external_id_c", leads) == "leads_cstm.external_id_c ASC"

@@ -52,6 +52,9 @@ class Saved:
 
     id: str | None
     error: str | None = None
+    #: the answer leaves open whether the op was applied (HTTP 5xx to it): the writer reads
+    #: the record to find out
+    unknown: bool = False
 
 
 class Api(abc.ABC):
@@ -62,11 +65,20 @@ class Api(abc.ABC):
     def __init__(self, transport: Transport, settings: SugarCrmSettings) -> None:
         self.transport = transport
         self.settings = settings
-        self._filterable: dict[tuple[str, str], bool] = {}
+        #: (module, field) -> whether the server accepts a filter on it (the connector shares
+        #: its remembered answers here)
+        self.filterable: dict[tuple[str, str], bool] = {}
 
     @property
     def connection(self) -> str:
         return self.transport.connection
+
+    @property
+    def parallel_reads(self) -> int:
+        """How many pages a read may fetch at once to any gain. The server serialises the
+        calls of one session (PHP's session lock), so parallel calls need a session each; a
+        client that cannot have several sessions reads one page at a time."""
+        return 1
 
     @abc.abstractmethod
     def login(self) -> None:
@@ -97,10 +109,10 @@ class Api(abc.ABC):
         if known is not None:
             return known
         key = (meta.name, name)
-        if key not in self._filterable:
+        if key not in self.filterable:
             try:
                 self._probe_filter(meta, name)
-                self._filterable[key] = True
+                self.filterable[key] = True
             except RemoteError as err:
                 log.info(
                     "connection %r: %s.%s cannot be filtered on: %s",
@@ -109,8 +121,8 @@ class Api(abc.ABC):
                     name,
                     err,
                 )
-                self._filterable[key] = False
-        return self._filterable[key]
+                self.filterable[key] = False
+        return self.filterable[key]
 
     def _known_filterable(self, meta: ModuleMeta, name: str) -> bool | None:
         """True / False when known without asking the server; None: ask it."""

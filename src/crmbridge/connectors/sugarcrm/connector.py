@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -29,7 +30,9 @@ from crmbridge.connectors.base import (
     ReadRequest,
 )
 from crmbridge.connectors.sugarcrm.api import Api
-from crmbridge.connectors.sugarcrm.discovery import ModuleMeta, build_meta, with_related
+from crmbridge.connectors.sugarcrm.cache import DiscoveryCache
+from crmbridge.connectors.sugarcrm.catalog import Catalog
+from crmbridge.connectors.sugarcrm.discovery import ModuleMeta
 from crmbridge.connectors.sugarcrm.lookup import Finder
 from crmbridge.connectors.sugarcrm.query import FilterBuilder
 from crmbridge.connectors.sugarcrm.reader import Reader, plan_read
@@ -37,7 +40,7 @@ from crmbridge.connectors.sugarcrm.settings import SugarCrmSettings
 from crmbridge.connectors.sugarcrm.transport import Transport
 from crmbridge.connectors.sugarcrm.v4_1 import V41Client
 from crmbridge.connectors.sugarcrm.v10 import NotV10Error, V10Client
-from crmbridge.connectors.sugarcrm.values import stored_form
+from crmbridge.connectors.sugarcrm.values import refusals, stored_form
 from crmbridge.connectors.sugarcrm.writer import ModuleWriter
 from crmbridge.core.expressions import evaluate_constant
 from crmbridge.core.outcomes import WriteMode, WriteResult
@@ -50,6 +53,9 @@ from crmbridge.errors import (
 )
 
 log = logging.getLogger("crmbridge.connectors.sugarcrm")
+
+#: parts of the messages of errors that show the remembered discovery is out of date
+METADATA_ERRORS = ("refused the filter", "Database failure", "HTTP 412", "HTTP 422")
 
 PUSHDOWN = (
     "text =, IN and LIKE (re-checked locally, as MySQL compares text case-insensitively); "
@@ -88,9 +94,7 @@ class SugarCrmConnector(Connector):
         self._sleep = sleep
         self._transport: Transport | None = None
         self._api: Api | None = None
-        self._modules: list[str] | None = None
-        self._meta: dict[str, ModuleMeta] = {}
-        self._own: dict[str, ModuleMeta] = {}
+        self._catalog: Catalog | None = None
         self._found: dict[tuple[str, str, Hashable], str] = {}
         self._lock = threading.RLock()
 
@@ -103,16 +107,23 @@ class SugarCrmConnector(Connector):
                 self.config, self.name, self._http, sleep=self._sleep or time.sleep
             )
             try:
-                self._api = _connect(self._transport, self.config)
+                api = _connect(self._transport, self.config)
             except BaseException:
                 self._transport.close()
                 self._transport = None
                 raise
+            if self._catalog is None or self._catalog.cache.identity != _identity(self.config, api):
+                cache = DiscoveryCache(self.cache_dir, _identity(self.config, api))
+                self._catalog = Catalog(self.name, lambda: self.api, cache, self.config.tables)
+            api.filterable = self._catalog.cache.filterable
+            self._api = api
 
     def close(self) -> None:
         with self._lock:
             api, transport = self._api, self._transport
             self._api = self._transport = None
+            if self._catalog is not None:
+                self._catalog.cache.save()
             if api is not None:
                 api.logout()
             if transport is not None:
@@ -144,26 +155,28 @@ class SugarCrmConnector(Connector):
         )
 
     def check(self) -> ConnectionInfo:
+        """The product and its own version: a SuiteCRM shows as ``SuiteCRM 7.14.6`` with the
+        Sugar version it is compatible with (6.5.25) among the details, on either API."""
         info = self.api.server_info()
         suite = info.get("suitecrm_version")
-        details = {
-            "flavor": info.get("flavor", ""),
-            "api": self.api.kind,
-            "user": self.config.username,
-        }
+        details = {"api": self.api.kind, "user": self.config.username}
         if suite:
-            details["suitecrm_version"] = suite
-        return ConnectionInfo(
-            system="SuiteCRM" if suite else "SugarCRM",
-            version=info.get("version"),
-            details=details,
-        )
+            sugar = " ".join(v for v in (info.get("flavor"), info.get("version")) if v)
+            details["sugar-compatible"] = sugar
+            return ConnectionInfo(system="SuiteCRM", version=suite, details=details)
+        details["flavor"] = info.get("flavor", "")
+        return ConnectionInfo(system="SugarCRM", version=info.get("version"), details=details)
+
+    @property
+    def catalog(self) -> Catalog:
+        """The server's modules (logs in on first use)."""
+        if self._catalog is None:
+            self.open()
+        assert self._catalog is not None
+        return self._catalog
 
     def objects(self) -> list[str]:
-        with self._lock:
-            if self._modules is None:
-                self._modules = self.api.modules()
-            return list(self._modules)
+        return self.catalog.modules()
 
     def describe(self, object: str) -> ObjectSchema:
         schema = self.meta(object).schema
@@ -176,50 +189,16 @@ class SugarCrmConnector(Connector):
 
     def meta(self, module: str) -> ModuleMeta:
         """Everything known about ``module`` (fields, table, links, and the fields of related
-        records ``<link>.<field>``); cached per connection.
-
-        The related fields need the description of each module a link leads to: one more
-        metadata call per such module, once per connection."""
-        with self._lock:
-            if module not in self._meta:
-                own = self._own_meta(module)
-                visible = set(self.objects())
-                linked = {
-                    name: found
-                    for name in sorted(set(own.links.values()) & visible)
-                    if (found := self._linked_meta(module, name)) is not None
-                }
-                self._meta[module] = with_related(own, linked)
-            return self._meta[module]
+        records ``<link>.<field>``); remembered per connection (see :mod:`.cache`)."""
+        return self.catalog.meta(module)
 
     def _own_meta(self, module: str) -> ModuleMeta:
         """The module's own fields and links, without related fields."""
-        with self._lock:
-            if module not in self._own:
-                modules = self.objects()
-                if module not in modules:
-                    raise unknown_name_error("module", module, modules, context=self._context())
-                raw = self.api.module(module)
-                self._own[module] = build_meta(raw, self.config.tables)
-            return self._own[module]
-
-    def _linked_meta(self, module: str, linked: str) -> ModuleMeta | None:
-        """The own meta of a module a link of ``module`` leads to; None when the server will
-        not describe it (its related fields are then left out)."""
-        try:
-            return self._own_meta(linked)
-        except (ConfigError, RemoteError) as err:
-            log.info(
-                "connection %r: the fields of %s records related to %s are not offered: %s",
-                self.name,
-                linked,
-                module,
-                err,
-            )
-            return None
+        return self.catalog.own(module)
 
     def links(self, module: str) -> dict[str, str]:
-        """The link fields of ``module`` and the module each one leads to."""
+        """The link fields of ``module`` and the module each one leads to ("" when the
+        server does not say and the relationship does not tell either)."""
         return dict(self._own_meta(module).links)
 
     def _filters(self, meta: ModuleMeta) -> FilterBuilder:
@@ -239,21 +218,38 @@ class SugarCrmConnector(Connector):
         return self._filters(self.meta(object)).plan(predicate) is not None
 
     def read(self, request: ReadRequest) -> Iterator[pa.RecordBatch]:
-        meta = self.meta(request.object)
-        plan = plan_read(
-            self.api, self._filters(meta), request, context=self._context(request.object)
-        )
+        with self._metadata_errors():
+            meta = self.meta(request.object)
+            plan = plan_read(
+                self.api, self._filters(meta), request, context=self._context(request.object)
+            )
         reader = Reader(
-            self.api, plan, page_size=self.config.page_size, concurrency=self.config.concurrency
+            self.api, plan, page_size=self.config.page_size, concurrency=self.api.parallel_reads
         )
-        return reader.batches(request.batch_size)
+        return self._watched(reader.batches(request.batch_size))
+
+    def _watched(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        with self._metadata_errors():
+            yield from batches
 
     def count(self, request: ReadRequest) -> int | None:
-        meta = self.meta(request.object)
-        plan = plan_read(
-            self.api, self._filters(meta), request, context=self._context(request.object)
-        )
-        return self.api.count(meta, plan.where, deleted=request.include_deleted)
+        with self._metadata_errors():
+            meta = self.meta(request.object)
+            plan = plan_read(
+                self.api, self._filters(meta), request, context=self._context(request.object)
+            )
+            return self.api.count(meta, plan.where, deleted=request.include_deleted)
+
+    @contextlib.contextmanager
+    def _metadata_errors(self) -> Iterator[None]:
+        """Forget the remembered discovery when the server's answer shows it is out of date
+        (a filter it refuses, a column its database lacks, v10 ``metadata_out_of_date``)."""
+        try:
+            yield
+        except RemoteError as err:
+            if any(sign in err.message for sign in METADATA_ERRORS):
+                self.catalog.forget(err.message)
+            raise
 
     # -- writing --------------------------------------------------------------------------
     def match(self, request: MatchRequest) -> pa.RecordBatch:
@@ -270,6 +266,11 @@ class SugarCrmConnector(Connector):
         out = out.append_column(VERSION_COLUMN, version)
         keep = list(dict.fromkeys([*names, *request.fields]))
         return out.select([*keep, ID_COLUMN, VERSION_COLUMN])
+
+    def refusals(self, object: str, batch: pa.RecordBatch) -> pa.Array | None:
+        """E-mail addresses SuiteCRM would leave out while saving the record (anything but
+        ASCII ``local@domain.tld``, checked trimmed as they are sent)."""
+        return refusals(batch)
 
     def stored_form(self, object: str, batch: pa.RecordBatch) -> pa.RecordBatch:
         """Text as Sugar keeps it after a save (entities decoded, tags it refuses removed),
@@ -306,6 +307,16 @@ class SugarCrmConnector(Connector):
         self.api.link(module, record_id, link_name, ids)
         linked = self.api.linked(module, record_id, link_name, ids)
         return {i: i in linked for i in ids}
+
+
+def _identity(settings: SugarCrmSettings, api: Api) -> dict[str, str]:
+    """What the remembered discovery of a connection is valid for."""
+    return {
+        "url": settings.display_url,
+        "user": settings.username,
+        "api": api.kind,
+        "rest_version": settings.rest_version if api.kind == "v10" else "",
+    }
 
 
 def _connect(transport: Transport, settings: SugarCrmSettings) -> Api:

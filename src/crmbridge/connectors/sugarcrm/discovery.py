@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from crmbridge.core.identity import KeyRule
 from crmbridge.core.schema import Field, FieldType, ObjectSchema
+from crmbridge.errors import ConfigError, ErrorContext
 
 #: fields whose values are e-mail addresses
 EMAIL_FIELDS = frozenset({"email1", "email2", "email"})
@@ -23,9 +24,8 @@ SUGAR_TYPES: dict[str, FieldType] = {
     "bool": FieldType.BOOLEAN,
     "date": FieldType.DATE,
     **dict.fromkeys(("datetime", "datetimecombo"), FieldType.DATETIME),
-    **dict.fromkeys(
-        ("enum", "multienum", "radioenum", "dynamicenum", "parent_type"), FieldType.ENUM
-    ),
+    **dict.fromkeys(("enum", "radioenum", "dynamicenum", "parent_type"), FieldType.ENUM),
+    "multienum": FieldType.LIST,
     **dict.fromkeys(("id", "assigned_user_name"), FieldType.ID),
 }
 #: system fields Sugar maintains itself
@@ -36,6 +36,12 @@ READ_ONLY_FIELDS = frozenset(
 COMPUTED_FIELDS = frozenset(
     {"assigned_user_name", "modified_by_name", "created_by_name", "full_name"}
 )
+#: field types stored in a MySQL TEXT column, which holds 65,535 bytes (longtext: 4 GB)
+TEXT_COLUMN_TYPES = frozenset({"text", "html", "wysiwyg", "multienum"})
+TEXT_BYTES = 65_535
+#: field types stored in a varchar column; without ``len`` Sugar makes it ``varchar(255)``
+VARCHAR_TYPES = frozenset({"varchar", "name", "phone", "url"})
+DEFAULT_VARCHAR_LENGTH = 255
 #: Sugar's default currency precision (``len`` 26, 6 decimals)
 CURRENCY_PRECISION, CURRENCY_SCALE = 26, 6
 #: modules whose table is not simply the module name in lower case
@@ -68,10 +74,40 @@ class RawField:
 class RawModule:
     name: str
     fields: Sequence[RawField]
-    #: link field name -> related module
+    #: link field name -> related module ("" when the metadata does not say, as SuiteCRM's
+    #: for many standard links: then it is found through the relationship)
     links: Mapping[str, str] = field(default_factory=dict)
     #: the database table, when the API says
     table: str | None = None
+    #: link field name -> the name of its relationship (e.g. ``accounts_contacts``)
+    relationships: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModuleSchema(ObjectSchema):
+    """A module's schema; the error for a field it does not have ends with ``hint(name)``
+    (custom fields and Studio, remembered descriptions)."""
+
+    hint: Callable[[str], str] | None = field(default=None, compare=False, repr=False)
+
+    def field(self, name: str, *, context: ErrorContext | None = None) -> Field:
+        if self.hint is None or self.has(name):
+            return super().field(name, context=context)
+        try:
+            return super().field(name, context=context)
+        except ConfigError as err:
+            raise ConfigError(err.message + self.hint(name), context=err.context) from None
+
+
+def studio_hint(module: str, name: str) -> str:
+    """What to say about a field ``module`` lacks, when its name is that of a custom field."""
+    if not name.endswith("_c"):
+        return ""
+    return (
+        f"; {name} would be a custom field, and {module} has no such field: custom fields "
+        f"exist only once an administrator adds them with Studio (Admin > Studio > {module} "
+        "> Fields > Add Field)"
+    )
 
 
 @dataclass(frozen=True)
@@ -121,16 +157,24 @@ class ModuleMeta:
         return f"{self.table}.{name}"
 
 
-def build_meta(raw: RawModule, tables: Mapping[str, str]) -> ModuleMeta:
-    """The ModuleMeta of a described module; ``tables`` overrides module -> table names."""
+def build_meta(
+    raw: RawModule, tables: Mapping[str, str], hint: Callable[[str], str] | None = None
+) -> ModuleMeta:
+    """The ModuleMeta of a described module; ``tables`` overrides module -> table names,
+    ``hint`` ends the message for a field it does not have (see ModuleSchema)."""
     fields = tuple(to_field(f) for f in raw.fields if f.type != "link")
-    table = tables.get(raw.name) or raw.table or KNOWN_TABLES.get(raw.name) or raw.name.lower()
+    table = table_of(raw, tables)
     return ModuleMeta(
-        schema=ObjectSchema(raw.name, fields, id_field="id", label=raw.name),
+        schema=ModuleSchema(raw.name, fields, id_field="id", label=raw.name, hint=hint),
         table=table,
         links=dict(raw.links),
         sugar_types={f.name: f.type for f in raw.fields},
     )
+
+
+def table_of(raw: RawModule, tables: Mapping[str, str]) -> str:
+    """The database table of a module (``tables`` overrides what the server says)."""
+    return tables.get(raw.name) or raw.table or KNOWN_TABLES.get(raw.name) or raw.name.lower()
 
 
 def with_related(meta: ModuleMeta, linked: Mapping[str, ModuleMeta]) -> ModuleMeta:
@@ -161,11 +205,7 @@ def with_related(meta: ModuleMeta, linked: Mapping[str, ModuleMeta]) -> ModuleMe
             )
     schema = meta.schema
     own_fields = tuple(f for f in schema.fields if f.name not in meta.related)
-    return replace(
-        meta,
-        schema=ObjectSchema(schema.name, (*own_fields, *fields), schema.id_field, schema.label),
-        related=related,
-    )
+    return replace(meta, schema=replace(schema, fields=(*own_fields, *fields)), related=related)
 
 
 def to_field(raw: RawField) -> Field:
@@ -174,14 +214,24 @@ def to_field(raw: RawField) -> Field:
     precision = scale = None
     if ftype is FieldType.DECIMAL:
         precision, scale = _decimal_size(raw.length)
-    options = raw.options if ftype is FieldType.ENUM and raw.type != "multienum" else None
+    options = raw.options if ftype in (FieldType.ENUM, FieldType.LIST) else None
+    if options and ftype is FieldType.LIST:
+        options = tuple(o for o in options if o)  # the blank choice is no item
+    length = None
+    if ftype in (FieldType.STRING, FieldType.ENUM):
+        length = _length(raw.length)
+        if length is None and raw.type in VARCHAR_TYPES:
+            length = DEFAULT_VARCHAR_LENGTH  # what the column is (see VARCHAR_TYPES)
     return Field(
         name=raw.name,
         type=ftype,
-        length=_length(raw.length) if ftype in (FieldType.STRING, FieldType.ENUM) else None,
+        length=length,
+        max_bytes=TEXT_BYTES if raw.type in TEXT_COLUMN_TYPES and ftype.is_text else None,
         precision=precision,
         scale=scale,
-        required=raw.required and raw.name != "id",
+        # Sugar marks some checkboxes required (Notes portal_flag) that a save without them
+        # stores as unchecked: a required boolean is optional, false by default
+        required=raw.required and raw.name != "id" and ftype is not FieldType.BOOLEAN,
         key=raw.name == "id",
         read_only=raw.read_only
         or raw.name in READ_ONLY_FIELDS

@@ -27,7 +27,7 @@ from typing import Any
 from sqlglot import exp
 
 from crmbridge.connectors.sugarcrm.discovery import ModuleMeta
-from crmbridge.connectors.sugarcrm.values import DB_DATETIME, as_utc, ascii_upper
+from crmbridge.connectors.sugarcrm.values import DB_DATETIME, as_utc, email_variants
 from crmbridge.core.schema import FieldType
 
 #: the field matched through Sugar's e-mail tables (its primary address)
@@ -163,8 +163,8 @@ class FilterBuilder:
         if not isinstance(node.this, exp.Column) or not isinstance(node.expression, exp.Null):
             return None
         name = node.this.name
-        if name == EMAIL_FIELD or not self._usable(name):
-            return None
+        if name == EMAIL_FIELD or not self._usable(name) or self._category(name) == "bool":
+            return None  # a NULL boolean reads as false: never NULL, evaluated here
         return Cond(name, "not_null" if negated else "null")
 
     def _plan_in(self, node: exp.In, *, negated: bool) -> Node | None:
@@ -251,8 +251,8 @@ class FilterBuilder:
 
     # -- values -------------------------------------------------------------------------
     def _usable(self, name: str) -> bool:
-        if not self.meta.schema.has(name):
-            return False
+        if not self.meta.schema.has(name) or self._category(name) == "list":
+            return False  # a multienum's ^a^,^b^ text is no list the server compares
         if name != EMAIL_FIELD and self.meta.column(name) is None:
             return False  # computed, not stored: the server cannot filter on it
         return self.filterable(name)
@@ -273,8 +273,10 @@ class FilterBuilder:
         if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal):
             inner = self._value(node.this)
             return -inner if isinstance(inner, Decimal) else _REFUSED
-        if isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal):
+        if isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal) and not self.constant:
             return _cast_literal(node)
+        # everything else, casts of literals too, as the local engine computes it
+        # (``TIMESTAMP '... +02'`` drops the offset, ``cast(1e3 AS VARCHAR)`` is '1000.0')
         if self.constant is not None and isinstance(node, exp.Expression) and not _columns(node):
             try:
                 return self.constant(node)
@@ -329,6 +331,7 @@ _CATEGORIES = {
     FieldType.BOOLEAN: "bool",
     FieldType.DATE: "date",
     FieldType.DATETIME: "datetime",
+    FieldType.LIST: "list",
 }
 
 
@@ -402,6 +405,8 @@ def _column_sql(column: str, node: Cond, *, text: bool) -> str:
         return f"{column} IS NOT NULL"
     if op == "like":
         return f"{column} LIKE {quote(values[0].replace(chr(92), '_'))}"
+    if op == "=" and values[0] is False:  # a NULL boolean reads as false
+        return f"({column} = 0 OR {column} IS NULL)"
     if op in ("=", "in"):
         return _text_match(column, values)
     if op == "not_in":
@@ -423,11 +428,17 @@ def _text_match(column: str, values: Sequence[Any]) -> str:
 
 
 def _email_sql(node: Cond, meta: ModuleMeta) -> str:
+    """A subquery on the e-mail tables. ``email_address_caps`` is upper-cased by the server,
+    ASCII letters only (PHP 8) or every letter (older setups): both forms are asked for, so the
+    answer is a superset either way (the reader re-checks)."""
     caps = "ea.email_address_caps"
     if node.op == "like":
-        condition = f"{caps} LIKE {quote(ascii_upper(node.values[0]).replace(chr(92), '_'))}"
+        patterns = email_variants(node.values[0].replace(chr(92), "_"))
+        condition = " OR ".join(f"{caps} LIKE {quote(p)}" for p in patterns)
+        condition = f"({condition})" if len(patterns) > 1 else condition
     else:
-        condition = _text_match(caps, [ascii_upper(str(v).strip()) for v in node.values])
+        wanted = [w for v in node.values for w in email_variants(str(v).strip())]
+        condition = _text_match(caps, list(dict.fromkeys(wanted)))
     return (
         f"{meta.table}.id IN (SELECT eabr.bean_id FROM email_addr_bean_rel eabr "
         "JOIN email_addresses ea ON ea.id = eabr.email_address_id "
@@ -489,13 +500,9 @@ _V10_OPS = {"=": "$equals", "<>": "$not_equals", "<": "$lt", "<=": "$lte", ">": 
 
 
 def _bool_filter(name: str, node: Cond) -> dict[str, Any]:
-    """v10 answers a NULL boolean as false, so false must match NULL too."""
-    if node.op == "=" and node.values == (False,):
+    """A NULL boolean reads as false, so false must match NULL too."""
+    if node.op == "=" and node.values[0] is False:
         return {"$or": [{name: {"$equals": False}}, {name: {"$is_null": ""}}]}
-    if node.op == "not_null":  # true for every record as v10 answers them
-        return {"id": {"$not_null": ""}}
-    if node.op == "null":  # never true as v10 answers them; the re-check drops these
-        return {name: {"$is_null": ""}}
     return {name: {"$equals": node.values[0]}}
 
 

@@ -2,7 +2,11 @@
 
 OAuth2 password grant; every call carries the ``OAuth-Token`` header. An expired token
 (HTTP 401) is refreshed with the refresh token once, or replaced by a new login, and the call
-is sent again.
+is sent again; so are the sub-requests of a ``/bulk`` call answered 401 (:meth:`V10Client.bulk`).
+
+Sugar keeps one live token per user and ``platform`` (a second login ends the first) and
+serialises the calls of one token like those of one PHP session, so a client cannot have
+several sessions: pages are read one after another (``parallel_reads`` is 1).
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ from crmbridge.connectors.sugarcrm.query import Node, to_filter
 from crmbridge.errors import ConnectionFailedError, CrmBridgeError, RemoteError
 
 log = logging.getLogger("crmbridge.connectors.sugarcrm")
+
+
+#: how often one /bulk call logs in again for sub-requests answered HTTP 401
+BULK_LOGINS = 2
 
 
 class NotV10Error(Exception):
@@ -196,14 +204,17 @@ class V10Client(Api):
         meta = ((answer or {}).get("modules") or {}).get(name) or {}
         fields: list[RawField] = []
         links: dict[str, str] = {}
+        relationships: dict[str, str] = {}
         for fname, fdef in (meta.get("fields") or {}).items():
             if not isinstance(fdef, dict) or fname.startswith("_"):
                 continue
             if fdef.get("type") == "link":
                 links[str(fname)] = str(fdef.get("module") or "")
+                relationships[str(fname)] = str(fdef.get("relationship") or "")
             elif fname != "email" or fdef.get("type") not in ("email", None):
                 fields.append(self._raw_field(str(fname), fdef))
-        return RawModule(name, fields, links, table=meta.get("table") or None)
+        table = meta.get("table") or None
+        return RawModule(name, fields, links, table=table, relationships=relationships)
 
     def _raw_field(self, name: str, fdef: dict[str, Any]) -> RawField:
         options = fdef.get("options")
@@ -283,13 +294,9 @@ class V10Client(Api):
                 asks.append((record, link))
         size = self.settings.max_batch_size
         for start in range(0, len(requests), size):
-            chunk = requests[start : start + size]
-            answer = self.call(
-                "POST", "bulk", what="bulk", object=meta.name, json={"requests": chunk}
-            )
-            replies = answer if isinstance(answer, list) else []
+            replies = self.bulk(requests[start : start + size], object=meta.name)
             for n, (record, link) in enumerate(asks[start : start + size]):
-                found = self._first_related(meta, link, replies[n] if n < len(replies) else None)
+                found = self._first_related(meta, link, replies[n])
                 related.fill(record, link, links[link], found)
 
     def _first_related(self, meta: ModuleMeta, link: str, reply: Any) -> dict[str, Any] | None:
@@ -353,16 +360,44 @@ class V10Client(Api):
     def save(self, module: str, ops: Sequence[Op]) -> list[Saved]:
         version = self.settings.rest_version
         requests = [_bulk_request(version, module, op) for op in ops]
-        answer = self.call(
-            "POST",
-            "bulk",
-            what="bulk",
-            object=module,
-            changes=True,
-            json={"requests": requests},
-        )
-        replies = answer if isinstance(answer, list) else []
-        return [_saved(op, replies[n] if n < len(replies) else None) for n, op in enumerate(ops)]
+        replies = self.bulk(requests, object=module, changes=True)
+        return [_saved(op, reply) for op, reply in zip(ops, replies, strict=True)]
+
+    def bulk(
+        self, requests: Sequence[dict[str, Any]], *, object: str, changes: bool = False
+    ) -> list[Any]:
+        """One ``POST /bulk`` of ``requests``: one reply per request (None when the answer
+        has none). Sub-requests answered HTTP 401 (the token expired, or a second login of
+        the same user and platform superseded it, while the call ran) were not served: the
+        client logs in again and sends only those once more (at most twice)."""
+        replies: list[Any] = [None] * len(requests)
+        todo = list(range(len(requests)))
+        for attempt in range(BULK_LOGINS + 1):
+            token = self._token or self._renew(None)
+            answer = self.call(
+                "POST",
+                "bulk",
+                what="bulk",
+                object=object,
+                changes=changes,
+                json={"requests": [requests[i] for i in todo]},
+            )
+            got = answer if isinstance(answer, list) else []
+            for n, i in enumerate(todo):
+                replies[i] = got[n] if n < len(got) else None
+            refused = [i for i in todo if _status(replies[i]) == 401]
+            if not refused or attempt == BULK_LOGINS:
+                break
+            log.info(
+                "connection %r: %d of %d bulk requests came back HTTP 401 (token expired or "
+                "superseded); logging in again and sending those again",
+                self.connection,
+                len(refused),
+                len(todo),
+            )
+            self._renew(token)
+            todo = refused
+        return replies
 
     def link(self, module: str, record_id: str, link: str, related_ids: Sequence[str]) -> None:
         for related_id in related_ids:
@@ -436,6 +471,14 @@ def _bulk_request(version: str, module: str, op: Op) -> dict[str, Any]:
     return {"url": url, "method": "PUT", "data": json.dumps(op.values)}
 
 
+def _status(reply: Any) -> int:
+    """The HTTP status of one bulk reply (0 when it has none)."""
+    try:
+        return int(reply.get("status") or 0) if isinstance(reply, dict) else 0
+    except (TypeError, ValueError):
+        return 0
+
+
 def _saved(op: Op, reply: Any) -> Saved:
     if not isinstance(reply, dict):
         return Saved(None, "the CRM's bulk answer has no reply for this record")
@@ -447,4 +490,7 @@ def _saved(op: Op, reply: Any) -> Saved:
     detail = ""
     if isinstance(contents, dict):
         detail = str(contents.get("error_message") or contents.get("error") or "")
+    if status >= 500:
+        reason = f"the CRM failed on it (HTTP {status}): {detail}".rstrip(": ")
+        return Saved(None, reason, unknown=True)
     return Saved(None, f"the CRM refused it (HTTP {status}): {detail}".rstrip(": "))

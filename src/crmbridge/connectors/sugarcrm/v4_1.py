@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +30,7 @@ from crmbridge.connectors.sugarcrm.failures import (
     v4_1_error_number,
 )
 from crmbridge.connectors.sugarcrm.query import Node, to_sql
+from crmbridge.connectors.sugarcrm.sessions import SessionPool
 from crmbridge.errors import ConnectionFailedError, CrmBridgeError, RemoteError
 
 log = logging.getLogger("crmbridge.connectors.sugarcrm")
@@ -90,18 +90,29 @@ STANDARD_COLUMNS = frozenset(
 
 
 class V41Client(Api):
-    """A logged-in v4_1 session (re-logs in once when the session expired)."""
+    """Logged-in v4_1 sessions: one per call in flight, up to ``concurrency`` (the server
+    serialises the calls of one session, see :mod:`.sessions`); a session that expired is
+    replaced by a new login and the call repeated once."""
 
     kind = "v4_1"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.endpoint = f"{self.settings.base_url}/service/v4_1/rest.php"
-        self._session: str | None = None
-        self._lock = threading.Lock()
+        self.sessions = SessionPool(
+            self.settings.concurrency, self._login, self._logout, self.connection
+        )
+
+    @property
+    def parallel_reads(self) -> int:
+        return self.settings.concurrency
 
     # -- session --------------------------------------------------------------------------
     def login(self) -> None:
+        self.sessions.start()
+
+    def _login(self) -> str:
+        """A new session id."""
         settings = self.settings
         secret = settings.password.get_secret_value()
         if settings.password_encryption == "plain":
@@ -123,12 +134,12 @@ class V41Client(Api):
                 f"the CRM at {self.settings.display_url} did not answer the login with a session",
                 context=self.transport.context(),
             )
-        self._session = str(answer["id"])
+        return str(answer["id"])
 
     def logout(self) -> None:
-        session, self._session = self._session, None
-        if session is None:
-            return
+        self.sessions.close()
+
+    def _logout(self, session: str) -> None:
         try:
             self._post("logout", {"session": session}, retry=False)
         except CrmBridgeError as err:  # logging out is a courtesy; never fail a run on it
@@ -143,35 +154,22 @@ class V41Client(Api):
         query: str | None = None,
         changes: bool = False,
     ) -> Any:
-        """``method`` with the session added; logs in again once if the session expired.
+        """``method`` with a session added; logs in again once if the session expired.
 
         ``query`` is the filter the call carries (for messages); ``changes``: it writes.
         """
-        session = self._current_session()
-        answer = self._post(method, {"session": session, **params}, object, query, changes)
-        if v4_1_error_number(answer) == INVALID_SESSION:
-            log.info("connection %r: session expired; logging in again", self.connection)
-            session = self._renew(session)
-            answer = self._post(method, {"session": session, **params}, object, query, changes)
+        with self.sessions.lease() as session:
+            answer = self._post(method, {"session": session.id, **params}, object, query, changes)
+            if v4_1_error_number(answer) == INVALID_SESSION:
+                log.info("connection %r: session expired; logging in again", self.connection)
+                self.sessions.renew(session)
+                args = {"session": session.id, **params}
+                answer = self._post(method, args, object, query, changes)
         if v4_1_error_number(answer) is not None:
             raise v4_1_error(
                 answer, method=method, context=self.transport.context(object), query=query
             )
         return answer
-
-    def _current_session(self) -> str:
-        with self._lock:
-            if self._session is None:
-                self.login()
-            assert self._session is not None
-            return self._session
-
-    def _renew(self, expired: str) -> str:
-        with self._lock:
-            if self._session in (None, expired):
-                self.login()
-            assert self._session is not None
-            return self._session
 
     def _post(
         self,
@@ -235,11 +233,14 @@ class V41Client(Api):
     def module(self, name: str) -> RawModule:
         answer = self.call("get_module_fields", {"module_name": name, "fields": []}, object=name)
         fields = [_raw_field(f) for f in _values(answer.get("module_fields"))]
-        links = {
-            str(link["name"]): str(link.get("module") or "")
-            for link in _values(answer.get("link_fields"))
-        }
-        return RawModule(name, fields, links)
+        links = _values(answer.get("link_fields"))
+        return RawModule(
+            name,
+            fields,
+            {str(link["name"]): str(link.get("module") or "") for link in links},
+            table=str(answer.get("table_name") or "") or None,
+            relationships={str(lk["name"]): str(lk.get("relationship") or "") for lk in links},
+        )
 
     # -- reading --------------------------------------------------------------------------
     def where(self, meta: ModuleMeta, node: Node | None) -> str:

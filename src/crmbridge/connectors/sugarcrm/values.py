@@ -8,8 +8,15 @@ pyarrow compute. What the two APIs send:
   so ``&amp;`` in a value is the user's own text and is left alone).
 * v10: JSON values; datetimes ISO 8601 with the user's offset (converted to UTC here).
 
+On both, a boolean Sugar stores as NULL (a checkbox never set) reads as false: v10 answers
+false for it and v4_1 ``""``, and Sugar shows it unchecked. A ``multienum`` is a list of option
+keys: v4_1 sends ``^a^,^b^``, v10 a JSON list; empty is null.
+
 Writing goes the other way, value by value (a write batch is at most a hundred records and
-becomes JSON anyway).
+becomes JSON anyway): :func:`encode` makes the wire value, :func:`stored_form` says what Sugar
+will keep of a batch (so a value it rewrites on save compares equal afterwards), and
+:func:`refusals` which records it would refuse to store as they are (e-mail addresses it
+drops).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from crmbridge.connectors.sugarcrm.discovery import EMAIL_FIELDS
 from crmbridge.core.schema import Field, FieldType, ObjectSchema
 
 log = logging.getLogger("crmbridge.connectors.sugarcrm")
@@ -34,6 +42,10 @@ DB_DATETIME = "%Y-%m-%d %H:%M:%S"
 #: the entities a v4_1 read produces, and what they stand for
 HTML_ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&#039;", "'"))
 _TRUE_TEXTS = pa.array(["1", "true", "on", "yes", "y", "t"])
+#: what SuiteCRM 7.14 accepts as an e-mail address (PHP's FILTER_VALIDATE_EMAIL, no Unicode)
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+")
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -51,15 +63,17 @@ def decode_records(
 
 def decode_column(raw: list[Any], field: Field, *, html: bool) -> pa.Array:
     """One field's wire values as an Arrow array of ``field.arrow_type``."""
-    text = _texts(raw)
-    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
     ftype = field.type
+    if ftype is FieldType.LIST:
+        return pa.array([decode_list(v) for v in raw], field.arrow_type)
+    given = _texts(raw)
+    text = pc.if_else(pc.equal(given, ""), pa.scalar(None, pa.string()), given)
     if ftype.is_text:
         return _unescape(text) if html else text
-    if ftype is FieldType.BOOLEAN:
-        lowered = pc.utf8_lower(pc.utf8_trim_whitespace(text))
+    if ftype is FieldType.BOOLEAN:  # a value that is there but empty (NULL) is false
+        lowered = pc.utf8_lower(pc.utf8_trim_whitespace(given))
         truth = pc.is_in(lowered, value_set=_TRUE_TEXTS)
-        return pc.if_else(pc.is_null(text), pa.scalar(None, pa.bool_()), truth)
+        return pc.if_else(pc.is_null(given), pa.scalar(None, pa.bool_()), truth)
     if ftype is FieldType.DATE:
         day = pc.strptime(
             pc.utf8_slice_codeunits(text, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True
@@ -68,6 +82,25 @@ def decode_column(raw: list[Any], field: Field, *, html: bool) -> pa.Array:
     if ftype is FieldType.DATETIME:
         return _decode_datetimes(text, field)
     return _decode_number(text, field)
+
+
+def decode_list(value: Any) -> list[str] | None:
+    """A multienum value (``^a^,^b^`` text or a JSON list) as a list of keys; empty: None."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        items = [str(v) for v in value if v not in (None, "")]
+    else:
+        text = str(value).strip()
+        if text in ("", "^^"):
+            return None
+        items = [item.strip("^") for item in text.split("^,^")]
+    return items or None
+
+
+def encode_list(items: Sequence[str]) -> str:
+    """Keys as Sugar stores a multienum: ``["a", "b"]`` -> ``^a^,^b^``."""
+    return ",".join(f"^{item}^" for item in items)
 
 
 def _texts(raw: list[Any]) -> pa.Array:
@@ -163,8 +196,14 @@ def parse_datetime(value: str) -> dt.datetime:
 def encode(value: Any, field: Field, *, api: str) -> Any:
     """``value`` (a Python value of ``field``'s type) as the API expects it on write.
 
-    v4_1 takes strings (null clears a field: ``""``); v10 takes JSON values.
+    v4_1 takes strings (null clears a field: ``""``); v10 takes JSON values. E-mail addresses
+    are sent trimmed, lists (multienum) as ``^a^,^b^`` (v4_1) or a JSON list (v10).
     """
+    if field.name in EMAIL_FIELDS and isinstance(value, str):
+        value = value.strip()
+    if isinstance(value, list | tuple):
+        items = [str(v) for v in value if v is not None]
+        return encode_list(items) if api == "v4_1" else items
     if api == "v4_1":
         return _encode_v4_1(value)
     return _encode_v10(value)
@@ -227,12 +266,15 @@ def stored_text(value: str) -> str:
 
 def stored_form(batch: pa.RecordBatch, schema: ObjectSchema) -> pa.RecordBatch:
     """``batch`` as Sugar stores it: text cleaned (:func:`stored_text`), empty text null,
-    date-times to the second."""
+    e-mail addresses trimmed (as :func:`encode` sends them), empty lists null, date-times to
+    the second."""
     columns = []
     for name in batch.schema.names:
         column = batch.column(name)
         field = schema.field(name) if schema.has(name) else None
         if field is not None and field.type.is_text and pa.types.is_string(column.type):
+            if name in EMAIL_FIELDS:
+                column = pc.utf8_trim_whitespace(column)
             needs = pc.any(pc.match_substring_regex(column, "[<&]")).as_py()
             if needs:
                 column = pa.array(
@@ -240,10 +282,62 @@ def stored_form(batch: pa.RecordBatch, schema: ObjectSchema) -> pa.RecordBatch:
                     pa.string(),
                 )
             column = pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
+        elif pa.types.is_list(column.type):
+            empty = pc.fill_null(pc.equal(pc.list_value_length(column), 0), False)
+            column = pc.if_else(empty, pa.scalar(None, column.type), column)
         elif pa.types.is_timestamp(column.type):
             column = pc.floor_temporal(column, unit="second")
         columns.append(column)
     return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
+
+
+def email_variants(text: str) -> list[str]:
+    """The forms an address may have in ``email_address_caps``, so that a look-up finds it
+    whichever way the server upper-cased it and however the key was written (key rules fold
+    case with Unicode rules): PHP 8 upper-cases ASCII letters only, older setups every letter.
+    """
+    forms = (text, text.lower(), text.casefold())
+    return list(dict.fromkeys(f(form) for form in forms for f in (ascii_upper, str.upper)))
+
+
+# -- checking -----------------------------------------------------------------------------
+def refusals(batch: pa.RecordBatch) -> pa.Array | None:
+    """Per record, why SuiteCRM would not store it as it is (None when nothing is wrong with
+    any): an e-mail address it refuses (:func:`email_problem`), which it would leave out while
+    saving the record and reporting success."""
+    names = [n for n in batch.schema.names if n in EMAIL_FIELDS]
+    if not names:
+        return None
+    reasons: list[str | None] = [None] * batch.num_rows
+    for name in names:
+        column = batch.column(name)
+        if not pa.types.is_string(column.type):
+            continue
+        for i, value in enumerate(column.to_pylist()):
+            if value is not None and reasons[i] is None:
+                reasons[i] = email_problem(name, value)
+    return pa.array(reasons, pa.string())
+
+
+def email_problem(name: str, value: str) -> str | None:
+    """Why SuiteCRM would refuse the address ``value`` (trimmed first, as it is sent): it
+    accepts ASCII addresses ``local@domain.tld`` only (PHP's ``FILTER_VALIDATE_EMAIL``), and
+    saves the record without an address it refuses."""
+    address = value.strip()
+    if not address:
+        return None
+    if not address.isascii():
+        return (
+            f"{name} {address!r} has characters outside ASCII: the CRM does not store such an "
+            "address (it would save the record without it)"
+        )
+    local = address.split("@", 1)[0]
+    if len(address) > 254 or len(local) > 64 or not _EMAIL.fullmatch(address):
+        return (
+            f"{name} {address!r} is not an e-mail address the CRM accepts (it would save the "
+            "record without it)"
+        )
+    return None
 
 
 def ascii_upper(text: str) -> str:

@@ -12,8 +12,19 @@ through the API's batched save (v4_1 ``set_entries`` / v10 ``/bulk``):
 * a **delete** is Sugar's soft delete.
 
 Repeated (``attempt > 1``, after an answer was lost or a run was interrupted), the creates
-whose ids exist already are confirmed instead of sent again (Sugar would refuse a second
-``new_with_id`` of the same id). Updates and deletes repeat safely as they are.
+whose ids exist already and the deletes whose records are gone are confirmed instead of sent
+again (Sugar would refuse a second ``new_with_id`` of the same id, and v10 answers 404 to
+deleting a deleted record). Updates repeat safely as they are.
+
+Two answers are not taken at their word (:meth:`ModuleWriter._settled`,
+:meth:`ModuleWriter._stored`):
+
+* an HTTP 5xx to one operation of a ``/bulk`` call leaves open whether it was applied
+  (SuiteCRM answers 500 to deleting a Lead that has Notes after deleting it): the record is
+  read, and a create found or a delete whose record is gone counts as done;
+* SuiteCRM saves a record without an e-mail address it refuses and reports success: after
+  each write call the addresses sent are read back, a record without its address is rejected
+  (and deleted again when it was just created, so a later run does not create it twice).
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ from crmbridge.connectors.base import (
     ApplyRequest,
 )
 from crmbridge.connectors.sugarcrm.api import Api, Op, Saved
+from crmbridge.connectors.sugarcrm.discovery import EMAIL_FIELDS
 from crmbridge.connectors.sugarcrm.lookup import Finder
 from crmbridge.connectors.sugarcrm.values import encode
 from crmbridge.core.outcomes import Outcome, RejectCode, WriteResult
@@ -94,10 +106,11 @@ class ModuleWriter:
             outcomes.append((_OUTCOME[action], str(target), None, None))
             todo.append((i, Op(action, str(target), values if action != "delete" else {})))
         if request.attempt > 1:
-            todo = self._not_yet_created(todo)
+            todo = self._not_yet_applied(todo)
         for start in range(0, len(todo), self.max_batch_size):
             chunk = todo[start : start + self.max_batch_size]
-            answers = self.api.save(self.module, [op for _, op in chunk])
+            sent = [op for _, op in chunk]
+            answers = self._stored(sent, self._settled(sent, self.api.save(self.module, sent)))
             for (i, op), saved in zip(chunk, answers, strict=True):
                 outcomes[i] = _result(op, saved)
         return WriteResult.build(
@@ -107,14 +120,63 @@ class ModuleWriter:
             [c.value if c else None for _, _, _, c in outcomes],
         )
 
-    def _not_yet_created(self, todo: list[tuple[int, Op]]) -> list[tuple[int, Op]]:
-        """Leave out the creates whose records exist already (an earlier attempt made them)."""
-        wanted = [op.id for _, op in todo if op.kind == "create"]
-        if not wanted:
-            return todo
-        found = self.finder.find(["id"], [(i,) for i in wanted])
-        existing = {str(v) for v in found.column("id").to_pylist()}
-        return [(i, op) for i, op in todo if not (op.kind == "create" and op.id in existing)]
+    def _not_yet_applied(self, todo: list[tuple[int, Op]]) -> list[tuple[int, Op]]:
+        """Leave out the creates whose records exist already and the deletes whose records
+        are gone (an earlier attempt applied them)."""
+        live = self._live([op.id for _, op in todo if op.kind in _DONE_WHEN_LIVE])
+        return [(i, op) for i, op in todo if not _applied(op, live)]
+
+    def _live(self, ids: list[str]) -> set[str]:
+        """Which of ``ids`` are live records (one look-up)."""
+        if not ids:
+            return set()
+        found = self.finder.find(["id"], [(i,) for i in ids])
+        return {str(v) for v in found.column("id").to_pylist()}
+
+    def _settled(self, ops: list[Op], answers: list[Saved]) -> list[Saved]:
+        """``answers`` with those that leave the fate of their op open (``Saved.unknown``)
+        settled by reading the records."""
+        unknown = [n for n, saved in enumerate(answers) if saved.unknown]
+        if not unknown:
+            return answers
+        live = self._live([ops[n].id for n in unknown if ops[n].kind in _DONE_WHEN_LIVE])
+        settled = list(answers)
+        for n in unknown:
+            if _applied(ops[n], live):
+                settled[n] = Saved(ops[n].id)
+        return settled
+
+    def _stored(self, ops: list[Op], answers: list[Saved]) -> list[Saved]:
+        """``answers``, with the records whose e-mail address the CRM did not store rejected
+        (and deleted again when this call created them)."""
+        sent = {
+            op.id: {n: v for n, v in op.values.items() if n in EMAIL_FIELDS and v}
+            for op, saved in zip(ops, answers, strict=True)
+            if saved.id is not None and op.kind != "delete"
+        }
+        sent = {record: values for record, values in sent.items() if values}
+        if not sent:
+            return answers
+        names = sorted({n for values in sent.values() for n in values})
+        found = self.finder.find(["id"], [(i,) for i in sent], names)
+        kept = {str(r["id"]): r for r in found.to_pylist()}
+        out, undo = list(answers), []
+        for n, op in enumerate(ops):
+            for name, value in sent.get(op.id, {}).items():
+                stored = kept.get(op.id, {}).get(name)
+                if str(stored or "").strip().lower() == str(value).strip().lower():
+                    continue
+                reason = f"the CRM did not store {name} {value!r} (it keeps {stored!r})"
+                if op.kind == "create":
+                    undo.append(Op("delete", op.id))
+                    reason += "; the record it created without it was deleted again"
+                else:
+                    reason += "; the record's other fields were updated"
+                out[n] = Saved(None, reason)
+                break
+        if undo:
+            self.api.save(self.module, undo)
+        return out
 
     def _writable(self, name: str) -> Field:
         field = self.schema.field(name, context=self.context)
@@ -131,6 +193,16 @@ class ModuleWriter:
                 context=self.context.merge(field=name),
             )
         return field
+
+
+#: the ops that are applied when their record exists (create) or is gone (delete)
+_DONE_WHEN_LIVE = {"create": True, "delete": False}
+
+
+def _applied(op: Op, live: set[str]) -> bool:
+    """Whether ``op`` is seen applied, given which records are ``live``."""
+    done = _DONE_WHEN_LIVE.get(op.kind)
+    return done is not None and (op.id in live) == done
 
 
 def _result(op: Op, saved: Saved) -> tuple[Outcome, str | None, str | None, RejectCode | None]:

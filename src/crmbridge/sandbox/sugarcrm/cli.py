@@ -10,6 +10,7 @@ import threading
 from collections.abc import Sequence
 
 from crmbridge.sandbox.sugarcrm.server import SugarSandbox
+from crmbridge.sandbox.sugarcrm.vardefs import STUDIO_FIELDS
 
 
 def _port(text: str) -> int:
@@ -43,6 +44,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-list-limit", type=int, default=None, help="cap page sizes (as Sugar Pro/Ent)"
     )
+    parser.add_argument(
+        "--studio-field",
+        action="append",
+        default=[],
+        choices=sorted(STUDIO_FIELDS),
+        metavar="MODULE.FIELD",
+        help="a custom field an administrator added with Studio (repeatable; a stock server "
+        f"has none): {', '.join(sorted(STUDIO_FIELDS))}",
+    )
     return parser
 
 
@@ -72,6 +82,7 @@ def _serve(args: argparse.Namespace) -> None:
             flavor=args.flavor,
             version=args.version,
             max_list_limit=args.max_list_limit,
+            studio_fields=args.studio_field,
         )
     except sqlite3.Error as err:
         raise SandboxStartError(f"cannot open the sandbox data file {args.data}: {err}") from None
@@ -93,6 +104,8 @@ def _serve(args: argparse.Namespace) -> None:
     print(f"  REST v11:  {server.url}/rest/v11/")
     for name, password in users.items():
         print(f"  user {name!r}, password {password!r}")
+    for field in args.studio_field:
+        print(f"  Studio field {field}")
     print("Ctrl-C stops it.", flush=True)
     try:
         threading.Event().wait()

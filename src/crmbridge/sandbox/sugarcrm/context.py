@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from crmbridge.sandbox.sugarcrm.faults import Faults
 from crmbridge.sandbox.sugarcrm.sessions import Sessions
 from crmbridge.sandbox.sugarcrm.store import Store
+from crmbridge.sandbox.sugarcrm.vardefs import ModuleDef
 
 #: The list page size of a default install (``list_max_entries_per_page``).
 DEFAULT_PAGE_SIZE = 20
@@ -25,6 +26,7 @@ class Settings:
     max_list_limit: int | None = None  # Pro/Ent cap on page sizes; None = no cap (CE)
     duplicate_check: bool = False  # set_entries on Contacts returns an existing duplicate's id
     v10: bool = True
+    session_lock: bool = True  # calls of one session are served one after another
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,11 @@ class Context:
     sessions: Sessions
     faults: Faults
     settings: Settings
+
+    @property
+    def modules(self) -> dict[str, ModuleDef]:
+        """The server's modules (stock ones plus the Studio fields it was given)."""
+        return self.store.modules
 
     def user(self, user_id: str) -> dict[str, Any]:
         """The users row of a logged-in user."""

@@ -7,8 +7,10 @@ fault, in this order: dropped connection, forced failure, throttling.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 
@@ -34,10 +36,14 @@ class Faults:
       an answer (in-process WSGI calls are not dropped and do not use up the count);
     * ``lose_answer_next(n, how, match)``: the next n calls whose name contains ``match`` are
       carried out, and then their answer is lost: an HTTP 500 (``how="500"``) or, over a real
-      socket, a dropped connection (``how="drop"``) — "applied, but the client cannot tell".
+      socket, a dropped connection (``how="drop"``) — "applied, but the client cannot tell";
+    * ``fail_lead_deletes_with_notes(n)``: the next n deletes of a Lead that has Notes are
+      applied, and then the call answers HTTP 500 (SuiteCRM 7.14.6 once did, a PHP error in
+      SugarRelationship.php after the delete).
 
     ``calls`` counts every API call served, faulted ones included; ``call_counts()`` splits it
     per method, e.g. ``{"v4_1:get_entry_list": 12, "v10:GET /Accounts": 3}``.
+    ``peak_parallel_calls`` is the most calls that were being served at the same moment.
     """
 
     def __init__(self) -> None:
@@ -49,6 +55,9 @@ class Faults:
         self._expire_after: int | None = None
         self._lose: tuple[int, str, str] = (0, "500", "")
         self._counts: Counter[str] = Counter()
+        self._lead_deletes = 0
+        self._serving = 0
+        self._peak = 0
 
     @property
     def latency(self) -> float:
@@ -108,10 +117,42 @@ class Faults:
             self._lose = (n - 1, how, match)
             return how
 
+    def fail_lead_deletes_with_notes(self, n: int) -> None:
+        """The next ``n`` deletes of a Lead with Notes are applied, then answered HTTP 500."""
+        with self._lock:
+            self._lead_deletes = max(0, n)
+
+    def take_lead_delete_failure(self) -> bool:
+        """Whether the delete of a Lead with Notes being served now fails (uses one up)."""
+        with self._lock:
+            if not self._lead_deletes:
+                return False
+            self._lead_deletes -= 1
+            return True
+
+    @property
+    def peak_parallel_calls(self) -> int:
+        with self._lock:
+            return self._peak
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[None]:
+        """Count a call as being served while the block runs (for ``peak_parallel_calls``)."""
+        with self._lock:
+            self._serving += 1
+            self._peak = max(self._peak, self._serving)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._serving -= 1
+
     def reset(self) -> None:
         """Every knob off and every counter back to zero."""
         with self._lock:
             self._lose = (0, "500", "")
+            self._lead_deletes = 0
+            self._peak = 0
             self._latency = 0.0
             self._fail = (0, 500, "")
             self._throttle = (0, 1.0)

@@ -4,7 +4,8 @@ For ``accounts = N`` the seed writes (see :func:`seed_counts`)
 
 * Accounts: N live, plus N // 20 soft-deleted;
 * Contacts: 2 per account (2N), linked through ``accounts_contacts``, plus N // 20 deleted;
-* Leads: 2N, with ``external_id_c`` ``WEB-00001``... and a ``lead_score_c``;
+* Leads: 2N, with ``external_id_c`` ``WEB-00001``... and a ``lead_score_c`` where these
+  Studio fields exist (Contacts get ``external_id_c`` ``ERP-...`` likewise);
 * Opportunities: N + N // 2, each linked to an account (and its first contact);
 * Notes: N, attached to accounts (``parent_type`` Accounts), half naming a contact.
 
@@ -387,7 +388,8 @@ class _Seeder:
 
     def flush(self) -> None:
         for table, rows in self.rows.items():
-            columns = sorted({c for row in rows for c in row})
+            present = self.store.columns_of(table)  # a stock server has no Studio fields
+            columns = sorted({c for row in rows for c in row} & present)
             sql = (
                 f"INSERT INTO {table} ({', '.join(columns)}) "
                 f"VALUES ({', '.join('?' for _ in columns)})"

@@ -28,6 +28,7 @@ from crmbridge.sandbox.sugarcrm.seed import ensure_users
 from crmbridge.sandbox.sugarcrm.seed import seed as write_seed
 from crmbridge.sandbox.sugarcrm.sessions import Sessions
 from crmbridge.sandbox.sugarcrm.store import Store
+from crmbridge.sandbox.sugarcrm.vardefs import build_modules
 
 StartResponse = Callable[..., Any]
 _SOCKET_KEY = "crmbridge.sandbox.real_socket"
@@ -52,6 +53,10 @@ class SugarSandbox:
     (:func:`crmbridge.sandbox.sugarcrm.seed.seed_counts`); ``users`` maps the user names that can
     log in to their passwords. ``max_list_limit`` caps page sizes like Sugar Pro/Ent;
     ``duplicate_check`` makes ``set_entries`` on Contacts return an existing duplicate's id.
+    ``studio_fields`` are the custom fields an administrator added with Studio (keys of
+    :data:`~crmbridge.sandbox.sugarcrm.vardefs.STUDIO_FIELDS`, e.g. ``"Leads.external_id_c"``);
+    without them the server is a stock one. ``session_lock`` False serves the calls of one
+    session in parallel (PHP with a session handler that does not lock).
     """
 
     def __init__(
@@ -68,9 +73,12 @@ class SugarSandbox:
         max_list_limit: int | None = None,
         v10: bool = True,
         duplicate_check: bool = False,
+        studio_fields: Iterable[str] = (),
+        session_lock: bool = True,
     ) -> None:
         self.faults = Faults()
-        self._store = Store(":memory:" if data is None else str(data))
+        modules = build_modules(studio_fields)
+        self._store = Store(":memory:" if data is None else str(data), modules)
         ensure_users(self._store, {"admin": "admin"} if users is None else users)
         if seed and self._store.meta("seeded") is None:
             write_seed(self._store, accounts)
@@ -81,6 +89,7 @@ class SugarSandbox:
             max_list_limit=max_list_limit,
             duplicate_check=duplicate_check,
             v10=v10,
+            session_lock=session_lock,
         )
         sessions = Sessions(self.faults, session_idle_timeout)
         self._ctx = Context(self._store, sessions, self.faults, settings)
@@ -112,6 +121,7 @@ class SugarSandbox:
                 v4_1.call_name(form),
                 lambda: _v4_answer(self._ctx, form),
                 rest=False,
+                session=v4_1.session_of(form),
             )
         is_rest = len(parts) >= 2 and parts[0] == "rest"
         if self._ctx.settings.v10 and is_rest and v10.version_tuple(parts[1]) is not None:
@@ -122,6 +132,7 @@ class SugarSandbox:
                 v10.call_name(request),
                 lambda: _v10_answer(self._ctx, request),
                 rest=True,
+                session=request.token,
             )
         return _respond(start_response, 404, b"Not Found", "text/plain")
 
@@ -133,19 +144,22 @@ class SugarSandbox:
         answer: Callable[[], tuple[int, bytes, str, list[tuple[str, str]]]],
         *,
         rest: bool,
+        session: str | None,
     ) -> Iterable[bytes]:
         fault = self.faults.begin_call(name, real_socket=environ.get(_SOCKET_KEY) is True)
-        latency = self.faults.latency
-        if latency:
-            time.sleep(latency)
-        if fault is not None:
-            return _fault_answer(start_response, fault, rest=rest)
-        try:
-            status, body, content_type, headers = answer()
-        except Exception:  # a sandbox bug: answer like a crashed PHP, show the traceback
-            traceback.print_exc()
-            crash = json.dumps({"error": "fatal_error", "error_message": "Internal error"})
-            return _respond(start_response, 500, crash.encode() if rest else b"", "text/html")
+        lock = session if self._ctx.settings.session_lock else None
+        with self._ctx.sessions.locked(lock), self.faults.serving():
+            latency = self.faults.latency
+            if latency:
+                time.sleep(latency)
+            if fault is not None:
+                return _fault_answer(start_response, fault, rest=rest)
+            try:
+                status, body, content_type, headers = answer()
+            except Exception:  # a sandbox bug: answer like a crashed PHP, show the traceback
+                traceback.print_exc()
+                crash = json.dumps({"error": "fatal_error", "error_message": "Internal error"})
+                return _respond(start_response, 500, crash.encode() if rest else b"", "text/html")
         lost = self.faults.answer_lost(name, real_socket=environ.get(_SOCKET_KEY) is True)
         if lost == "drop":  # applied, and then the connection is gone
             raise _DropConnectionError

@@ -4,13 +4,19 @@ A v4_1 session lapses after ``idle_timeout`` seconds without a call. An access t
 ``TOKEN_TTL`` seconds; a refresh token ``REFRESH_TTL``. A new password grant for the same user
 and ``platform`` ends the previous token pair (Sugar allows one live session per platform).
 Both die early when :meth:`Faults.expire_sessions_after` says so.
+
+Like PHP's file sessions, a session is locked while a call that uses it runs
+(:meth:`Sessions.locked`): calls sharing one session id (v4_1) or token (v10, which Sugar uses
+as the PHP session id) are served one after another, calls of different sessions in parallel.
 """
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +47,18 @@ class Sessions:
         self._v4: dict[str, Session] = {}
         self._tokens: dict[str, Session] = {}
         self._refresh: dict[str, tuple[str, str, float]] = {}  # token -> user, platform, deadline
+        self._call_locks: dict[str, threading.Lock] = {}
+
+    @contextlib.contextmanager
+    def locked(self, key: str | None) -> Iterator[None]:
+        """Hold the lock of session ``key`` (None: a call without a session) while serving."""
+        if not key:
+            yield
+            return
+        with self._lock:
+            lock = self._call_locks.setdefault(key, threading.Lock())
+        with lock:
+            yield
 
     def login_v4(self, user_id: str) -> str:
         """A new PHP-like session id (26 characters of [0-9a-v])."""

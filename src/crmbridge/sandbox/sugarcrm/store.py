@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from crmbridge.sandbox.sugarcrm.values import to_storage, utc_now
+from crmbridge.sandbox.sugarcrm.values import email_caps, to_storage, utc_now, valid_email
 from crmbridge.sandbox.sugarcrm.vardefs import MODULES, FieldDef, LinkDef, ModuleDef
 
 
@@ -27,9 +27,9 @@ def _column_type(fdef: FieldDef) -> str:
     return "TEXT COLLATE NOCASE"
 
 
-def _schema_sql() -> list[str]:
+def _schema_sql(modules: Mapping[str, ModuleDef]) -> list[str]:
     statements: list[str] = []
-    for mdef in MODULES.values():
+    for mdef in modules.values():
         cols = [
             f"{f.name} {_column_type(f)}" + (" PRIMARY KEY" if f.name == "id" else "")
             for f in mdef.columns
@@ -42,14 +42,13 @@ def _schema_sql() -> list[str]:
             f"ON {mdef.table} (deleted, date_modified, id)"
         )
         if mdef.custom_table:
-            ccols = ", ".join(f"{f.name} {_column_type(f)}" for f in mdef.custom_columns)
             statements.append(
                 f"CREATE TABLE IF NOT EXISTS {mdef.custom_table} "
-                f"(id_c TEXT PRIMARY KEY COLLATE NOCASE, {ccols})"
+                "(id_c TEXT PRIMARY KEY COLLATE NOCASE)"
             )
     relationship_tables = {
         link.table: (link.left, link.right)
-        for mdef in MODULES.values()
+        for mdef in modules.values()
         for link in mdef.links
         if link.kind == "table"
     }
@@ -153,9 +152,14 @@ def _concat(*args: Any) -> str | None:
 
 
 class Store:
-    """The sandbox database. Every method takes the lock; ``transaction()`` groups writes."""
+    """The sandbox database. Every method takes the lock; ``transaction()`` groups writes.
 
-    def __init__(self, path: str) -> None:
+    ``modules`` are the server's modules (default: a stock server's); columns they have and an
+    existing database lacks (Studio fields, fields of a newer sandbox) are added to it.
+    """
+
+    def __init__(self, path: str, modules: Mapping[str, ModuleDef] = MODULES) -> None:
+        self.modules = dict(modules)
         self.lock = threading.RLock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
@@ -169,8 +173,23 @@ class Store:
         ):
             self._db.create_function(name, n, fn, deterministic=name not in ("now", "curdate"))
         with self.lock:
-            for statement in _schema_sql():
+            for statement in _schema_sql(self.modules):
                 self._db.execute(statement)
+            for mdef in self.modules.values():  # a database from an older sandbox
+                self._add_columns(mdef.table, mdef.columns)
+                if mdef.custom_table:
+                    self._add_columns(mdef.custom_table, mdef.custom_columns)
+
+    def _add_columns(self, table: str, fields: Sequence[FieldDef]) -> None:
+        present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+        for fdef in fields:
+            if fdef.name not in present:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {fdef.name} {_column_type(fdef)}")
+
+    def columns_of(self, table: str) -> set[str]:
+        """The column names of a table."""
+        with self.lock:
+            return {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
 
     def close(self) -> None:
         with self.lock:
@@ -324,7 +343,9 @@ class Store:
                 )
             else:
                 record_id = record_id or str(uuid.uuid4())
-                columns.setdefault("deleted", 0)
+                for fdef in mdef.columns:  # checkboxes default to unchecked
+                    if fdef.type == "bool":
+                        columns.setdefault(fdef.name, 0)
                 columns.update(id=record_id, date_entered=now)
                 if mdef.field("created_by"):
                     columns["created_by"] = user_id
@@ -369,7 +390,7 @@ class Store:
         account_id = str(values.get("account_id") or "")
         name = str(values.get("account_name") or "").strip()
         if not account_id and name:
-            accounts = MODULES["Accounts"]
+            accounts = self.modules["Accounts"]
             found = self.query(
                 "SELECT id FROM accounts WHERE name = ? AND deleted = 0 ORDER BY rowid LIMIT 1",
                 (to_storage(accounts.fields[1], name),),
@@ -386,8 +407,12 @@ class Store:
                 self.add_link(mdef, record_id, link, account_id)
 
     def set_primary_email(self, mdef: ModuleDef, record_id: str, address: str) -> None:
-        """Make ``address`` the record's primary e-mail (empty removes the primary one)."""
-        address = address.strip()[:100]
+        """Make ``address`` the record's primary e-mail (empty removes the primary one).
+
+        An address SuiteCRM refuses (:func:`valid_email`) is left out silently, as the real
+        server does: the record keeps the addresses it had."""
+        if address and not valid_email(address):
+            return
         current = self.emails(mdef, record_id)
         others = [
             dict(e, primary_address=0)
@@ -409,11 +434,10 @@ class Store:
             "WHERE bean_id = ? AND bean_module = ? AND deleted = 0",
             (now, record_id, mdef.name),
         )
+        emails = [e for e in emails if valid_email(str(e.get("email_address") or ""))]
         has_primary = any(e.get("primary_address") for e in emails)
         for n, email in enumerate(emails):
-            address = str(email.get("email_address") or "").strip()
-            if not address:
-                continue
+            address = str(email.get("email_address"))
             address_id = self._email_address_id(address, email, now)
             primary = bool(email.get("primary_address")) or (not has_primary and n == 0)
             self._insert(
@@ -434,7 +458,7 @@ class Store:
     def _email_address_id(self, address: str, email: Mapping[str, Any], now: str) -> str:
         found = self.query(
             "SELECT id FROM email_addresses WHERE email_address_caps = ? AND deleted = 0",
-            (address.upper(),),
+            (email_caps(address),),
         )
         flags = {k: int(bool(email[k])) for k in ("opt_out", "invalid_email") if k in email}
         if found:
@@ -452,7 +476,7 @@ class Store:
             {
                 "id": address_id,
                 "email_address": address,
-                "email_address_caps": address.upper(),
+                "email_address_caps": email_caps(address),
                 "invalid_email": flags.get("invalid_email", 0),
                 "opt_out": flags.get("opt_out", 0),
                 "date_created": now,
@@ -466,7 +490,7 @@ class Store:
 
     def related_ids(self, mdef: ModuleDef, record_id: str, link: LinkDef) -> list[str]:
         """Ids of the live records linked to ``record_id`` through ``link``."""
-        related = MODULES[link.module]
+        related = self.modules[link.module]
         where = link_condition(link, mdef, related)
         return self.select_ids(related, where, [record_id])
 
@@ -491,7 +515,7 @@ class Store:
                         },
                     )
             elif link.kind == "column":
-                table = MODULES[link.module].table
+                table = self.modules[link.module].table
                 self.query(
                     f"UPDATE {table} SET {link.column} = ? WHERE id = ?", (record_id, related_id)
                 )
@@ -510,7 +534,7 @@ class Store:
                 (utc_now(), record_id, related_id),
             )
         elif link.kind == "column":
-            table = MODULES[link.module].table
+            table = self.modules[link.module].table
             self.query(
                 f"UPDATE {table} SET {link.column} = NULL WHERE id = ? AND {link.column} = ?",
                 (related_id, record_id),

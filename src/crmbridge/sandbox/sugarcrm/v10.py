@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, parse_qsl
 from crmbridge.sandbox.sugarcrm import v10_records as rec
 from crmbridge.sandbox.sugarcrm.context import Context, md5_hex
 from crmbridge.sandbox.sugarcrm.v10_errors import ApiError
-from crmbridge.sandbox.sugarcrm.vardefs import DROPDOWNS, MODULES
+from crmbridge.sandbox.sugarcrm.vardefs import DROPDOWNS, ModuleDef
 
 _VERSION = re.compile(r"^v(10|11)(?:_(\d+))?$")
 
@@ -110,13 +110,17 @@ def _logout(ctx: Context, req: Request, user_id: str, m: dict[str, str]) -> Any:
 
 
 def _server_info(ctx: Context) -> dict[str, Any]:
-    return {
+    info: dict[str, Any] = {
         "flavor": ctx.settings.flavor,
         "version": ctx.settings.version,
         "build": "1",
         "marketing_version": ctx.settings.version,
         "product_name": f"SugarCRM {ctx.settings.flavor}",
     }
+    if ctx.settings.suitecrm_version:  # the same server as v4_1's get_server_info describes
+        info["suitecrm_version"] = ctx.settings.suitecrm_version
+        info["product_name"] = "SuiteCRM"
+    return info
 
 
 def _me(ctx: Context, req: Request, user_id: str, m: dict[str, str]) -> Any:
@@ -139,12 +143,12 @@ def _metadata(ctx: Context, req: Request, user_id: str, m: dict[str, str]) -> An
     filters = str(req.args.get("type_filter") or "module_list,modules,app_list_strings,server_info")
     kinds = {k.strip() for k in filters.split(",")}
     wanted = str(req.args.get("module_filter") or "")
-    names = [n for n in MODULES if not wanted or n in wanted.split(",")]
+    names = [n for n in ctx.modules if not wanted or n in wanted.split(",")]
     out: dict[str, Any] = {}
     if "module_list" in kinds:
-        out["module_list"] = {n: n for n in MODULES}
+        out["module_list"] = {n: n for n in ctx.modules}
     if "modules" in kinds:
-        out["modules"] = {n: _module_meta(n) for n in names}
+        out["modules"] = {n: _module_meta(ctx.modules[n]) for n in names}
     if "app_list_strings" in kinds:
         out["app_list_strings"] = DROPDOWNS
     if "server_info" in kinds:
@@ -153,13 +157,12 @@ def _metadata(ctx: Context, req: Request, user_id: str, m: dict[str, str]) -> An
     return out
 
 
-def _module_meta(name: str) -> dict[str, Any]:
-    mdef = MODULES[name]
+def _module_meta(mdef: ModuleDef) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for f in mdef.fields:
         meta: dict[str, Any] = {"name": f.name, "type": f.type, "vname": f.display_label}
-        if f.len is not None:
-            meta["len"] = f.len
+        if f.shown_len is not None:
+            meta["len"] = f.shown_len
         meta["required"] = f.required
         if f.options:
             meta["options"] = f.options
@@ -173,13 +176,13 @@ def _module_meta(name: str) -> dict[str, Any]:
             "name": link.name,
             "type": "link",
             "relationship": link.relationship,
-            "module": link.module,
+            "module": link.shown_module,
         }
     return {"fields": fields, "table": mdef.table}
 
 
 def _enum(ctx: Context, req: Request, user_id: str, m: dict[str, str]) -> Any:
-    fdef = rec.module(m["M"]).field(m["field"])
+    fdef = rec.module(ctx, m["M"]).field(m["field"])
     if fdef is None or not fdef.options:
         raise ApiError(404, "not_found", f"Could not find an enum field: {m['field']}")
     return DROPDOWNS[fdef.options]
@@ -188,7 +191,7 @@ def _enum(ctx: Context, req: Request, user_id: str, m: dict[str, str]) -> Any:
 def _sync_key(ctx: Context, req: Request, user_id: str, m: dict[str, str]) -> Any:
     if (version_tuple(req.version) or (0, 0)) < (11, 10):
         raise ApiError(404, "no_method", "Could not find a route with 3 elements")
-    mdef = rec.module(m["M"])
+    mdef = rec.module(ctx, m["M"])
     if req.method == "GET":
         found = rec.sync_key_id(ctx, mdef, m["key"])
         if found is None:
@@ -248,7 +251,7 @@ def _rec(fn: Callable[..., Any], *keys: str, body: bool = False, args: bool = Fa
 
     def handler(ctx: Context, req: Request, user_id: str, m: dict[str, str]) -> Any:
         extra = [req.body] if body else [req.args] if args else []
-        return fn(ctx, user_id, rec.module(m["M"]), *[m[k] for k in keys], *extra)
+        return fn(ctx, user_id, rec.module(ctx, m["M"]), *[m[k] for k in keys], *extra)
 
     return handler
 
@@ -279,13 +282,13 @@ _ROUTES: list[tuple[str, tuple[str, ...], Handler, bool]] = [
     (
         "POST", ("{M}", "{id}", "link", "{link}", "{remote}"),
         lambda c, r, u, m: rec.change_link(
-            c, u, rec.module(m["M"]), m["id"], m["link"], m["remote"], add=True),
+            c, u, rec.module(c, m["M"]), m["id"], m["link"], m["remote"], add=True),
         True,
     ),
     (
         "DELETE", ("{M}", "{id}", "link", "{link}", "{remote}"),
         lambda c, r, u, m: rec.change_link(
-            c, u, rec.module(m["M"]), m["id"], m["link"], m["remote"], add=False),
+            c, u, rec.module(c, m["M"]), m["id"], m["link"], m["remote"], add=False),
         True,
     ),
 ]  # fmt: skip

@@ -12,21 +12,23 @@ from zoneinfo import ZoneInfo
 
 from crmbridge.sandbox.sugarcrm.context import DEFAULT_PAGE_SIZE, Context
 from crmbridge.sandbox.sugarcrm.store import field_expr, link_condition
+from crmbridge.sandbox.sugarcrm.v4_1_records import lead_with_notes
 from crmbridge.sandbox.sugarcrm.v10_errors import ApiError
 from crmbridge.sandbox.sugarcrm.v10_filter import FilterError, compile_filter
 from crmbridge.sandbox.sugarcrm.values import (
+    decode_multienum,
     iso_in_zone,
     parse_client_datetime,
     parse_date,
     truthy,
 )
-from crmbridge.sandbox.sugarcrm.vardefs import MODULES, FieldDef, ModuleDef
+from crmbridge.sandbox.sugarcrm.vardefs import FieldDef, ModuleDef
 
 Args = Mapping[str, Any]
 
 
-def module(name: str) -> ModuleDef:
-    mdef = MODULES.get(name)
+def module(ctx: Context, name: str) -> ModuleDef:
+    mdef = ctx.modules.get(name)
     if mdef is None:
         raise ApiError(404, "not_found", f"Could not find module: {name}")
     return mdef
@@ -35,6 +37,8 @@ def module(name: str) -> ModuleDef:
 def _json_value(fdef: FieldDef, value: Any, zone: ZoneInfo) -> Any:
     if fdef.type == "bool":
         return bool(value)
+    if fdef.type == "multienum":  # a list of keys, as SugarFieldMultienum formats it
+        return decode_multienum(value)
     if value is None:
         return "" if fdef.type not in ("int",) else None
     if fdef.type == "datetime":
@@ -229,7 +233,10 @@ def update(
 
 def delete(ctx: Context, user_id: str, mdef: ModuleDef, record_id: str) -> dict[str, Any]:
     get_record(ctx, user_id, mdef, record_id)
+    failing = lead_with_notes(ctx, mdef, record_id) and ctx.faults.take_lead_delete_failure()
     ctx.store.save(mdef, {"deleted": 1}, user_id=user_id, record_id=record_id)
+    if failing:  # applied, then the PHP error in the relationship clean-up
+        raise ApiError(500, "fatal_error", "Attempt to read property on null")
     return {"id": record_id}
 
 
@@ -245,7 +252,7 @@ def list_links(
 ) -> dict[str, Any]:
     get_record(ctx, user_id, mdef, record_id)
     link = _link(mdef, link_name)
-    related = MODULES[link.module]
+    related = ctx.modules[link.module]
     condition = link_condition(link, mdef, related)
     return list_records(ctx, user_id, related, args, (condition, [record_id]))
 
@@ -263,7 +270,7 @@ def change_link(
     """Link or unlink; answers ``{"record", "related_record"}``."""
     get_record(ctx, user_id, mdef, record_id)
     link = _link(mdef, link_name)
-    related = MODULES[link.module]
+    related = ctx.modules[link.module]
     get_record(ctx, user_id, related, remote_id)
     if add:
         ctx.store.add_link(mdef, record_id, link, remote_id)

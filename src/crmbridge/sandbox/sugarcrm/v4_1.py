@@ -23,7 +23,7 @@ from crmbridge.sandbox.sugarcrm.context import Context, md5_hex
 from crmbridge.sandbox.sugarcrm.sqlfragment import MalformedQueryError, QueryRejectedError
 from crmbridge.sandbox.sugarcrm.v4_1_errors import PhpFatalError, V4Error, v4_error
 from crmbridge.sandbox.sugarcrm.values import print_r, utc_now
-from crmbridge.sandbox.sugarcrm.vardefs import DROPDOWNS, MODULES
+from crmbridge.sandbox.sugarcrm.vardefs import DROPDOWNS
 
 DB_FAILURE = "Database failure. Please refer to suitecrm.log for details."
 
@@ -92,6 +92,18 @@ def parse_form(environ: Mapping[str, Any]) -> dict[str, str]:
 def call_name(form: Mapping[str, str]) -> str:
     """The name a call is counted under, e.g. ``v4_1:get_entry_list``."""
     return f"v4_1:{form.get('method', '')}"
+
+
+def session_of(form: Mapping[str, str]) -> str | None:
+    """The session id a call carries (its PHP session is locked while it runs), if any."""
+    method = form.get("method", "")
+    if not _is_json(form) or "session" not in PARAMS.get(method, ()):
+        return None
+    try:
+        session = _bind(method, form.get("rest_data", "")).get("session")
+    except PhpFatalError:
+        return None
+    return session if isinstance(session, str) and session else None
 
 
 def _bind(method: str, rest_data: str) -> dict[str, Any]:
@@ -228,7 +240,7 @@ def get_user_id(ctx: Context, session: Any) -> str:
 
 def get_available_modules(ctx: Context, session: Any, filter: Any = "default") -> dict[str, Any]:
     records.auth(ctx, session)
-    names = [n for n in MODULES if filter == "all" or n != "Users"]
+    names = [n for n in ctx.modules if filter == "all" or n != "Users"]
     acls = [
         {"action": a, "access": True}
         for a in ("edit", "delete", "list", "view", "import", "export")
@@ -245,7 +257,7 @@ def get_module_fields(
     ctx: Context, session: Any, module_name: Any = None, fields: Any = None
 ) -> dict[str, Any]:
     records.auth(ctx, session)
-    mdef = records.module(module_name)
+    mdef = records.module(ctx, module_name)
     wanted = set(fields) if isinstance(fields, list) and fields else None
     module_fields: dict[str, Any] = {}
     for f in records.v4_fields(mdef):
@@ -262,7 +274,7 @@ def get_module_fields(
             "options": {k: {"name": k, "value": v} for k, v in options.items()},
             "related_module": "",
             "calculated": False,
-            "len": f.len if f.len is not None else "",
+            "len": f.shown_len if f.shown_len is not None else "",
         }
     link_fields = {
         link.name: {
@@ -271,8 +283,8 @@ def get_module_fields(
             "group": "",
             "id_name": "",
             "relationship": link.relationship,
-            "module": link.module,
-            "bean_name": MODULES[link.module].bean if link.module in MODULES else "",
+            "module": link.shown_module,
+            "bean_name": _bean(ctx, link.module) if link.module_shown else "",
         }
         for link in mdef.links
         if wanted is None or link.name in wanted
@@ -283,6 +295,11 @@ def get_module_fields(
         "module_fields": module_fields,
         "link_fields": link_fields,
     }
+
+
+def _bean(ctx: Context, module: str) -> str:
+    mdef = ctx.modules.get(module)
+    return mdef.bean if mdef is not None else ""
 
 
 _METHODS: dict[str, Callable[..., Any]] = {

@@ -14,8 +14,8 @@ from crmbridge.sandbox.sugarcrm.context import DEFAULT_PAGE_SIZE, Context
 from crmbridge.sandbox.sugarcrm.sqlfragment import translate_order_by, translate_where
 from crmbridge.sandbox.sugarcrm.store import link_condition
 from crmbridge.sandbox.sugarcrm.v4_1_errors import PhpFatalError, V4Error
-from crmbridge.sandbox.sugarcrm.values import htmlentities, php_truthy, v4_value
-from crmbridge.sandbox.sugarcrm.vardefs import MODULES, FieldDef, LinkDef, ModuleDef
+from crmbridge.sandbox.sugarcrm.values import email_caps, htmlentities, php_truthy, v4_value
+from crmbridge.sandbox.sugarcrm.vardefs import FieldDef, LinkDef, ModuleDef
 
 _VALID_ID = re.compile(r"^[a-zA-Z0-9_-]{1,36}$")
 _EMAIL_FIELDS = (
@@ -38,9 +38,9 @@ def auth(ctx: Context, session: Any) -> str:
     return user_id
 
 
-def module(name: Any) -> ModuleDef:
+def module(ctx: Context, name: Any) -> ModuleDef:
     """The module called ``name``; error 20 otherwise."""
-    mdef = MODULES.get(name) if isinstance(name, str) else None
+    mdef = ctx.modules.get(name) if isinstance(name, str) else None
     if mdef is None:
         raise V4Error("no_module")
     return mdef
@@ -134,7 +134,7 @@ def _link_records(ctx: Context, mdef: ModuleDef, record_id: str, spec: Any) -> l
         if link.kind == "email":
             rows = _email_records(ctx, mdef, record_id, item.get("value"))
         else:
-            related = MODULES[link.module]
+            related = ctx.modules[link.module]
             fields = _selected(related, item.get("value"))
             ids = ctx.store.related_ids(mdef, record_id, link)
             rows = [_name_values(fields, r) for r in ctx.store.fetch(related, ids)]
@@ -166,7 +166,7 @@ def get_entry_list(
     favorites: Any = False,
 ) -> dict[str, Any]:
     auth(ctx, session)
-    mdef = module(module_name)
+    mdef = module(ctx, module_name)
     where = translate_where(str(query or ""))
     order = translate_order_by(str(order_by or ""), mdef)
     limit = _page_size(ctx, max_results)
@@ -205,7 +205,7 @@ def get_entries_count(
     deleted: Any = 0,
 ) -> dict[str, Any]:
     auth(ctx, session)
-    mdef = module(module_name)
+    mdef = module(ctx, module_name)
     where = translate_where(str(query or ""))
     return {"result_count": str(ctx.store.count(mdef, where, include_deleted=php_truthy(deleted)))}
 
@@ -220,7 +220,7 @@ def get_entries(
     track_view: Any = False,
 ) -> dict[str, Any]:
     auth(ctx, session)
-    mdef = module(module_name)
+    mdef = module(ctx, module_name)
     entries: list[Any] = []
     relationships: list[Any] = []
     for record_id in ids if isinstance(ids, list) else [ids]:
@@ -283,8 +283,8 @@ def _duplicate_contact(ctx: Context, values: Mapping[str, Any]) -> str | None:
             "email_addresses ea ON ea.id = r.email_address_id WHERE r.bean_module = 'Contacts' "
             "AND r.deleted = 0 AND ea.email_address_caps = ?)"
         )
-        params.append(str(values["email1"]).strip().upper())
-    found = ctx.store.select_ids(MODULES["Contacts"], where, params, limit=1)
+        params.append(email_caps(str(values["email1"])))
+    found = ctx.store.select_ids(ctx.modules["Contacts"], where, params, limit=1)
     return found[0] if found else None
 
 
@@ -316,8 +316,23 @@ def _save_one(
         duplicate = _duplicate_contact(ctx, values)
         if duplicate:
             return duplicate, echo
+    deleting = php_truthy(values.get("deleted")) and lead_with_notes(ctx, mdef, record_id)
     saved = ctx.store.save(mdef, values, user_id=user_id, record_id=record_id or None)
+    if deleting and ctx.faults.take_lead_delete_failure():
+        raise PhpFatalError("SugarRelationship.php: Attempt to read property on null")
     return saved, echo
+
+
+def lead_with_notes(ctx: Context, mdef: ModuleDef, record_id: Any) -> bool:
+    """Whether ``record_id`` is a live Lead that has Notes (whose delete may fail)."""
+    if mdef.name != "Leads" or not record_id:
+        return False
+    rows = ctx.store.query(
+        "SELECT 1 FROM leads l JOIN notes n ON n.parent_id = l.id AND n.parent_type = 'Leads' "
+        "AND n.deleted = 0 WHERE l.id = ? AND l.deleted = 0 LIMIT 1",
+        (str(record_id),),
+    )
+    return bool(rows)
 
 
 def set_entry(
@@ -328,7 +343,7 @@ def set_entry(
     track_view: Any = False,
 ) -> dict[str, Any] | None:
     user_id = auth(ctx, session)
-    mdef = module(module_name)
+    mdef = module(ctx, module_name)
     record_id, echo = _save_one(ctx, user_id, mdef, _pairs(name_value_list), dedupe=False)
     if record_id is None:
         return None
@@ -342,7 +357,7 @@ def set_entries(
     name_value_lists: Any = None,
 ) -> dict[str, Any]:
     user_id = auth(ctx, session)
-    mdef = module(module_name)
+    mdef = module(ctx, module_name)
     dedupe = ctx.settings.duplicate_check
     ids = [
         _save_one(ctx, user_id, mdef, _pairs(nvl), dedupe=dedupe)[0]
@@ -367,7 +382,7 @@ def set_relationship(
     delete: Any = 0,
 ) -> dict[str, int]:
     auth(ctx, session)
-    mdef = module(module_name)
+    mdef = module(ctx, module_name)
     link = _link(mdef, link_field_name)
     if link is None or ctx.store.get(mdef, str(module_id)) is None:
         return {"created": 0, "failed": 1, "deleted": 0}
@@ -398,7 +413,7 @@ def get_relationships(
     limit: Any = False,
 ) -> dict[str, Any]:
     auth(ctx, session)
-    mdef = module(module_name)
+    mdef = module(ctx, module_name)
     where = translate_where(str(related_module_query or ""))
     link = mdef.link(link_field_name) if isinstance(link_field_name, str) else None
     empty: dict[str, Any] = {"entry_list": [], "relationship_list": []}
@@ -413,7 +428,7 @@ def get_relationships(
             ],
             "relationship_list": [],
         }
-    related = MODULES[link.module]
+    related = ctx.modules[link.module]
     condition = link_condition(link, mdef, related)
     full_where = f"{condition} AND ({where})" if where else condition
     count = _limit(limit)
@@ -455,7 +470,7 @@ def search_by_module(
     limit = _page_size(ctx, max_results)
     out = []
     for name in modules if isinstance(modules, list) else []:
-        mdef = MODULES.get(name) if isinstance(name, str) else None
+        mdef = ctx.modules.get(name) if isinstance(name, str) else None
         if mdef is None or not text:
             continue
         columns = [f"{mdef.table}.{c} LIKE ?" for c in mdef.search_fields]

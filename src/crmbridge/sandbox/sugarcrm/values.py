@@ -2,7 +2,13 @@
 
 * On write, HTML entities are decoded and unknown tags are stripped, known ones kept
   (``AT&amp;T`` -> ``AT&T``, ``<Test>x`` -> ``x``, ``<b>x</b>`` kept); over-long text is truncated
-  to the field length, as MySQL does outside strict mode.
+  to the field length, as MySQL does outside strict mode: ``varchar(n)`` to n characters,
+  ``TEXT`` (``text`` fields, ``multienum`` values) to 65,535 bytes.
+* E-mail addresses are validated as SuiteCRM 7.14 does (:func:`valid_email`): one it refuses
+  (any non-ASCII character, surrounding spaces) is left out while the record is saved, and the
+  save reports success. ``email_address_caps`` is the address upper-cased by PHP 8's
+  ``strtoupper``: ASCII letters only.
+* ``multienum`` values are stored as ``^a^,^b^``.
 * On a v4_1 read, ``< > " '`` come back as entities while ``&`` stays raw.
 * ``set_entry`` echoes the values it was sent through PHP's ``htmlentities`` (``&amp;amp;``).
 """
@@ -64,8 +70,51 @@ _KEPT_TAGS = frozenset(
 )
 _TAG = re.compile(r"</?\s*([A-Za-z][A-Za-z0-9]*)\b[^>]*>")
 _SCRIPT = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+#: what MySQL's TEXT column holds, in bytes
+TEXT_BYTES = 65_535
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+")
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _READ_ENTITIES = {"<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#039;"}
 _READ_TABLE = str.maketrans(_READ_ENTITIES)
+
+
+def valid_email(address: str) -> bool:
+    """Whether SuiteCRM 7.14 stores this address (PHP's ``FILTER_VALIDATE_EMAIL`` without
+    Unicode): ASCII only, no surrounding spaces, ``local@domain.tld``, at most 254 characters
+    with a local part of at most 64. ``o'brien@example.com`` and ``a+b@example.co.uk`` pass."""
+    if len(address) > 254 or not _EMAIL.fullmatch(address):
+        return False
+    return len(address.split("@", 1)[0]) <= 64
+
+
+def email_caps(address: str) -> str:
+    """``email_address_caps``: PHP 8 ``strtoupper``, which upper-cases ASCII letters only."""
+    return address.translate(_ASCII_UPPER)
+
+
+def encode_multienum(value: Any) -> str:
+    """A multienum value as Sugar stores it: ``["a", "b"]`` (or ``"^a^,^b^"``) -> ``^a^,^b^``."""
+    if isinstance(value, list):
+        items = [str(v) for v in value if v not in (None, "")]
+        return ",".join(f"^{v}^" for v in items)
+    return str(value)
+
+
+def decode_multienum(stored: str | None) -> list[str]:
+    """``^a^,^b^`` -> ``["a", "b"]`` (empty or NULL: ``[]``)."""
+    text = (stored or "").strip()
+    if not text or text == "^^":
+        return []
+    return [item.strip("^") for item in text.split("^,^")]
+
+
+def cut_bytes(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes (at a character boundary), as MySQL
+    stores an over-long value in a TEXT column outside strict mode."""
+    data = text.encode("utf-8")
+    return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
 
 
 def utc_now() -> str:
@@ -140,11 +189,15 @@ def to_storage(fdef: FieldDef, value: Any) -> Any:
         return int(number) if fdef.type == "int" else number
     if isinstance(value, bool):
         value = "1" if value else "0"
+    if fdef.type == "multienum":
+        value = encode_multienum(value)
     text = clean_text(str(value))
     if fdef.type in ("date", "datetime") and text == "":
         return None
     if fdef.len and (fdef.type in TEXT_TYPES or fdef.type in ("user_name", "fullname")):
         text = text[: fdef.len]
+    if fdef.type in ("text", "multienum"):
+        text = cut_bytes(text, TEXT_BYTES)
     return text
 
 

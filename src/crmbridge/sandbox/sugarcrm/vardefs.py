@@ -11,6 +11,7 @@ Field lengths follow the real vardefs. ``source`` says where a value lives:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 #: Drop-down lists (``app_list_strings``): key -> label. The empty key is the blank choice.
@@ -111,6 +112,16 @@ DROPDOWNS: dict[str, dict[str, str]] = {
         "New Business": "New Business",
     },
     "user_status_dom": {"Active": "Active", "Inactive": "Inactive"},
+    "lawful_basis_dom": {
+        "": "",
+        "consent": "Consent",
+        "contract": "Contract",
+        "legal_obligation": "Legal obligation",
+        "protection_of_interests": "Protection of interests",
+        "public_interest": "Public interest",
+        "legitimate_interests": "Legitimate interests",
+        "withdrawn": "Withdrawn",
+    },
     "parent_type_display": {
         "Accounts": "Account",
         "Contacts": "Contact",
@@ -121,7 +132,7 @@ DROPDOWNS: dict[str, dict[str, str]] = {
 
 #: Field types whose values are text (truncated to ``len`` when stored).
 TEXT_TYPES = frozenset(
-    {"id", "name", "varchar", "enum", "phone", "url", "relate", "parent_type", "text"}
+    {"id", "name", "varchar", "enum", "phone", "url", "relate", "parent_type", "text", "multienum"}
 )
 
 
@@ -137,6 +148,14 @@ class FieldDef:
     source: str = "db"  # db | custom | email | relate | v10
     label: str | None = None
     read_only: bool = False
+    #: False: the metadata gives no ``len`` although the column has one (``len`` here), as
+    #: SuiteCRM's for the ``*_address_country`` fields (``varchar(255)``)
+    len_shown: bool = True
+
+    @property
+    def shown_len(self) -> int | None:
+        """The ``len`` the metadata reports."""
+        return self.len if self.len_shown else None
 
     @property
     def stored(self) -> bool:
@@ -154,7 +173,9 @@ class LinkDef:
 
     ``kind`` is ``table`` (a relationship table with ``left``/``right`` id columns), ``column``
     (``column`` on the *related* table points at us), ``own_column`` (our ``column`` points at
-    the related record) or ``email``.
+    the related record) or ``email``. ``module_shown`` False: the metadata reports the link
+    with an empty ``module``, as SuiteCRM does for many standard links (the related module is
+    then found through the relationship).
     """
 
     name: str
@@ -165,6 +186,12 @@ class LinkDef:
     left: str | None = None  # column holding our id
     right: str | None = None  # column holding the related id
     column: str | None = None
+    module_shown: bool = True
+
+    @property
+    def shown_module(self) -> str:
+        """The ``module`` the metadata reports for this link."""
+        return self.module if self.module_shown else ""
 
 
 @dataclass(frozen=True)
@@ -178,7 +205,9 @@ class ModuleDef:
     links: tuple[LinkDef, ...] = ()
     custom_table: str | None = None
     search_fields: tuple[str, ...] = ("name",)
-    _by_name: dict[str, FieldDef] = field(default_factory=dict, compare=False, repr=False)
+    _by_name: dict[str, FieldDef] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         self._by_name.update({f.name: f for f in self.fields})
@@ -188,6 +217,18 @@ class ModuleDef:
 
     def link(self, name: str) -> LinkDef | None:
         return next((link for link in self.links if link.name == name), None)
+
+    def with_fields(self, extra: tuple[FieldDef, ...]) -> ModuleDef:
+        """This module with ``extra`` fields after its own (as Studio adds them)."""
+        return ModuleDef(
+            self.name,
+            self.table,
+            self.bean,
+            (*self.fields, *extra),
+            self.links,
+            self.custom_table,
+            self.search_fields,
+        )
 
     @property
     def columns(self) -> list[FieldDef]:
@@ -227,7 +268,7 @@ def _address(prefix: str) -> list[FieldDef]:
         _f(f"{prefix}_city", "varchar", 100),
         _f(f"{prefix}_state", "varchar", 100),
         _f(f"{prefix}_postalcode", "varchar", 20),
-        _f(f"{prefix}_country", "varchar", 255),
+        _f(f"{prefix}_country", "varchar", 255, len_shown=False),
     ]
 
 
@@ -250,6 +291,8 @@ def _person() -> list[FieldDef]:
         *_address("alt_address"),
         _f("birthdate", "date"),
         _f("lead_source", "enum", 100, options="lead_source_dom"),
+        # stored as TEXT in the ^a^,^b^ encoding; no len in the metadata
+        _f("lawful_basis", "multienum", options="lawful_basis_dom", label="Lawful Basis"),
     ]
 
 
@@ -315,7 +358,6 @@ CONTACTS = ModuleDef(
         _f("reports_to_id", "id", 36),
         _f("account_id", "id", 36, source="relate", label="Account ID:"),
         _f("account_name", "relate", 255, source="relate", label="Account Name:"),
-        _f("external_id_c", "varchar", 255, source="custom", label="External ID"),
     ),
     (
         LinkDef(
@@ -326,6 +368,7 @@ CONTACTS = ModuleDef(
             "accounts_contacts",
             "contact_id",
             "account_id",
+            module_shown=False,
         ),
         LinkDef(
             "opportunities",
@@ -337,7 +380,9 @@ CONTACTS = ModuleDef(
             "opportunity_id",
         ),
         LinkDef("leads", "Leads", "contact_leads", "column", column="contact_id"),
-        LinkDef("notes", "Notes", "contact_notes", "column", column="contact_id"),
+        LinkDef(
+            "notes", "Notes", "contact_notes", "column", column="contact_id", module_shown=False
+        ),
         _email_link("contacts"),
     ),
     custom_table="contacts_cstm",
@@ -363,11 +408,16 @@ LEADS = ModuleDef(
         _f("opportunity_id", "id", 36),
         _f("opportunity_name", "varchar", 255),
         _f("opportunity_amount", "varchar", 50),
-        _f("external_id_c", "varchar", 255, source="custom", label="External ID"),
-        _f("lead_score_c", "int", 11, source="custom", label="Lead Score"),
     ),
     (
-        LinkDef("accounts", "Accounts", "account_leads", "own_column", column="account_id"),
+        LinkDef(
+            "accounts",
+            "Accounts",
+            "account_leads",
+            "own_column",
+            column="account_id",
+            module_shown=False,
+        ),
         LinkDef("contacts", "Contacts", "contact_leads", "own_column", column="contact_id"),
         _email_link("leads"),
     ),
@@ -426,11 +476,22 @@ NOTES = ModuleDef(
         _f("parent_type", "parent_type", 255, options="parent_type_display"),
         _f("parent_id", "id", 36),
         _f("contact_id", "id", 36),
-        _f("portal_flag", "bool"),
+        # marked required by the metadata, yet optional: a save without it stores 0
+        _f("portal_flag", "bool", required=True, label="Display in Portal?"),
         _f("embed_flag", "bool"),
         _f("contact_name", "relate", 510, source="relate", label="Contact Name:"),
     ),
-    (LinkDef("contact", "Contacts", "contact_notes", "own_column", column="contact_id"),),
+    (
+        LinkDef("contact", "Contacts", "contact_notes", "own_column", column="contact_id"),
+        LinkDef(
+            "accounts",
+            "Accounts",
+            "account_notes",
+            "own_column",
+            column="parent_id",
+            module_shown=False,
+        ),
+    ),
 )
 
 USERS = ModuleDef(
@@ -462,14 +523,35 @@ USERS = ModuleDef(
     search_fields=("user_name", "first_name", "last_name"),
 )
 
-MODULES: dict[str, ModuleDef] = {
-    m.name: m for m in (ACCOUNTS, CONTACTS, LEADS, OPPORTUNITIES, NOTES, USERS)
+_STOCK = (ACCOUNTS, CONTACTS, LEADS, OPPORTUNITIES, NOTES, USERS)
+
+#: Custom fields an administrator can add with Studio, by ``Module.field``. A stock server has
+#: none of them; ``SugarSandbox(studio_fields=[...])`` adds them (values in ``<table>_cstm``).
+STUDIO_FIELDS: dict[str, FieldDef] = {
+    "Contacts.external_id_c": _f(
+        "external_id_c", "varchar", 255, source="custom", label="External ID"
+    ),
+    "Leads.external_id_c": _f(
+        "external_id_c", "varchar", 255, source="custom", label="External ID"
+    ),
+    "Leads.lead_score_c": _f("lead_score_c", "int", 11, source="custom", label="Lead Score"),
 }
+
+
+def build_modules(studio_fields: Iterable[str] = ()) -> dict[str, ModuleDef]:
+    """The modules of a server: the stock ones plus ``studio_fields`` (keys of
+    :data:`STUDIO_FIELDS`). An unknown name is a ValueError."""
+    extra: dict[str, list[FieldDef]] = {}
+    for key in dict.fromkeys(studio_fields):
+        if key not in STUDIO_FIELDS:
+            known = ", ".join(STUDIO_FIELDS)
+            raise ValueError(f"no Studio field {key!r} in the sandbox; it knows: {known}")
+        extra.setdefault(key.split(".", 1)[0], []).append(STUDIO_FIELDS[key])
+    return {m.name: m.with_fields(tuple(extra.get(m.name, ()))) for m in _STOCK}
+
+
+#: The modules of a stock server (no Studio fields).
+MODULES: dict[str, ModuleDef] = build_modules()
 
 #: Columns of the users table that are not fields (never returned by the APIs).
 USER_PRIVATE_COLUMNS = ("user_hash", "time_zone")
-
-
-def module(name: str) -> ModuleDef | None:
-    """The module called ``name`` (exact, case-sensitive like Sugar's beanList)."""
-    return MODULES.get(name)
