@@ -35,6 +35,7 @@ ALLOWED: dict[str, set[str]] = {
     "state": {"core", "errors"},
     "connections": {"core", "errors", "connectors.base", "connectors.registry", "state"},
     "runner": {"core", "errors", "connectors.base", "profiles", "connections", "state"},
+    "sync": {"core", "errors", "connectors.base", "profiles", "connections", "state", "runner"},
     "sandbox": {"errors"},
     "testing": CONTRACT | {"runner"},
     "cli": {"*"},

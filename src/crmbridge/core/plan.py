@@ -628,6 +628,56 @@ def _expand_all(
     )
 
 
+def decided_plan(
+    spec: PlanSpec,
+    *,
+    actions: Sequence[Action],
+    ids: Sequence[str | None],
+    source_keys: Sequence[str],
+    values: pa.Table,
+    sets: Mapping[str, Sequence[bool]],
+    before: pa.Table | None = None,
+    reasons: Sequence[str | None] | None = None,
+    codes: Sequence[str | None] | None = None,
+) -> Plan:
+    """A plan of operations decided elsewhere (a two-way sync's merge decides per field what
+    each side gets), in the form every plan has, so that previews, dry runs, the ledger and
+    ``TargetWriter.apply`` treat it like any other. ``values``: the fields' values, typed per
+    the target; ``sets``: per field, which operations write it (an update writes only those;
+    a create writes every field that has a value); ``ids``: the target record of an update or
+    delete. Operation keys follow from ``source_keys`` as in :meth:`PlanSpec.op_keys`."""
+    n = len(actions)
+    fields = list(spec.fields)
+    action = pa.array([a.value for a in actions], pa.string())
+    source = pa.array(list(source_keys), pa.string())
+    is_create = pc.equal(action, Action.CREATE.value)
+    is_update = pc.equal(action, Action.UPDATE.value)
+    masks = {}
+    for name in fields:
+        wanted = pa.array(list(sets.get(name, [False] * n)), pa.bool_())
+        masks[name] = pc.or_(pc.and_(is_create, pc.is_valid(values.column(name))), wanted)
+    none = [None] * n
+    ops = pa.table(
+        {
+            ROW_COLUMN: pa.array(range(n), pa.int64()),
+            SOURCE_KEY_COLUMN: source,
+            ACTION_COLUMN: action,
+            ID_COLUMN: pa.array(list(ids), pa.string()),
+            OP_KEY_COLUMN: spec.op_keys(source),
+            VERSION_COLUMN: pa.nulls(n, pa.string()),
+            CREATED_BY_COLUMN: pa.nulls(n, pa.string()),
+            WAVE_COLUMN: pa.repeat(0, n).cast(pa.int32()),
+            CODE_COLUMN: pa.array(list(codes or none), pa.string()),
+            REASON_COLUMN: pa.array(list(reasons or none), pa.string()),
+            CHANGED_COLUMN: _changed_text(masks, fields, is_update),
+            **{SET_PREFIX + name: masks[name] for name in fields},
+            **{name: values.column(name) for name in fields},
+        }
+    )
+    shown = before if before is not None else pa.table({f: pa.nulls(n) for f in fields})
+    return Plan(ops, shown)
+
+
 def _empty_state(names: Sequence[str]) -> pa.Table:
     del names
     return pa.table(
@@ -755,6 +805,7 @@ __all__ = [
     "Plan",
     "PlanSpec",
     "Planner",
+    "decided_plan",
     "effective_keys",
     "plan_schema",
 ]

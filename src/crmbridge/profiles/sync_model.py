@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import enum
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from crmbridge.core.identity import KeyRule
-from crmbridge.profiles.model import ConnectionRef, Scalar, TruncationAction, _Strict
+from crmbridge.profiles.model import ConnectionRef, Scalar, _Strict
 
 
 class Direction(enum.StrEnum):
@@ -42,8 +43,8 @@ class Policy(enum.StrEnum):
 
 
 class DeletePolicy(enum.StrEnum):
-    SOFT = "soft"  # delete on the other side, softly where it can (a CRM's deleted flag)
-    HARD = "hard"  # delete on the other side for good
+    SOFT = "soft"  # set the other side's deleted_flag; without one, its delete (a CRM's is soft)
+    HARD = "hard"  # delete the other side's record (its connector's delete)
     IGNORE = "ignore"  # leave the other side's record; the link stays
     UNLINK = "unlink"  # leave the other side's record; forget the link
 
@@ -51,6 +52,14 @@ class DeletePolicy(enum.StrEnum):
 class InsertPolicy(enum.StrEnum):
     CREATE = "create"  # create it on the other side (after the duplicate check of the link rule)
     NEVER = "never"  # records new on this side stay there
+
+
+class TooLong(enum.StrEnum):
+    """A value longer than the other side's field allows."""
+
+    REJECT = "reject"  # the record's write to that side is rejected, with the reason
+    TRUNCATE = "truncate"  # cut to the limit (at a character boundary) and written
+    HOLD = "hold"  # the field is held as a conflict (the rest of the record syncs)
 
 
 class Side(_Strict):
@@ -73,12 +82,33 @@ class Side(_Strict):
     )
     timezone: str = Field(
         default="UTC",
-        description="the time zone of date-times without one on this side (e.g. Europe/Berlin)",
+        description="where this side keeps date-times as wall-clock times (a MySQL DATETIME, a "
+        "spreadsheet), their time zone, e.g. Europe/Berlin; leave UTC for instants",
+    )
+    deleted_flag: str | None = Field(
+        default=None,
+        description="a boolean field that marks a deleted record (is_deleted): such records "
+        "are read as deleted, and a soft delete sets it instead of deleting the record",
+    )
+    overlap_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="changes are read from the last modified value seen minus this much, so a "
+        "change committed late is not missed (records read again compare unchanged)",
     )
     defaults: dict[str, Scalar] = Field(
         default_factory=dict,
         description="fields set on records created on this side (territory, owner, type)",
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. UTC, Europe/Berlin)") from None
+        return value
 
 
 class Link(_Strict):
@@ -97,6 +127,12 @@ class Link(_Strict):
         le=100,
         description="also propose links of records whose compared text is this similar "
         "(0-100, rapidfuzz ratio): listed, made only with --accept-links",
+    )
+    accept_above: float | None = Field(
+        default=None,
+        ge=50,
+        le=100,
+        description="fuzzy proposals this similar or more are linked without --accept-links",
     )
     store_in: dict[str, str] = Field(
         default_factory=dict,
@@ -127,10 +163,10 @@ class FieldPair(_Strict):
         default=None, description="expression over b's fields giving a's value (default: the value)"
     )
     policy: Policy | None = Field(default=None, description="this field's conflict policy")
-    too_long: TruncationAction | None = Field(
+    too_long: TooLong | None = Field(
         default=None,
-        description="a value longer than the other side allows: reject the record, or "
-        "truncate it (logged); default: the conflicts' `too_long`",
+        description="a value longer than the other side allows: reject (the record's write), "
+        "truncate (cut, counted), hold (as a conflict); default: conflicts.too_long",
     )
 
 
@@ -145,7 +181,9 @@ class Conflicts(_Strict):
         pattern="^(revive|delete|hold)$",
         description="revive (write the record back), delete (the delete wins), hold (list it)",
     )
-    too_long: TruncationAction = Field(default=TruncationAction.REJECT)
+    too_long: TooLong = Field(
+        default=TooLong.REJECT, description="reject, truncate or hold (see the field pairs)"
+    )
 
 
 class Deletes(_Strict):

@@ -146,8 +146,8 @@ def _run(
         run_id = state.start_run(
             profile=loaded.name,
             profile_path=str(loaded.path),
-            source=_side_text(profile.source.connection, profile.source.object),
-            target=_side_text(profile.target.connection, profile.target.object),
+            source=side_text(profile.source.connection, profile.source.object),
+            target=side_text(profile.target.connection, profile.target.object),
             mode=profile.target.mode.value,
             dry_run=dry,
             profile_key=loaded.key,
@@ -300,7 +300,7 @@ def plan_header(prepared: Prepared) -> PlanHeader:
         profile_key=loaded.key,
         profile_name=loaded.name,
         params=dict(loaded.params),
-        target=_side_text(target.connection, target.object),
+        target=side_text(target.connection, target.object),
         object=target.object,
         mode=spec.mode,
         keys=spec.keys,
@@ -313,7 +313,7 @@ def plan_header(prepared: Prepared) -> PlanHeader:
     )
 
 
-def _side_text(connection: object, object_name: str) -> str:
+def side_text(connection: object, object_name: str) -> str:
     name = connection if isinstance(connection, str) else getattr(connection, "type", "inline")
     return f"{name}:{object_name}"
 

@@ -2,8 +2,8 @@
 
 * **links** (``sync_links``): one row per pair of records, a's id and b's id, each unique
   within the sync (a record is linked to at most one record of the other side), with the
-  synced fields' values after the last sync (``base``, a JSON object keyed by a's field
-  names) and each side's version then;
+  synced fields' values after the last sync (``base``: JSON text, an object keyed by a's
+  field names, kept as the sync wrote it) and each side's version then;
 * **conflicts** (``sync_conflicts``): a field both sides changed to different values (or a
   record changed on one side and deleted on the other): the values, the policy and its
   decision; a conflict held for a person (policy ``manual``) stays ``open`` until resolved.
@@ -31,7 +31,8 @@ _CHUNK = 500
 class Link:
     a_id: str
     b_id: str
-    base: dict[str, Any]
+    #: JSON text: a's field -> [a's value, b's value] after the last sync (canonical texts)
+    base: str
     a_version: str | None = None
     b_version: str | None = None
 
@@ -116,7 +117,7 @@ class SyncState:
                 "sync_key": sync_key,
                 "a_id": link.a_id,
                 "b_id": link.b_id,
-                "base": json.dumps(link.base, sort_keys=True, default=str),
+                "base": link.base,
                 "a_version": link.a_version,
                 "b_version": link.b_version,
                 "run_id": run_id,
@@ -253,7 +254,7 @@ def _load(text: str | None) -> Any:
 
 
 def _link(row: Any) -> Link:
-    return Link(row.a_id, row.b_id, json.loads(row.base), row.a_version, row.b_version)
+    return Link(row.a_id, row.b_id, row.base, row.a_version, row.b_version)
 
 
 def _conflict(row: Any) -> Conflict:

@@ -1,0 +1,495 @@
+"""A sync run, from the lock to the run history.
+
+    lock ─▶ carry out an interrupted run's batch in flight ─▶ read a and b (changes since
+    the last sync, or everything) ─▶ links of the records read ─▶ pair new records ─▶ fetch
+    partners ─▶ merge (SQL) ─▶ plan, batch by batch ─▶ dry run: show it │ real run: ledger
+    intent, execute, links, ledger confirm ─▶ cursors ─▶ run history
+
+Exclusive (the sync's lock, as a transfer's), resumable (every batch's plan is in the ledger
+before anything of it is written; a run that finds an interrupted one carries its batch in
+flight out again, with ``attempt = 2``), and repeatable: what a run wrote compares equal to
+the base on the next pass, so a sync with nothing changed writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from crmbridge.connections import ConnectionStore
+from crmbridge.errors import ConfigError, CrmBridgeError
+from crmbridge.profiles.loader import LoadedSync
+from crmbridge.runner.ledger import RunLock
+from crmbridge.runner.run import side_text
+from crmbridge.state import BatchStatus, RunStatus, StateStore
+from crmbridge.sync.execute import Executor
+from crmbridge.sync.linking import LinkFinder, load_links
+from crmbridge.sync.merge import RESOLUTIONS_DDL, create_base_sql, merge_sql, rules_of
+from crmbridge.sync.plan import Planner, SyncBatch, decode, encode
+from crmbridge.sync.report import RunReport
+from crmbridge.sync.sides import SideSetup, open_sides
+from crmbridge.sync.workspace import LINKS_SCHEMA, Workspace
+
+#: pairs per planned batch (one ledger entry, one transaction of links)
+PAIRS_PER_BATCH = 2_000
+CURSOR_KEY = "cursor"
+
+
+class NeedsAcceptanceError(ConfigError):
+    """The first sync of a profile waits for its link plan to be accepted (exit code 2)."""
+
+
+@dataclass
+class SyncOptions:
+    dry_run: bool = False
+    #: make the links the first sync found, and fuzzy proposals
+    accept_links: bool = False
+    #: read both sides whole (finds deletes on sides that report none)
+    full: bool = False
+    wait: bool = False
+    output_dir: Path | None = None
+    on_batch: Callable[[SyncBatch], None] | None = None
+
+
+@dataclass
+class SyncSummary:
+    run_id: int | None
+    name: str
+    status: RunStatus
+    counts: dict[str, int]
+    report: RunReport
+    started_at: dt.datetime
+    ended_at: dt.datetime
+    error: str | None = None
+    first: bool = False
+    resumed_from: int | None = None
+    #: how each side was read: "full" or "changes since <value>"
+    reads: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        if self.status is RunStatus.FAILED:
+            return 3
+        if self.status is RunStatus.FINISHED_WITH_REJECTS:
+            return 1
+        return 0
+
+
+def sync_key(loaded: LoadedSync) -> str:
+    return f"sync:{loaded.key}"
+
+
+def run_sync(
+    loaded: LoadedSync,
+    *,
+    connections: ConnectionStore | None,
+    state: StateStore | None,
+    options: SyncOptions | None = None,
+) -> SyncSummary:
+    """Run (or dry-run) the sync ``loaded`` and record the run. Problems with the profile or
+    its connections raise ConfigError; failures during the run are in the summary."""
+    options = options or SyncOptions()
+    key = sync_key(loaded)
+    dry = options.dry_run
+    lock = RunLock.take(state, key, loaded.name, wait=options.wait) if state and not dry else None
+    try:
+        return _Run(loaded, connections, state, options, key, lock).go()
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+class _Run:
+    def __init__(
+        self,
+        loaded: LoadedSync,
+        connections: ConnectionStore | None,
+        state: StateStore | None,
+        options: SyncOptions,
+        key: str,
+        lock: RunLock | None,
+    ) -> None:
+        self.loaded = loaded
+        self.profile = loaded.profile
+        self.connections = connections
+        self.state = state
+        self.options = options
+        self.key = key
+        self.lock = lock
+        self.rules = rules_of(self.profile)
+        self.report = RunReport()
+        self.counts: Counter[str] = Counter()
+        self.seq = 0
+        self.run_id: int | None = None
+        self.reads: dict[str, str] = {}
+
+    # -- the run --------------------------------------------------------------------------
+    def go(self) -> SyncSummary:
+        started = dt.datetime.now(dt.UTC)
+        profile, state = self.profile, self.state
+        a, b = open_sides(self.loaded, self.connections)
+        sides = {"a": a, "b": b}
+        resumed: int | None = None
+        try:
+            if state is not None:
+                self.run_id = state.start_run(
+                    profile=self.loaded.name,
+                    profile_path=str(self.loaded.path),
+                    source=side_text(profile.a.connection, profile.a.object),
+                    target=side_text(profile.b.connection, profile.b.object),
+                    mode="sync",
+                    dry_run=self.options.dry_run,
+                    profile_key=self.key,
+                )
+                if self.lock is not None:
+                    self.lock.assign(self.run_id)
+            executor = Executor(
+                sides, sync_key=self.key, state=state.sync if state else None, run_id=self.run_id
+            )
+            if state is not None and not self.options.dry_run:
+                resumed = self._resume(executor)
+            first = state is None or state.sync.count_links(self.key) == 0
+            with Workspace() as ws:
+                cursors = self._read(ws, a, b, first)
+                finder = LinkFinder(
+                    ws,
+                    a,
+                    b,
+                    state.sync if state else None,
+                    self.key,
+                    fuzzy=profile.link.fuzzy,
+                    accept_above=profile.link.accept_above,
+                    accept_links=self.options.accept_links,
+                )
+                self._resolutions(ws, finder)
+                finder.run()
+                self._partners(ws, finder, a, b)
+                self.report.holds_from(ws)
+                if first and not self.options.dry_run and not self.options.accept_links:
+                    raise NeedsAcceptanceError(self._acceptance_message(ws))
+                for batch in self._batches(ws, a, b):
+                    self._step(batch, executor)
+            if state is not None and not self.options.dry_run:
+                for name, value in cursors.items():
+                    if value is not None:
+                        state.set_value(self.key, f"{CURSOR_KEY}:{name}", encode_value(value))
+        except NeedsAcceptanceError:
+            if state is not None and self.run_id is not None:
+                state.discard_run(self.run_id)
+            raise
+        except CrmBridgeError as err:
+            return self._finish(
+                started,
+                RunStatus.FAILED,
+                str(err.with_context(profile=self.loaded.name)),
+                first=False,
+                resumed=resumed,
+            )
+        finally:
+            a.connector.close()
+            b.connector.close()
+        status = RunStatus.DRY_RUN if self.options.dry_run else RunStatus.SUCCEEDED
+        if not self.options.dry_run and any(
+            n for k, n in self.counts.items() if k.endswith(".rejected")
+        ):
+            status = RunStatus.FINISHED_WITH_REJECTS
+        return self._finish(started, status, None, first=first, resumed=resumed)
+
+    def _finish(
+        self,
+        started: dt.datetime,
+        status: RunStatus,
+        error: str | None,
+        *,
+        first: bool,
+        resumed: int | None,
+    ) -> SyncSummary:
+        counts = dict(self.counts)
+        if self.state is not None and self.run_id is not None:
+            files = self.report.write(self._folder()) if not self.options.dry_run else None
+            self.state.finish_run(
+                self.run_id,
+                status=status,
+                counts=counts,
+                error=error,
+                success_file=str(files[0]) if files else None,
+                error_file=str(files[1]) if files else None,
+            )
+        return SyncSummary(
+            self.run_id,
+            self.loaded.name,
+            status,
+            counts,
+            self.report,
+            started,
+            dt.datetime.now(dt.UTC),
+            error,
+            first,
+            resumed,
+            dict(self.reads),
+        )
+
+    def _folder(self) -> Path:
+        from crmbridge.state import home_dir
+
+        if self.options.output_dir is not None:
+            return self.options.output_dir
+        return home_dir() / "runs" / f"{self.run_id}-{_slug(self.loaded.name)}"
+
+    # -- resuming -------------------------------------------------------------------------
+    def _resume(self, executor: Executor) -> int | None:
+        """Carry out the batch in flight of an interrupted run of this sync (its process is
+        gone: this run holds the lock) and close that run."""
+        assert self.state is not None
+        assert self.run_id is not None
+        resumed = None
+        for run in self.state.unfinished_runs(self.key):
+            if run.id == self.run_id:
+                continue
+            batches = self.state.ledger.batches(run.id)
+            counts: Counter[str] = Counter()
+            for record in batches:
+                if record.status is BatchStatus.CONFIRMED:
+                    counts.update(record.counts)
+                elif record.plan:
+                    batch = SyncBatch.loads(record.plan)
+                    done = executor.run(batch, attempt=2)
+                    self.counts.update(done.counts)
+                    self.report.add(batch, done)
+                    counts.update(done.counts)
+                    self.state.ledger.confirm(
+                        run.id,
+                        record.seq,
+                        counts=dict(done.counts),
+                        run_counts=dict(counts),
+                        success_bytes=0,
+                        error_bytes=0,
+                    )
+                    resumed = run.id
+            self.state.mark_interrupted(
+                run.id,
+                counts=dict(counts),
+                error=f"interrupted; its batch in flight was carried out by run {self.run_id}",
+                resumed_by=self.run_id if resumed == run.id else None,
+            )
+        return resumed
+
+    # -- reading --------------------------------------------------------------------------
+    def _read(self, ws: Workspace, a: SideSetup, b: SideSetup, first: bool) -> dict[str, Any]:
+        """Read both sides into the workspace; the highest modified value each read saw."""
+        highest: dict[str, Any] = {}
+        full_sides = []
+        for side in (a, b):
+            ws.prepare_side(side.name, side.rows(_empty(side), src="read")[0])
+            since = None
+            saved = (
+                self.state.get_value(self.key, f"{CURSOR_KEY}:{side.name}") if self.state else None
+            )
+            if side.incremental and not first and not self.options.full and saved is not None:
+                since = _low(decode_value(saved), side.spec.overlap_seconds)
+            self.reads[side.name] = "full" if since is None else f"changes since {since}"
+            if since is None:
+                full_sides.append(side.name)
+            top = None
+            for raw in side.read(
+                since=since,
+                include_deleted=since is not None and side.tombstones,
+                batch_size=self.profile.batch_size,
+            ):
+                if raw.num_rows == 0:
+                    continue
+                rows, problems = side.rows(raw, src="read")
+                ws.add_rows(side.name, rows)
+                self.report.problems(side.name, problems)
+                self.counts[f"{side.name}.unreadable"] += len(problems)
+                if side.modified:
+                    top = _max(top, raw.column(side.modified))
+            highest[side.name] = (
+                top if top is not None else (decode_value(saved) if saved else None)
+            )
+        self._load_links(ws, full_sides)
+        self.full_sides = full_sides
+        return highest
+
+    def _load_links(self, ws: Workspace, full_sides: list[str]) -> None:
+        if self.state is None:
+            return
+        if full_sides:
+            for links in self.state.sync.all_links(self.key, batch=50_000):
+                ws.add_links(
+                    pa.Table.from_pylist(
+                        [
+                            {
+                                "a_id": k.a_id,
+                                "b_id": k.b_id,
+                                "base": k.base,
+                                "kind": "old",
+                                "score": None,
+                            }
+                            for k in links
+                        ],
+                        schema=LINKS_SCHEMA,
+                    )
+                )
+            return
+        for name in ("a", "b"):
+            ids = ws.column(f"SELECT id FROM {name}_rows")
+            for start in range(0, len(ids), 10_000):
+                load_links(ws, self.state.sync, self.key, name, ids[start : start + 10_000])
+
+    def _resolutions(self, ws: Workspace, finder: LinkFinder) -> None:
+        ws.con.execute(RESOLUTIONS_DDL)
+        if self.state is None:
+            return
+        resolved = self.state.sync.resolved(self.key)
+        rows = []
+        for conflict in resolved:
+            if conflict.a_id is None:
+                continue
+            choice = conflict.resolution if isinstance(conflict.resolution, dict) else {}
+            take = choice.get("take", "value")
+            rows.append((conflict.a_id, conflict.field, take, choice.get("value"), conflict.id))
+        if rows:
+            ws.con.executemany("INSERT INTO resolutions VALUES (?, ?, ?, ?, ?)", rows)
+            finder.load_links("a", sorted({r[0] for r in rows}))
+
+    def _partners(self, ws: Workspace, finder: LinkFinder, a: SideSetup, b: SideSetup) -> None:
+        """Every linked record of the workspace's links, fetched when the read did not
+        return it; those that are gone marked deleted."""
+        for side in (a, b):
+            n = side.name
+            missing = ws.column(
+                f"SELECT l.{n}_id FROM links l WHERE NOT EXISTS "
+                f"(SELECT 1 FROM {n}_rows r WHERE r.id = l.{n}_id)"
+            )
+            if not missing:
+                continue
+            fetched = side.fetch(missing) if side.caps.match else None
+            if fetched is not None and fetched.num_rows:
+                rows, problems = side.rows(fetched, src="fetched", whole_condition=True)
+                ws.add_rows(n, rows)
+                self.report.problems(n, problems)
+            # what could not be found: deleted, when the side can tell (it looks records up,
+            # or it was read whole and unfiltered); else outside its subset
+            knows = side.caps.match or (n in self.full_sides and side.pushed is None)
+            ws.con.execute(
+                f"INSERT OR IGNORE INTO {n}_rows (id, st, src) "
+                f"SELECT l.{n}_id, '{'del' if knows else 'out'}', 'fetched' FROM links l "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {n}_rows r WHERE r.id = l.{n}_id)"
+            )
+
+    # -- planning -------------------------------------------------------------------------
+    def _batches(self, ws: Workspace, a: SideSetup, b: SideSetup) -> Iterator[SyncBatch]:
+        planner = Planner(self.profile, self.rules, a, b, namespace=self.key)
+        sql = merge_sql(self.rules, len(a.link_fields))
+        for chunk in ws.batches(sql, PAIRS_PER_BATCH):
+            batch = SyncBatch()
+            planner.pairs(chunk.to_pylist(), batch)
+            if not batch.empty:
+                yield batch
+            else:
+                self.counts["pairs.unchanged"] += batch.unchanged
+        for side in (a, b):
+            n = side.name
+            free = (
+                f"SELECT r.*, {create_base_sql(self.rules, n)} AS new_base FROM {n}_rows r "
+                f"WHERE r.st = 'in' "
+                f"AND NOT EXISTS (SELECT 1 FROM links l WHERE l.{n}_id = r.id) "
+                f"AND NOT EXISTS (SELECT 1 FROM holds h WHERE h.side = '{n}' AND h.id = r.id) "
+                f"ORDER BY r.id"
+            )
+            for chunk in ws.batches(free, PAIRS_PER_BATCH):
+                batch = SyncBatch()
+                planner.creates(chunk.to_pylist(), n, batch)
+                if not batch.empty:
+                    yield batch
+
+    def _step(self, batch: SyncBatch, executor: Executor) -> None:
+        self.counts["pairs.unchanged"] += batch.unchanged
+        if self.options.on_batch is not None:
+            self.options.on_batch(batch)
+        if self.options.dry_run:
+            self.report.add(batch, None)
+            self.counts.update(self.report.planned_counts(batch))
+            return
+        self.seq += 1
+        if self.state is not None and self.run_id is not None:
+            self.state.ledger.plan(
+                self.run_id,
+                self.seq,
+                first_row=0,
+                last_row=0,
+                rows_read=0,
+                position=None,
+                plan=batch.dumps(),
+            )
+        done = executor.run(batch)
+        self.counts.update(done.counts)
+        self.counts["links.saved"] += done.links_saved
+        self.counts["links.removed"] += done.links_removed
+        self.counts["conflicts"] += done.conflicts
+        self.report.add(batch, done)
+        if self.state is not None and self.run_id is not None:
+            self.state.ledger.confirm(
+                self.run_id,
+                self.seq,
+                counts=dict(done.counts),
+                run_counts=dict(self.counts),
+                success_bytes=0,
+                error_bytes=0,
+            )
+
+    def _acceptance_message(self, ws: Workspace) -> str:
+        made = ws.scalar("SELECT count(*) FROM links WHERE kind <> 'old'") or 0
+        held = ws.scalar("SELECT count(*) FROM holds") or 0
+        name = self.loaded.name
+        return (
+            f"first sync of {name!r}: {made} pairs of records would be linked and {held} "
+            f"records held for review; nothing was written. Look at the plan with "
+            f"`crmbridge sync {self.loaded.path} --dry-run`, then run "
+            f"`crmbridge sync {self.loaded.path} --accept-links`"
+        )
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:60]
+
+
+def _empty(side: SideSetup) -> pa.RecordBatch:
+    schema = side.schema.select(side.read_fields).arrow_schema()
+    return pa.RecordBatch.from_pylist([], schema=schema)
+
+
+def _max(top: Any, column: pa.Array | pa.ChunkedArray) -> Any:
+    import pyarrow.compute as pc
+
+    value = pc.max(column).as_py()
+    if value is None:
+        return top
+    return value if top is None or value > top else top
+
+
+def _low(value: Any, overlap: float) -> Any:
+    if isinstance(value, dt.datetime):
+        return value - dt.timedelta(seconds=overlap)
+    return value
+
+
+def encode_value(value: Any) -> Any:
+    try:
+        return encode(value)
+    except TypeError:
+        return value
+
+
+def decode_value(value: Any) -> Any:
+    return decode(value) if isinstance(value, dict) else value
+
+
+__all__ = ["NeedsAcceptanceError", "SyncOptions", "SyncSummary", "run_sync", "sync_key"]
