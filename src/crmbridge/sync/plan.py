@@ -52,6 +52,8 @@ class Op:
     unlink: str | None = None
     #: the id a create gives its record (when the sync chooses it)
     id_given: str | None = None
+    #: a rejected operation's code (RejectCode value; default: invalid_value)
+    code: str | None = None
 
 
 @dataclass
