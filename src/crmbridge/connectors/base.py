@@ -230,6 +230,8 @@ class ApplyRequest:
     #: ``attempt > 1``: what is found already applied is confirmed, never applied twice
     attempt: int = 1
     context: ErrorContext = field(default_factory=ErrorContext)
+    #: the writing profile's identity (operation keys are unique within it)
+    namespace: str = ""
 
 
 @dataclass(frozen=True)
