@@ -118,7 +118,9 @@ def run(
     restart: Annotated[
         bool,
         typer.Option(
-            "--restart", help="Do not continue an interrupted run of the profile: start over."
+            "--restart",
+            help="Do not continue an interrupted run of the profile: start over (and read a "
+            "source file even if it is unchanged since the last successful run).",
         ),
     ] = False,
     again: Annotated[

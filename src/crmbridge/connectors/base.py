@@ -336,6 +336,13 @@ class Connector(abc.ABC):
         run reads everything again, which repeatable writes make safe."""
         return None
 
+    def fingerprint(self, object: str) -> str | None:
+        """A text that changes whenever the content of ``object`` changes (a file's hash), if
+        the system can tell for much less than reading it; None (default): it cannot. A run
+        whose source has the fingerprint of the last successful run of the same profile
+        reads nothing (``docs/state.md``)."""
+        return None
+
     # -- write ---------------------------------------------------------------------------
     def match(self, request: MatchRequest) -> pa.RecordBatch:
         """Candidate records for the key values of ``request`` (live records only).
