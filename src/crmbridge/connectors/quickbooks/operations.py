@@ -4,8 +4,10 @@ entities) through the batch endpoint, with one outcome per operation.
 This is the layer a write contract sits on; it knows nothing of Arrow batches or write modes.
 
 * Operations go out ``batch_size`` (30) at a time, each batch call with its own
-  ``requestid``. The transport retries a call whose answer was lost (timeout, dropped
-  connection, 5xx, 429) with the *same* requestid, so QuickBooks does not apply it twice.
+  ``requestid``, derived from what the call sends (the objects with their SyncTokens and the
+  operations' keys): the transport retries a call whose answer was lost (timeout, dropped
+  connection, 5xx, 429) with the *same* requestid, and so does a repeated ``apply`` of the same
+  operations, so QuickBooks answers what it answered the first time without applying it twice.
 * An update is sparse (``"sparse": true``: only the fields given change) and carries the
   current SyncToken; a delete or deactivation too. When none is given, the current one is
   read first (one query for the whole batch).
@@ -15,11 +17,13 @@ This is the layer a write contract sits on; it knows nothing of Arrow batches or
 * Every other fault of an item is that operation's error (6240 duplicate name, 610 not found
   or inactive, 2020/2050/2170/2500 validation, 6000 business rule ...); the batch goes on.
 * List entities (Customer, Item) cannot be deleted: ``delete`` makes them inactive
-  (``Active: false``), which is what QuickBooks offers instead.
+  (``Active: false``), which is what QuickBooks offers instead. So an update of an inactive
+  one is refused (610) unless it makes it active again (``Active: true``).
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -49,6 +53,8 @@ class Operation:
     id: str | None = None
     #: the SyncToken the change is based on; None: the current one is read first
     sync_token: str | None = None
+    #: a stable key of the operation (the plan's operation key): part of the requestid
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,8 +71,22 @@ class OperationResult:
     attempts: int = 1
 
 
+#: namespace of the requestids (uuid5)
+REQUEST_NAMESPACE = uuid.UUID("0f6f2c4e-6a57-4d1e-8f0c-3b1b2f6f5d21")
+
+
+def request_id(realm: str, items: Sequence[Mapping[str, Any]], keys: Sequence[str | None]) -> str:
+    """The requestid of a batch call: the same items (objects, SyncTokens) with the same
+    operation keys always get the same one. Items without a key make it unique to this call
+    (nothing tells a repeat from a second, wanted, identical change)."""
+    salt = uuid.uuid4().hex if any(k is None for k in keys) else ""
+    text = json.dumps([realm, list(items), list(keys), salt], sort_keys=True, default=str)
+    return str(uuid.uuid5(REQUEST_NAMESPACE, text))
+
+
 class Operations:
-    """Applies operations to one entity. ``new_request_id`` makes the requestids (tests)."""
+    """Applies operations to one entity. ``new_request_id`` makes the requestids from a
+    call's items and operation keys (default: :func:`request_id`)."""
 
     def __init__(
         self,
@@ -76,14 +96,18 @@ class Operations:
         batch_size: int,
         stale_retries: int,
         context: ErrorContext,
-        new_request_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        new_request_id: Callable[[Sequence[Mapping[str, Any]], Sequence[str | None]], str]
+        | None = None,
     ) -> None:
         self.transport = transport
         self.entity = entity
         self.batch_size = batch_size
         self.stale_retries = stale_retries
         self.context = context
-        self.new_request_id = new_request_id
+        realm = transport.settings.realm_id
+        self.new_request_id = new_request_id or (
+            lambda items, keys: request_id(f"{realm}/{entity.name}", items, keys)
+        )
         self._specs = {s.name: s for s in entity.specs}
 
     def apply(self, operations: Sequence[Operation]) -> list[OperationResult]:
@@ -150,6 +174,7 @@ class Operations:
         if not wanted:
             return
         current: dict[str, str] = {}
+        inactive: set[str] = set()
         name = self.entity.name
         for start in range(0, len(wanted), 1000):
             ids = tuple(wanted[start : start + 1000])
@@ -165,11 +190,19 @@ class Operations:
             )
             for obj in answer.get("QueryResponse", {}).get(name) or []:
                 current[str(obj["Id"])] = str(obj["SyncToken"])
+                if obj.get("Active") is False:
+                    inactive.add(str(obj["Id"]))
         for n, op in list(todo.items()):
             if op.kind == "create" or op.sync_token is not None:
                 continue
             token = current.get(str(op.id))
-            if token is None:
+            asleep = str(op.id) in inactive and op.values.get("Active") is not True
+            if token is not None and op.kind == "update" and asleep:  # "deleted" in QuickBooks
+                results[n] = OperationResult(
+                    False, op.id, reason=f"the {name} {op.id} is inactive (610)", code="610"
+                )
+                del todo[n]
+            elif token is None:
                 results[n] = OperationResult(
                     False, op.id, reason=f"no {name} with Id {op.id} (610 not found)", code="610"
                 )
@@ -204,7 +237,7 @@ class Operations:
                 "batch",
                 what=f"batch of {len(items)} {name} operations",
                 object=name,
-                params={"requestid": self.new_request_id()},
+                params={"requestid": self.new_request_id(items, [ops[n].key for n in chunk])},
                 json={"BatchItemRequest": items},
             )
             by_bid = {str(i.get("bId")): i for i in answer.get("BatchItemResponse") or []}
