@@ -75,6 +75,19 @@ def test_upsert_creates_then_updates_sparsely_on_the_current_synctoken(
     assert third.outcome.to_pylist() == ["unchanged"]
 
 
+def test_a_sparse_update_of_part_of_an_address_keeps_the_rest(
+    qb: QuickBooksConnector, sandbox: QuickBooksSandbox
+) -> None:
+    """QuickBooks replaces a nested object of a sparse update whole: the parts not changed
+    are sent as they are."""
+    row = {"DisplayName": "Addr Co", "BillAddr_Line1": "Storgata 1", "BillAddr_City": "Oslo"}
+    _write(qb, "Customer", [row])
+    moved = _write(qb, "Customer", [dict(row, BillAddr_City="Bergen")])
+    assert moved.outcome.to_pylist() == ["updated"]
+    now = _named(sandbox, "Addr Co")[0]
+    assert now["BillAddr"] == {"Line1": "Storgata 1", "City": "Bergen"}
+
+
 def test_a_record_changed_between_plan_and_apply_is_read_again_and_reapplied(
     qb: QuickBooksConnector, sandbox: QuickBooksSandbox
 ) -> None:

@@ -99,11 +99,16 @@ class QuickBooksConnector(Connector):
                 transport.close()
 
     def _rotated(self, token: SecretStr) -> None:
-        """Keep the new refresh token in the settings and hand it on to be stored."""
+        """Keep the new refresh token in the settings and hand it on to be stored: to
+        ``on_refresh_token`` and to the connection store (``settings_changed``), which saves
+        it with the connection; with neither, ``settings_changed`` warns that it is lost."""
         self.config = self.config.model_copy(update={"refresh_token": token})
-        self.settings = self.config
         if self.on_refresh_token is not None:
             self.on_refresh_token(token)
+        if self.on_settings_changed is not None or self.on_refresh_token is None:
+            self.settings_changed(self.config)
+        else:
+            self.settings = self.config
 
     @property
     def transport(self) -> Transport:

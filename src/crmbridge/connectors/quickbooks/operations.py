@@ -9,8 +9,9 @@ This is the layer a write contract sits on; it knows nothing of Arrow batches or
   connection, 5xx, 429) with the *same* requestid, and so does a repeated ``apply`` of the same
   operations, so QuickBooks answers what it answered the first time without applying it twice.
 * An update is sparse (``"sparse": true``: only the fields given change) and carries the
-  current SyncToken; a delete or deactivation too. When none is given, the current one is
-  read first (one query for the whole batch).
+  current SyncToken; a delete or deactivation too. When none is given, the current object is
+  read first (one query for the whole batch). QuickBooks replaces a nested object
+  (``BillAddr``) of a sparse update whole, so its parts not given are sent as they were read.
 * A stale SyncToken (5010) means the object changed since it was read: it is read again,
   the same change applied on the fresh SyncToken and sent again (a new requestid: it is a
   new request), ``stale_retries`` times at most.
@@ -109,6 +110,8 @@ class Operations:
             lambda items, keys: request_id(f"{realm}/{entity.name}", items, keys)
         )
         self._specs = {s.name: s for s in entity.specs}
+        #: the objects as last read for their SyncTokens (Id -> object)
+        self._current: dict[str, Mapping[str, Any]] = {}
 
     def apply(self, operations: Sequence[Operation]) -> list[OperationResult]:
         """One result per operation, in order."""
@@ -175,6 +178,7 @@ class Operations:
             return
         current: dict[str, str] = {}
         inactive: set[str] = set()
+        self._current.clear()
         name = self.entity.name
         for start in range(0, len(wanted), 1000):
             ids = tuple(wanted[start : start + 1000])
@@ -190,6 +194,7 @@ class Operations:
             )
             for obj in answer.get("QueryResponse", {}).get(name) or []:
                 current[str(obj["Id"])] = str(obj["SyncToken"])
+                self._current[str(obj["Id"])] = obj
                 if obj.get("Active") is False:
                     inactive.add(str(obj["Id"]))
         for n, op in list(todo.items()):
@@ -215,7 +220,8 @@ class Operations:
             return to_object(op.values, self._specs)
         body: dict[str, Any] = {"Id": op.id, "SyncToken": op.sync_token}
         if op.kind == "update":
-            body.update(to_object(op.values, self._specs), sparse=True)
+            given = to_object(op.values, self._specs)
+            body.update(_merged(given, self._current.get(str(op.id), {})), sparse=True)
         elif op.kind == "deactivate":
             body.update(Active=False, sparse=True)
         return body
@@ -250,6 +256,18 @@ class Operations:
                 else:
                     out[n] = dict(item.get(name) or {})
         return out
+
+
+def _merged(given: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
+    """``given`` with each nested object (``BillAddr``) completed from ``current``: a sparse
+    update replaces a nested object whole, so the parts not given must be sent as they are.
+    References (``CustomerRef``) are sent as given."""
+    out = dict(given)
+    for key, value in given.items():
+        now = current.get(key)
+        if isinstance(value, dict) and isinstance(now, Mapping) and not key.endswith("Ref"):
+            out[key] = {**now, **_merged(value, now)}
+    return out
 
 
 def _failure(op: Operation, errors: list[FaultError], attempts: int) -> OperationResult:
