@@ -4,6 +4,7 @@ and the QuickBooks sandbox, each on a real port."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,12 +18,14 @@ from crmbridge.connectors.quickbooks.operations import Operation
 from crmbridge.profiles.loader import load_profile
 from crmbridge.runner import RunSummary, run_profile
 from crmbridge.sandbox.quickbooks import QuickBooksSandbox
+from crmbridge.sandbox.salesforce import DEFAULT_USER, SalesforceSandbox
 from crmbridge.sandbox.sugarcrm import SugarSandbox
 from crmbridge.state import RunStatus, StateStore
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "quickbooks"
-ACCOUNTS, WON, INVOICES = (
+ACCOUNTS, SALESFORCE_ACCOUNTS, WON, INVOICES = (
     "accounts-to-customers.yaml",
+    "accounts-to-customers-salesforce.yaml",
     "won-opportunities-to-sales-receipts.yaml",
     "invoices-to-opportunities.yaml",
 )
@@ -52,14 +55,10 @@ class Books:
         docs = self.books.execute(
             "SELECT doc FROM objects WHERE entity = 'Customer' AND deleted = 0"
         )
-        import json
-
         found = [json.loads(d["doc"]) for d in docs]
         return {c["DisplayName"]: c for c in found}
 
     def documents(self, entity: str) -> list[dict[str, Any]]:
-        import json
-
         rows = self.books.execute(
             "SELECT doc FROM objects WHERE entity = ? AND deleted = 0 ORDER BY id", (entity,)
         )
@@ -224,3 +223,30 @@ def test_paid_invoices_close_their_opportunities(recipe: Books) -> None:
     assert stages[open_one["id"]]["sales_stage"] != "Closed Won"
     again = recipe.run(INVOICES)  # incremental: nothing changed since
     assert again.counts.get("updated", 0) == 0
+
+
+def test_salesforce_accounts_become_customers(recipe: Books, tmp_path: Path) -> None:
+    sandbox = SalesforceSandbox(accounts=4, tls_dir=tmp_path / "tls")
+    with sandbox.serve() as server:
+        recipe.store.add(
+            "org",
+            "salesforce",
+            {
+                "login_url": server.url,
+                "client_id": sandbox.consumer_key,
+                "client_secret": sandbox.consumer_secret,
+                "username": DEFAULT_USER,
+                "password": "admin",
+                "ca_file": str(sandbox.ca_file),
+            },
+        )
+        first = recipe.run(SALESFORCE_ACCOUNTS)
+        assert first.counts["created"] + first.counts["updated"] == 4
+        again = recipe.run(SALESFORCE_ACCOUNTS)
+        assert again.counts["unchanged"] == 4
+    sandbox.close()
+    customers = recipe.customers()
+    phones = {n: c.get("PrimaryPhone", {}).get("FreeFormNumber", "") for n, c in customers.items()}
+    named = [customers[n] for n, phone in phones.items() if phone.startswith("+1 555 1")]
+    assert len(named) == 4
+    assert all(c["BillAddr"]["Line1"].endswith("Main Street") for c in named)
