@@ -16,7 +16,9 @@ from crmbridge.connectors.base import ReadRequest
 from crmbridge.connectors.quickbooks import QuickBooksConnector
 from crmbridge.connectors.quickbooks.lines import canonical
 from crmbridge.core.outcomes import WriteMode, WriteResult
-from crmbridge.errors import ConfigError
+from crmbridge.core.plan import SOURCE_KEY_COLUMN
+from crmbridge.errors import ConfigError, ErrorContext
+from crmbridge.runner.writing import TargetWriter
 from crmbridge.sandbox.quickbooks import QuickBooksSandbox
 from crmbridge.testing.writes import plan_records, write_records
 
@@ -164,22 +166,69 @@ def test_an_answer_lost_after_every_retry_is_repeated_by_the_engine_and_applied_
     assert sandbox.faults.call_counts()["POST /batch"] == 3
 
 
-def test_a_resumed_run_confirms_what_was_applied(
+def test_a_repeated_call_goes_out_with_the_same_requestids(
     qb: QuickBooksConnector, sandbox: QuickBooksSandbox
+) -> None:
+    rows = [{"DisplayName": "Repeat A", "Notes": "x"}, {"DisplayName": "Repeat B"}]
+    planned = plan_records(
+        qb, "Customer", _batch(qb, "Customer", rows), WriteMode.UPSERT, keys=["DisplayName"]
+    )
+    first = planned.writer.apply(planned.plan)
+    known = sandbox.execute("SELECT COUNT(*) AS n FROM requests")[0]["n"]
+    again = planned.writer.apply(planned.plan, attempt=2)  # the engine's repeat: replayed
+    assert again.column("crmbridge_id").to_pylist() == first.column("crmbridge_id").to_pylist()
+    assert sandbox.execute("SELECT COUNT(*) AS n FROM requests")[0]["n"] == known
+    assert [len(_named(sandbox, r["DisplayName"])) for r in rows] == [1, 1]
+
+
+def test_a_resumed_run_confirms_its_creates_by_their_keys(
+    qb: QuickBooksConnector, connect: Connect, sandbox: QuickBooksSandbox
 ) -> None:
     rows = [{"DisplayName": "Resumed A", "Notes": "x"}, {"DisplayName": "Resumed B"}]
     planned = plan_records(
         qb, "Customer", _batch(qb, "Customer", rows), WriteMode.UPSERT, keys=["DisplayName"]
     )
     first = planned.writer.apply(planned.plan)
-    again = planned.writer.apply(planned.plan, attempt=2)  # the same requestids: replayed
-    assert again.column("crmbridge_id").to_pylist() == first.column("crmbridge_id").to_pylist()
-    sandbox.execute("DELETE FROM requests")  # and when QuickBooks has forgotten them
-    third = planned.writer.apply(planned.plan, attempt=2)
+    # the process died before its answer was kept: a new one repeats the in-flight batch
+    resumed = TargetWriter(connect(), planned.writer.spec, ErrorContext(object="Customer"))
+    third = resumed.apply(planned.plan, attempt=2)
     assert third.column("crmbridge_outcome").to_pylist() == ["created", "created"]
     assert third.column("crmbridge_reason").to_pylist() == ["already created (confirmed)"] * 2
     assert third.column("crmbridge_id").to_pylist() == first.column("crmbridge_id").to_pylist()
     assert [len(_named(sandbox, r["DisplayName"])) for r in rows] == [1, 1]
+
+
+def test_a_resumed_create_without_keys_is_not_sent_again(
+    qb: QuickBooksConnector, connect: Connect, sandbox: QuickBooksSandbox
+) -> None:
+    rows = [{"DisplayName": "Keyless"}]
+    planned = plan_records(qb, "Customer", _batch(qb, "Customer", rows), WriteMode.INSERT)
+    planned.writer.apply(planned.plan)
+    resumed = TargetWriter(connect(), planned.writer.spec, ErrorContext(object="Customer"))
+    again = resumed.apply(planned.plan, attempt=2)
+    assert again.column("crmbridge_outcome").to_pylist() == ["rejected"]
+    assert "may exist" in again.column("crmbridge_reason")[0].as_py()
+    assert len(_named(sandbox, "Keyless")) == 1
+
+
+def test_what_quickbooks_refused_is_tried_afresh_by_a_later_run(
+    qb: QuickBooksConnector, sandbox: QuickBooksSandbox
+) -> None:
+    """The same record with the same values gets new requestids in a later run: a refusal
+    is not answered again from QuickBooks's memory of the first."""
+    existing = _named(sandbox, "Amy's Bird Sanctuary")[0]
+    batch = _batch(qb, "Customer", [{"DisplayName": "Amy's Bird Sanctuary", "Notes": "n"}])
+    batch = batch.append_column(SOURCE_KEY_COLUMN, pa.array(["amy"], pa.string()))
+    refused = write_records(qb, "Customer", batch, WriteMode.INSERT, checks=False)
+    assert refused.codes.to_pylist() == ["duplicate_key"]
+    sandbox.api.write(
+        "Customer",
+        "",
+        {"Id": existing["Id"], "SyncToken": existing["SyncToken"], "sparse": True,
+         "DisplayName": "Amy's Old Bird Sanctuary"},
+    )  # fmt: skip
+    later = write_records(qb, "Customer", batch, WriteMode.INSERT, checks=False)
+    assert later.outcome.to_pylist() == ["created"]
 
 
 def test_throttling_and_5xx_during_a_write_are_retried(

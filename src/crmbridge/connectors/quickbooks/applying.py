@@ -8,22 +8,28 @@ The engine decided every operation (``core/plan.py``); here each becomes a batch
 * a **delete** deletes a transaction and makes a customer or item inactive (``Active:
   false``): QuickBooks never deletes list entities.
 
-Deletes, updates and creates go in separate batch calls, so the calls that create records
-send exactly the same items whenever the same operations are applied, and so get the same
-``requestid`` (:func:`.operations.request_id`).
+Deletes, updates and creates go in separate batch calls, each with its own ``requestid``.
 
-**Repeated** (``attempt > 1``: the engine repeats a call whose answer was lost, or a resumed
-run its in-flight batch): the same calls go out with the same requestids, and QuickBooks
-answers what it answered the first time without applying anything again. In case it has
-forgotten, what is found done is confirmed too: a create whose record is found by the match
-keys holding its values is ``created``; a delete whose record is gone (610) is ``deleted``; an
-update is sent again (it sets the same values).
+**Repeated** (``attempt > 1``). When the engine repeats a call whose answer was lost, the
+connector remembers the requestids of the first attempt (:class:`RequestIds`, by what each
+batch call sends): the same calls go out with the same requestids, and QuickBooks answers
+what it answered the first time without applying anything again. A later run, even with
+the same values, gets new requestids, so what QuickBooks refused once (a duplicate name
+since renamed, an inactive item made active again) is tried afresh.
+
+In a resumed run (the process that sent the calls is gone, so are its requestids), what is
+found done is confirmed instead: a create whose record the match keys find holding its
+values is ``created`` ("already created (confirmed)"), the other creates are sent; a create
+without match keys is not sent again (nothing could tell its record from a new one: it is
+rejected saying it may exist); a delete whose record is gone (610) is ``deleted``; an update
+is sent again (it sets the same values).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -32,7 +38,12 @@ from crmbridge.connectors.base import ACTION_COLUMN, ID_COLUMN, OP_KEY_COLUMN, A
 from crmbridge.connectors.quickbooks.catalog import EntityDef
 from crmbridge.connectors.quickbooks.lines import LineError, to_lines
 from crmbridge.connectors.quickbooks.matching import Finder, stored_form
-from crmbridge.connectors.quickbooks.operations import Operation, OperationResult, Operations
+from crmbridge.connectors.quickbooks.operations import (
+    Operation,
+    OperationResult,
+    Operations,
+    call_key,
+)
 from crmbridge.core import identity
 from crmbridge.core.outcomes import Outcome, RejectCode, WriteResult
 from crmbridge.core.schema import ROW_COLUMN
@@ -65,6 +76,25 @@ class Done:
 
 
 @dataclass
+class RequestIds:
+    """The requestids of the calls of the latest request (one per connection: the engine
+    repeats a request before it sends the next), by what each call sends."""
+
+    where: str = ""
+    ids: dict[str, str] = field(default_factory=dict)
+
+    def start(self, where: str, attempt: int) -> bool:
+        """Begin an apply; whether the calls of an earlier attempt are known."""
+        if attempt == 1 or where != self.where:
+            self.where, self.ids = where, {}
+        return attempt > 1 and bool(self.ids)
+
+    def __call__(self, items: Sequence[Mapping[str, Any]], keys: Sequence[str | None]) -> str:
+        key = call_key(self.where, items, keys)
+        return self.ids.setdefault(key, uuid.uuid4().hex)
+
+
+@dataclass
 class _Op:
     index: int
     action: str
@@ -77,9 +107,16 @@ class ObjectWriter:
     """Carries out operations on one entity (see the module docstring)."""
 
     def __init__(
-        self, operations: Operations, finder: Finder, entity: EntityDef, context: ErrorContext
+        self,
+        operations: Operations,
+        finder: Finder,
+        entity: EntityDef,
+        context: ErrorContext,
+        request_ids: RequestIds,
     ) -> None:
         self.operations = operations
+        self.request_ids = request_ids
+        operations.new_request_id = request_ids
         self.finder = finder
         self.entity = entity
         self.context = context
@@ -91,8 +128,10 @@ class ObjectWriter:
         results: list[Done | None] = [None] * len(ops)
         todo = self._refuse(ops, results)
         doubt = request.attempt > 1
+        where = f"{self.operations.transport.settings.realm_id}/{self.entity.name}"
+        known = self.request_ids.start(where, request.attempt)
         creates = [op for op in todo if op.action == "create"]
-        if doubt and creates and request.keys:
+        if doubt and not known and creates:  # a resumed run: confirm what is done
             creates = self._confirm_by_keys(creates, list(request.keys), results)
         self._send([op for op in todo if op.action == "delete"], results, doubt)
         self._send([op for op in todo if op.action == "update"], results, doubt)
@@ -201,7 +240,18 @@ class ObjectWriter:
         self, ops: list[_Op], keys: list[str], results: list[Done | None]
     ) -> list[_Op]:
         """The creates whose records are found by their match keys holding their values:
-        confirmed (or rejected when another record holds the keys); the others to send."""
+        confirmed (or rejected when another record holds the keys); the others to send.
+        Without match keys none can be told from a new record: rejected, not sent again."""
+        if not keys:
+            for op in ops:
+                results[op.index] = Done(
+                    Outcome.REJECTED,
+                    reason=f"this create was sent by a run that stopped before its answer, so "
+                    f"the {self.entity.name} may exist; it is not sent again, as nothing could "
+                    "tell it from a new one (give the profile match keys)",
+                    code=RejectCode.REFUSED,
+                )
+            return []
         schema = self.entity.schema
         rules = {k: schema.field(k).key_rule for k in keys}
         proposed = pa.Table.from_pylist(
@@ -242,4 +292,4 @@ class ObjectWriter:
         return left
 
 
-__all__ = ["CONFIRMED", "Done", "ObjectWriter"]
+__all__ = ["CONFIRMED", "Done", "ObjectWriter", "RequestIds"]

@@ -26,7 +26,7 @@ from crmbridge.connectors.base import (
     MatchRequest,
     ReadRequest,
 )
-from crmbridge.connectors.quickbooks.applying import ObjectWriter
+from crmbridge.connectors.quickbooks.applying import ObjectWriter, RequestIds
 from crmbridge.connectors.quickbooks.catalog import ENTITIES, EntityDef
 from crmbridge.connectors.quickbooks.matching import Finder, stored_form
 from crmbridge.connectors.quickbooks.operations import Operations
@@ -79,6 +79,7 @@ class QuickBooksConnector(Connector):
         self._sleep = sleep or time.sleep
         self._transport: Transport | None = None
         self._lock = threading.RLock()
+        self._request_ids = RequestIds()
 
     # -- lifecycle ------------------------------------------------------------------------
     def open(self) -> None:
@@ -214,5 +215,7 @@ class QuickBooksConnector(Connector):
         """Creates, sparse updates and deletes (deactivations) in batches (:mod:`.applying`)."""
         finder = self._finder(request.object, request.context)
         operations = self.operations(request.object, finder.context)
-        writer = ObjectWriter(operations, finder, self.entity(request.object), finder.context)
-        return writer.apply(request)
+        entity = self.entity(request.object)
+        with self._lock:
+            writer = ObjectWriter(operations, finder, entity, finder.context, self._request_ids)
+            return writer.apply(request)

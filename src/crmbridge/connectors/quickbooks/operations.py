@@ -4,10 +4,10 @@ entities) through the batch endpoint, with one outcome per operation.
 This is the layer a write contract sits on; it knows nothing of Arrow batches or write modes.
 
 * Operations go out ``batch_size`` (30) at a time, each batch call with its own
-  ``requestid``, derived from what the call sends (the objects with their SyncTokens and the
-  operations' keys): the transport retries a call whose answer was lost (timeout, dropped
-  connection, 5xx, 429) with the *same* requestid, and so does a repeated ``apply`` of the same
-  operations, so QuickBooks answers what it answered the first time without applying it twice.
+  ``requestid``: the transport retries a call whose answer was lost (timeout, dropped
+  connection, 5xx, 429) with the *same* requestid, so QuickBooks does not apply it twice.
+  ``new_request_id`` chooses it (the write contract keeps it across repeats of a call:
+  :mod:`.applying`).
 * An update is sparse (``"sparse": true``: only the fields given change) and carries the
   current SyncToken; a delete or deactivation too. When none is given, the current object is
   read first (one query for the whole batch). QuickBooks replaces a nested object
@@ -72,22 +72,21 @@ class OperationResult:
     attempts: int = 1
 
 
-#: namespace of the requestids (uuid5)
-REQUEST_NAMESPACE = uuid.UUID("0f6f2c4e-6a57-4d1e-8f0c-3b1b2f6f5d21")
+#: namespace of the content keys of batch calls (uuid5)
+CALL_NAMESPACE = uuid.UUID("0f6f2c4e-6a57-4d1e-8f0c-3b1b2f6f5d21")
 
 
-def request_id(realm: str, items: Sequence[Mapping[str, Any]], keys: Sequence[str | None]) -> str:
-    """The requestid of a batch call: the same items (objects, SyncTokens) with the same
-    operation keys always get the same one. Items without a key make it unique to this call
-    (nothing tells a repeat from a second, wanted, identical change)."""
-    salt = uuid.uuid4().hex if any(k is None for k in keys) else ""
-    text = json.dumps([realm, list(items), list(keys), salt], sort_keys=True, default=str)
-    return str(uuid.uuid5(REQUEST_NAMESPACE, text))
+def call_key(where: str, items: Sequence[Mapping[str, Any]], keys: Sequence[str | None]) -> str:
+    """What a batch call sends, as one key: the same items (objects, SyncTokens) with the
+    same operation keys give the same one."""
+    text = json.dumps([where, list(items), list(keys)], sort_keys=True, default=str)
+    return str(uuid.uuid5(CALL_NAMESPACE, text))
 
 
 class Operations:
-    """Applies operations to one entity. ``new_request_id`` makes the requestids from a
-    call's items and operation keys (default: :func:`request_id`)."""
+    """Applies operations to one entity. ``new_request_id(items, keys)`` gives the
+    requestid of a batch call from its items and operation keys (default: a new one per
+    call, kept across the transport's retries of it)."""
 
     def __init__(
         self,
@@ -105,10 +104,7 @@ class Operations:
         self.batch_size = batch_size
         self.stale_retries = stale_retries
         self.context = context
-        realm = transport.settings.realm_id
-        self.new_request_id = new_request_id or (
-            lambda items, keys: request_id(f"{realm}/{entity.name}", items, keys)
-        )
+        self.new_request_id = new_request_id or (lambda items, keys: uuid.uuid4().hex)
         self._specs = {s.name: s for s in entity.specs}
         #: the objects as last read for their SyncTokens (Id -> object)
         self._current: dict[str, Mapping[str, Any]] = {}
