@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,13 @@ from crmbridge.sandbox.sugarcrm import SugarSandbox
 from crmbridge.state import RunStatus, StateStore
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "quickbooks"
-ACCOUNTS, SALESFORCE_ACCOUNTS, WON, INVOICES = (
+ACCOUNTS, SALESFORCE_ACCOUNTS, WON, INVOICES, DESKTOP_ACCOUNTS, DESKTOP_WON = (
     "accounts-to-customers.yaml",
     "accounts-to-customers-salesforce.yaml",
     "won-opportunities-to-sales-receipts.yaml",
     "invoices-to-opportunities.yaml",
+    "desktop-accounts-to-iif.yaml",
+    "desktop-won-opportunities-to-iif.yaml",
 )
 
 
@@ -250,3 +253,42 @@ def test_salesforce_accounts_become_customers(recipe: Books, tmp_path: Path) -> 
     named = [customers[n] for n, phone in phones.items() if phone.startswith("+1 555 1")]
     assert len(named) == 4
     assert all(c["BillAddr"]["Line1"].endswith("Main Street") for c in named)
+
+
+def _iif(path: Path) -> list[list[str]]:
+    """The rows of an IIF file, parsed on their own: tab-separated, CRLF, Windows-1252."""
+    text = path.read_bytes().decode("cp1252")
+    assert text.endswith("\r\n")
+    return [row.split("\t") for row in text[:-2].split("\r\n")]
+
+
+def test_desktop_customers_and_cash_sales_as_iif_files(recipe: Books) -> None:
+    won = _win(recipe, 'Acme & Sons "Q"') + _win(recipe, "O'Brien Brothers Ltd")
+    assert won
+    customers = recipe.run(DESKTOP_ACCOUNTS)
+    assert customers.counts["created"] == 2
+    rows = _iif(recipe.folder / "desktop" / "customers.iif")
+    header = rows[0]
+    assert header[0] == "!CUST"
+    by_name = {r[header.index("NAME")]: dict(zip(header[1:], r[1:], strict=True)) for r in rows[1:]}
+    assert set(by_name) == {'Acme & Sons "Q"', "O'Brien Brothers Ltd"}
+    assert by_name["O'Brien Brothers Ltd"]["BADDR3"] == "San Francisco, CA 10007"
+    sales = recipe.run(DESKTOP_WON)
+    assert sales.counts["created"] == len(won)
+    rows = _iif(recipe.folder / "desktop" / "sales_receipts.iif")
+    assert [r[0] for r in rows[:3]] == ["!TRNS", "!SPL", "!ENDTRNS"]
+    trns_head, spl_head = rows[0][1:], rows[1][1:]
+    body = rows[3:]
+    assert [r[0] for r in body] == ["TRNS", "SPL", "ENDTRNS"] * len(won)
+    amounts = {}
+    for start in range(0, len(body), 3):
+        trns = dict(zip(trns_head, body[start][1:], strict=True))
+        spl = dict(zip(spl_head, body[start + 1][1:], strict=True))
+        assert trns["TRNSTYPE"] == spl["TRNSTYPE"] == "CASH SALE"
+        assert trns["ACCNT"] == "Undeposited Funds"
+        assert (spl["ACCNT"], spl["INVITEM"]) == ("Services", "Services")
+        assert Decimal(trns["AMOUNT"]) + Decimal(spl["AMOUNT"]) == 0  # it balances
+        amounts[trns["DOCNUM"]] = Decimal(trns["AMOUNT"])
+    assert amounts == {
+        f"CRM-{o['id'][:7].upper()}": Decimal(o["amount"]).quantize(Decimal("0.01")) for o in won
+    }
