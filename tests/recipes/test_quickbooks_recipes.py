@@ -292,3 +292,25 @@ def test_desktop_customers_and_cash_sales_as_iif_files(recipe: Books) -> None:
     assert amounts == {
         f"CRM-{o['id'][:7].upper()}": Decimal(o["amount"]).quantize(Decimal("0.01")) for o in won
     }
+
+
+def test_a_run_whose_batch_answers_are_lost_ends_with_exact_counts(recipe: Books) -> None:
+    """Each lost answer outlasts the connector's one retry: the engine repeats the batch, with
+    the same requestids, and QuickBooks answers it without applying it again."""
+    settings = recipe.store.get("books").settings.model_copy(update={"retries": 1})
+    recipe.store.add("books", "quickbooks", settings.model_dump(), replace=True)
+    names = "".join(f"Lost Answer {n:02}\n" for n in range(70))
+    (recipe.folder / "names.csv").write_text("name\n" + names, encoding="utf-8")
+    (recipe.folder / "names.yaml").write_text(
+        "source: {connection: {type: csv, path: .}, object: names.csv}\n"
+        "target: {connection: books, object: Customer, mode: upsert, match_keys: [DisplayName]}\n"
+        "mapping: {DisplayName: name}\n",
+        encoding="utf-8",
+    )
+    recipe.books.faults.reset()
+    recipe.books.faults.lose_answer_next(4, only="POST /batch")
+    summary = recipe.run("names.yaml")
+    assert recipe.books.faults.call_counts()["POST /batch"] == 3 + 4  # 70 in 3, 4 answers lost
+    assert {k: v for k, v in summary.counts.items() if v} == {"created": 70}
+    made = [n for n in recipe.customers() if n.startswith("Lost Answer")]
+    assert len(made) == 70
