@@ -2,7 +2,8 @@
 
 * Limits are kept on our side so the server rarely has to refuse: at most
   ``requests_per_minute`` calls (``batch_requests_per_minute`` batch calls) in any 60
-  seconds and ``max_concurrent`` in flight.
+  seconds and ``max_concurrent`` in flight, per company: the connections of one process to
+  the same company share them (:func:`company_limiter`).
 * Retried with exponential backoff: 429 ThrottleExceeded, 5xx, timeouts and dropped
   connections. Writes carry a ``requestid`` the caller keeps across retries, so a retry of a
   write whose answer was lost is answered without being applied twice. A write that still
@@ -137,6 +138,32 @@ class RateLimiter:
         self._slots.release()
 
 
+_LIMITERS: dict[tuple[object, ...], RateLimiter] = {}
+_LIMITERS_LOCK = threading.Lock()
+
+
+def company_limiter(
+    settings: QuickBooksSettings, sleep: Callable[[float], None] = time.sleep
+) -> RateLimiter:
+    """The one limiter of a company in this process: every connection to it (a run's source
+    and target, a sync's two sides) counts against the same limits."""
+    key = (
+        settings.company_url,
+        settings.requests_per_minute,
+        settings.batch_requests_per_minute,
+        settings.max_concurrent,
+    )
+    with _LIMITERS_LOCK:
+        if key not in _LIMITERS:
+            _LIMITERS[key] = RateLimiter(
+                settings.requests_per_minute,
+                settings.batch_requests_per_minute,
+                settings.max_concurrent,
+                sleep=sleep,
+            )
+        return _LIMITERS[key]
+
+
 class Transport:
     """Sends the calls of one connection; thread-safe."""
 
@@ -162,12 +189,7 @@ class Transport:
                 max_keepalive_connections=settings.max_concurrent,
             ),
         )
-        self.limits = RateLimiter(
-            settings.requests_per_minute,
-            settings.batch_requests_per_minute,
-            settings.max_concurrent,
-            sleep=sleep,
-        )
+        self.limits = company_limiter(settings, sleep)
         self.tokens = TokenSource(
             settings, self._client, context=self.context(), on_refresh_token=on_refresh_token
         )
