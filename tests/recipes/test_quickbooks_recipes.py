@@ -314,3 +314,17 @@ def test_a_run_whose_batch_answers_are_lost_ends_with_exact_counts(recipe: Books
     assert {k: v for k, v in summary.counts.items() if v} == {"created": 70}
     made = [n for n in recipe.customers() if n.startswith("Lost Answer")]
     assert len(made) == 70
+
+
+def test_a_dry_run_of_the_won_opportunities_plans_what_the_run_does(recipe: Books) -> None:
+    recipe.crm.execute("UPDATE accounts SET name = 'Newco Ventures' WHERE name LIKE 'O''Brien%'")
+    won = _win(recipe, "Newco Ventures") + _win(recipe, 'Acme & Sons "Q"')
+    dry = run_profile(
+        load_profile(recipe.folder / WON), connections=recipe.store, state=recipe.state,
+        dry_run=True,
+    )  # fmt: skip
+    assert dry.status is RunStatus.DRY_RUN, dry.error
+    assert "Newco Ventures" not in recipe.customers()  # nothing written
+    real = recipe.run(WON)
+    assert {k: v for k, v in dry.counts.items() if v} == {k: v for k, v in real.counts.items() if v}
+    assert real.counts["created"] == len(won)
