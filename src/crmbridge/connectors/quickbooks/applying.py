@@ -84,10 +84,15 @@ class RequestIds:
     ids: dict[str, str] = field(default_factory=dict)
 
     def start(self, where: str, attempt: int) -> bool:
-        """Begin an apply; whether the calls of an earlier attempt are known."""
-        if attempt == 1 or where != self.where:
+        """Begin an apply; whether this connection made the earlier attempts (so knows the
+        requestids of every call they sent), not a run that has stopped."""
+        if attempt == 1:
             self.where, self.ids = where, {}
-        return attempt > 1 and bool(self.ids)
+            return False
+        if where != self.where:
+            self.where, self.ids = "", {}
+            return False
+        return True
 
     def __call__(self, items: Sequence[Mapping[str, Any]], keys: Sequence[str | None]) -> str:
         key = call_key(self.where, items, keys)
