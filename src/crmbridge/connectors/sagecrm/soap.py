@@ -16,6 +16,7 @@ import requests
 import zeep
 import zeep.exceptions
 import zeep.helpers
+import zeep.xsd
 from lxml import etree
 
 from crmbridge.connectors.sagecrm.fields import RawField
@@ -308,13 +309,14 @@ class SoapApi:
 
     # -- writing --------------------------------------------------------------------------
     def typed(self, entity: str, values: dict[str, Any]) -> Any:
-        """A typed record for ``add`` / ``update``: nested lists become child records."""
-        made = {}
+        """A typed record for ``add`` / ``update``: nested lists become child records, a
+        None an ``xsi:nil`` element (the field is cleared, not left out)."""
+        made: dict[str, Any] = {}
         for name, value in values.items():
             if isinstance(value, list):
                 made[name] = [self._types[name](**child) for child in value]
             else:
-                made[name] = value
+                made[name] = zeep.xsd.Nil if value is None else value
         return self._types[entity](**made)
 
     def add(self, entity: str, records: Sequence[dict[str, Any]]) -> list[int]:
