@@ -141,12 +141,15 @@ class SageCrmConnector(Connector):
         )
 
     def check(self) -> ConnectionInfo:
+        """The version string (SOAP ``getversionstring``; the REST API has no such call), the
+        API and the user."""
         text = self.api.version()
-        details = {"api": self.config.api, "user": self.config.username}
-        version = text
-        if text is not None:
-            details["version string"] = text
-            version = text.removeprefix("Sage CRM").strip() or text
+        details = {
+            "api": self.config.api,
+            "user": self.config.username,
+            "version string": text or "not reported by the sagecrm2 REST API (use api: soap)",
+        }
+        version = text.removeprefix("Sage CRM").strip() or text if text else None
         return ConnectionInfo(system="Sage CRM", version=version, details=details)
 
     def objects(self) -> list[str]:
