@@ -264,3 +264,38 @@ def _supplier_companies(sandbox: SageSandbox) -> list[dict[str, Any]]:
         "SELECT * FROM Company WHERE comp_type = 'Supplier' AND comp_deleted IS NULL "
         "ORDER BY comp_companyid"
     )
+
+
+@pytest.mark.parametrize("api", ["soap", "rest"])
+def test_a_profile_upserts_companies_with_its_own_territory(
+    api: str,
+    tmp_path: Path,
+    sandbox: SageSandbox,
+    server: RunningServer,
+    store: ConnectionStore,
+    state: StateStore,
+) -> None:
+    _connect(store, server, api)
+    (tmp_path / "companies.csv").write_text(
+        "code,name,type\nX-1,Alpha Ltd,Customer\nX-2,Beta Ltd,Bogus\nX-3,Gamma Ltd,Prospect\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "p.yaml").write_text(
+        "source: {connection: {type: csv, path: .}, object: companies.csv}\n"
+        "target: {connection: sagecrm, object: company, mode: upsert, match_keys: [supplierid]}\n"
+        "mapping: {supplierid: code, name: name, type: type}\n"
+        "constants: {secterr: -1845493753}\n",
+        encoding="utf-8",
+    )
+    first = run_profile(load_profile(tmp_path / "p.yaml"), connections=store, state=state)
+    assert (first.counts["created"], first.counts["rejected"]) == (2, 1)  # Bogus: not listed
+    made = sandbox.execute(
+        "SELECT comp_supplierid, comp_secterr FROM Company WHERE comp_supplierid LIKE 'X-%' "
+        "ORDER BY 1"
+    )
+    assert made == [
+        {"comp_supplierid": "X-1", "comp_secterr": -1845493753},
+        {"comp_supplierid": "X-3", "comp_secterr": -1845493753},
+    ]
+    again = run_profile(load_profile(tmp_path / "p.yaml"), connections=store, state=state)
+    assert again.counts["unchanged"] == 2
