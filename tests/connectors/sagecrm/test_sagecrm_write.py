@@ -14,6 +14,7 @@ from crmbridge.connectors.sagecrm import SageCrmConnector
 from crmbridge.connectors.sagecrm.writing import CONFIRMED
 from crmbridge.core.identity import KeyRule
 from crmbridge.core.outcomes import WriteMode, WriteResult
+from crmbridge.errors import ConnectionFailedError
 from crmbridge.runner.outputs import OUTCOME, REASON, TARGET_ID
 from crmbridge.sandbox.sagecrm import SageSandbox
 from crmbridge.testing.writes import plan_records, write_records
@@ -278,3 +279,28 @@ def test_fields_the_crm_sets_cannot_be_written(crm: SageCrmConnector, field: str
         return
     with pytest.raises(ConfigError, match="set by the CRM"):
         write_records(crm, "company", data, WriteMode.INSERT, keys=["supplierid"], checks=False)
+
+
+def test_a_write_the_crm_did_not_act_on_is_sent_again_as_the_first_time(
+    connect: Connect, sandbox: SageSandbox
+) -> None:
+    crm = connect("soap", retries=0)
+    planned = plan_records(crm, "company", batch(crm, rows(3)), WriteMode.INSERT)
+    sandbox.faults.fail_next(1, status=503)  # busy: the add is refused before it is applied
+    done = planned.writer.apply(planned.plan)
+    assert done.column(OUTCOME).to_pylist() == ["created"] * 3
+    assert len(suppliers(sandbox)) == 3
+
+
+def test_a_refused_password_at_a_new_logon_is_not_tried_again(
+    connect: Connect, sandbox: SageSandbox
+) -> None:
+    crm = connect("soap")
+    crm.describe("company")
+    sandbox.execute("UPDATE Users SET user_password = 'changed' WHERE user_logon = 'admin'")
+    sandbox.faults.take_over_next(1)
+    with pytest.raises(ConnectionFailedError, match="refused the logon"):
+        crm.check()
+    with pytest.raises(ConnectionFailedError, match="refused the logon"):
+        crm.check()
+    assert sandbox.sessions.failures("admin") == 1  # one bad password, never a second

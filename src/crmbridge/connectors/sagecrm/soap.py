@@ -211,7 +211,7 @@ class SoapApi:
                         "its own",
                         context=self.context,
                     ) from None
-                self.session.renew(sid, self._logon)
+                self.session.renew(sid, self._logon, self.settings.password.get_secret_value())
         raise AssertionError("unreachable")  # pragma: no cover
 
     def failed(self, fault: FaultError, what: str, entity: str | None = None) -> Exception:

@@ -41,7 +41,7 @@ from crmbridge.connectors.sagecrm.fields import EntityMeta
 from crmbridge.connectors.sagecrm.robust import OutcomeUnknownError
 from crmbridge.core.outcomes import Outcome, RejectCode, WriteResult
 from crmbridge.core.schema import ROW_COLUMN
-from crmbridge.errors import ConfigError, ErrorContext
+from crmbridge.errors import ConfigError, ErrorContext, RetryableError
 
 _INTERNAL = frozenset({ROW_COLUMN, ACTION_COLUMN, ID_COLUMN, OP_KEY_COLUMN})
 CONFIRMED = "already created (confirmed: found by its match keys after the answer was lost)"
@@ -260,10 +260,12 @@ class EntityWriter:
         self.memory.unsent -= {op.token for op in ops}
         try:
             answers = self.changes.apply(operations)
-        except OutcomeUnknownError as err:
-            lost = set(err.unknown)
+        except (OutcomeUnknownError, RetryableError) as err:
+            # what was answered stands; what a RetryableError stopped was never applied
+            lost = set(err.unknown) if isinstance(err, OutcomeUnknownError) else set()
+            answered = self.changes.done
             for n, op in enumerate(ops):
-                answer = err.done[n] if n < len(err.done) else None
+                answer = answered[n] if n < len(answered) else None
                 if answer is not None:
                     self.memory.known[op.token] = _done(op, answer.ok, answer.id, answer.reason)
                 elif n not in lost:
