@@ -89,3 +89,32 @@ def test_describe_shows_the_fields_users_see(
     out = capsys.readouterr().out
     assert "supplierid" in out
     assert "address.city" in out
+
+
+PROFILE = """\
+source: {connection: {type: csv, path: .}, object: companies.csv}
+target: {connection: crm, object: company, mode: upsert, match_keys: [supplierid]}
+mapping: {supplierid: code, name: name, website: web}
+"""
+
+
+@pytest.mark.parametrize("api", ["soap", "rest"])
+def test_preview_dry_run_and_run_write_to_sage_crm(
+    server: RunningServer, api: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _add(server, "crm", api)
+    (tmp_path / "companies.csv").write_text(
+        "code,name,web\nK-1,Kappa Ltd,www.kappa.example\nK-2,Lambda Ltd,\n", encoding="utf-8"
+    )
+    (tmp_path / "p.yaml").write_text(PROFILE, encoding="utf-8")
+    capsys.readouterr()
+    assert _run(["preview", "p.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert "Kappa Ltd" in out
+    assert "create" in out
+    assert _run(["run", "p.yaml", "--dry-run"]) == 0
+    assert "created 2" in capsys.readouterr().out
+    assert _run(["run", "p.yaml"]) == 0
+    assert "created 2" in capsys.readouterr().out
+    assert _run(["run", "p.yaml"]) == 0
+    assert "unchanged 2" in capsys.readouterr().out
