@@ -58,8 +58,8 @@ from crmbridge.core.outcomes import WriteMode, WriteResult
 from crmbridge.core.schema import ObjectSchema, unknown_name_error
 from crmbridge.errors import ConfigError, ErrorContext
 
-#: key values per look-up query
-KEYS_PER_QUERY = 50
+#: most key values in one look-up query (fewer when the record limit is lower: one answer each)
+KEYS_PER_QUERY = 200
 PUSHDOWN = (
     "text =, IN and LIKE (re-checked locally: the CRM compares text case-insensitively); "
     "=, <>, <, <=, >, >=, IN, BETWEEN on integers; ranges on numbers and datetimes; "
@@ -289,9 +289,10 @@ class SageCrmConnector(Connector):
         normalised = [n for n, r in (rules or {}).items() if r in (KeyRule.EMAIL, KeyRule.PHONE)]
         planner = Planner(meta, rest=self.config.api == "rest")
         unique = list(dict.fromkeys(rows))
+        size = max(1, min(KEYS_PER_QUERY, self.config.max_records))
         batches: list[pa.RecordBatch] = []
-        for start in range(0, len(unique), KEYS_PER_QUERY):
-            node = planner.keys(names, unique[start : start + KEYS_PER_QUERY], normalised)
+        for start in range(0, len(unique), size):
+            node = planner.keys(names, unique[start : start + size], normalised)
             plan = ReadPlan(meta, fetch.field_names, fetch, node, None, False, None)
             batches += [b for b in self._plan_batches(plan) if b.num_rows]
             if node is None:  # every record was read
@@ -310,7 +311,9 @@ class SageCrmConnector(Connector):
         api = self.api
         if isinstance(api, SoapApi):
             render = partial(to_query_string, zone=self.config.database_zone)
-            pages = soap_pages(api, plan.meta, render, self.config.retries)
+            own = [plan.meta.column(n) for n in plan.fetch.field_names]
+            columns = [c for c in own if c] if all(own) else None  # no child field: untyped
+            pages = soap_pages(api, plan.meta, render, self.config.retries, columns)
             return Reader(plan, pages, None, self.config.answer_zone).batches(10_000)
         return self._read_rest(api, plan.meta, plan, 10_000)
 

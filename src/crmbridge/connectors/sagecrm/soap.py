@@ -292,6 +292,15 @@ class SoapApi:
         ]
         return rows, bool(getattr(answer, "more", False))
 
+    def next_records(self) -> tuple[list[dict[str, Any]], bool]:
+        """The next batch of a ``queryrecord``, untyped as :meth:`queryrecord` answers."""
+        answer = self.call("next", retry=False)
+        rows = [
+            {str(f["name"]).lower(): f.get("value") for f in (r.get("records") or [])}
+            for r in _records(answer)
+        ]
+        return rows, bool(getattr(answer, "more", False))
+
     def queryentity(self, entity: str, record_id: int) -> dict[str, Any] | None:
         answer = self.call("queryentity", entityname=entity, id=record_id)
         record = getattr(answer, "records", answer)
