@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 from sagecrm_helpers import Connect
 
-from crmbridge.connectors.base import MatchRequest
+from crmbridge.connectors.base import MatchRequest, ReadRequest
 from crmbridge.connectors.sagecrm import SageCrmConnector
 from crmbridge.connectors.sagecrm.writing import CONFIRMED
 from crmbridge.core.identity import KeyRule
@@ -306,3 +306,25 @@ def test_a_refused_password_at_a_new_logon_is_not_tried_again(
     with pytest.raises(ConnectionFailedError, match="refused the logon"):
         crm.check()
     assert sandbox.sessions.failures("admin") == 1  # one bad password, never a second
+
+
+def test_a_read_and_writes_of_one_user_interleaved_lose_nothing(
+    connect: Connect, sandbox: SageSandbox
+) -> None:
+    """Sage CRM -> Sage CRM with one user: every write closes the read's cursor (any other call
+    of the session does); the read goes on after the last id each time, however often."""
+    sandbox.configure(max_records=2)  # 10 pages: 9 cursors closed by writes
+    source, target = connect("soap", max_records=2), connect("soap", max_records=2)
+    source.describe("company")
+    sandbox.faults.reset()
+    seen: list[int] = []
+    for part in source.read(ReadRequest("company", fields=["companyid", "name"], batch_size=2)):
+        seen += part.column("companyid").to_pylist()
+        updates = [{"companyid": i, "website": f"www.{i}.example"} for i in seen[-2:]]
+        write_records(
+            target, "company", batch(target, updates), WriteMode.UPDATE, keys=["companyid"]
+        )
+    assert seen == list(range(1, 21))
+    assert sandbox.faults.call_counts()["soap:query"] > source.config.retries + 1
+    websites = sandbox.execute("SELECT comp_website FROM Company WHERE comp_deleted IS NULL")
+    assert all(str(w["comp_website"]).endswith(".example") for w in websites)

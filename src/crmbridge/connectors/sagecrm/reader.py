@@ -3,7 +3,8 @@
 SOAP: ``query`` answers the first "Maximum number of records to return" records in id order
 and ``more``; ``next`` the following ones. The cursor lives in the server's session and any
 other call made with it closes it, so ``next`` is never retried: when it fails (or finds its
-cursor closed) the read asks a new ``query`` for the records after the last id it has. REST:
+cursor closed) the read asks a new ``query`` for the records after the last id it has; it gives
+up only after ``retries`` such losses in a row without a record between them. REST:
 see :meth:`.rest.RestApi.pages`.
 
 An incremental read over SOAP (``since`` on ``updateddate``) asks ``queryid`` for the changed
@@ -220,6 +221,8 @@ def soap_pages(
                 rows, more = first(render(where) if where else "")
             except FaultError as fault:
                 raise api.failed(fault, f"query {meta.name}", meta.name) from None
+            if rows:  # progress: the read resumes as often as it moves on (writes of the same
+                left = resumes  # user close the cursor every time)
             while True:
                 for row in rows:
                     current = int(row[meta.id_field])
