@@ -328,3 +328,15 @@ def test_a_read_and_writes_of_one_user_interleaved_lose_nothing(
     assert sandbox.faults.call_counts()["soap:query"] > source.config.retries + 1
     websites = sandbox.execute("SELECT comp_website FROM Company WHERE comp_deleted IS NULL")
     assert all(str(w["comp_website"]).endswith(".example") for w in websites)
+
+
+def test_an_upsert_by_id_does_not_create_a_record_with_another_id(
+    crm: SageCrmConnector, sandbox: SageSandbox
+) -> None:
+    records = [{"companyid": 1, "name": "Renamed One"}, {"companyid": 9999, "name": "Nobody"}]
+    result = write_records(
+        crm, "company", batch(crm, records), WriteMode.UPSERT, keys=["companyid"]
+    )
+    assert result.outcome.to_pylist() == ["updated", "rejected"]
+    assert "Sage CRM gives record ids" in str(result.reason[1].as_py())
+    assert sandbox.execute("SELECT comp_companyid FROM Company WHERE comp_name = 'Nobody'") == []

@@ -100,6 +100,8 @@ class _Op:
     doubt: bool = False
     #: a create in doubt found by its keys: sent as an update of that record
     confirmed: bool = False
+    #: the id field's value a create carries (the CRM gives ids: it cannot be honoured)
+    given_id: Any = None
 
 
 class EntityWriter:
@@ -187,7 +189,9 @@ class EntityWriter:
             if action == "create":
                 values = self._defaults(values)
             token = f"{rows[i]}\x1f{keys[i]}\x1f{action}"
-            out.append(_Op(i, action, token, _record_id(ids[i]), values))
+            op = _Op(i, action, token, _record_id(ids[i]), values)
+            op.given_id = record.get(self.meta.id_field)
+            out.append(op)
         return out
 
     def _defaults(self, values: dict[str, Any]) -> dict[str, Any]:
@@ -204,7 +208,14 @@ class EntityWriter:
     def _refuse(self, ops: list[_Op], results: list[Done | None]) -> list[_Op]:
         kept = []
         for op in ops:
-            if op.action != "create" and op.id is None:
+            if op.action == "create" and op.given_id is not None:
+                results[op.index] = Done(
+                    Outcome.REJECTED,
+                    reason=f"Sage CRM gives record ids: no {self.meta.name} record has the "
+                    f"{self.meta.id_field} {op.given_id!r}, and none can be created with it",
+                    code=RejectCode.NOT_FOUND,
+                )
+            elif op.action != "create" and op.id is None:
                 results[op.index] = Done(
                     Outcome.REJECTED,
                     reason=f"the {self.meta.name} record to {op.action} is not known (its "
