@@ -299,3 +299,31 @@ def test_a_profile_upserts_companies_with_its_own_territory(
     ]
     again = run_profile(load_profile(tmp_path / "p.yaml"), connections=store, state=state)
     assert again.counts["unchanged"] == 2
+
+
+@pytest.mark.parametrize(("api", "call"), [("soap", "soap:add"), ("rest", "rest:POST company")])
+def test_a_run_whose_write_answer_is_lost_creates_each_company_once(
+    api: str,
+    call: str,
+    tmp_path: Path,
+    sandbox: SageSandbox,
+    server: RunningServer,
+    store: ConnectionStore,
+    state: StateStore,
+) -> None:
+    _connect(store, server, api)
+    (tmp_path / "companies.csv").write_text(
+        "code,name\n" + "".join(f"L-{n},Lost {n}\n" for n in range(7)), encoding="utf-8"
+    )
+    (tmp_path / "p.yaml").write_text(
+        "source: {connection: {type: csv, path: .}, object: companies.csv}\n"
+        "target: {connection: sagecrm, object: company, mode: upsert, match_keys: [supplierid]}\n"
+        "mapping: {supplierid: code, name: name}\n",
+        encoding="utf-8",
+    )
+    sandbox.faults.lose_answer_next(1, call=call)  # applied, then the answer is lost
+    summary = run_profile(load_profile(tmp_path / "p.yaml"), connections=store, state=state)
+    assert summary.status is RunStatus.SUCCEEDED, summary.error
+    assert summary.counts["created"] == 7
+    made = sandbox.execute("SELECT comp_supplierid FROM Company WHERE comp_supplierid LIKE 'L-%'")
+    assert sorted(r["comp_supplierid"] for r in made) == [f"L-{n}" for n in range(7)]
