@@ -216,8 +216,10 @@ def _sync_suppliers(
     assert _cli(["sync", "suppliers.sync.yaml"]) == 2
     assert "run `crmbridge sync suppliers.sync.yaml --accept-links`" in capsys.readouterr().err
     assert len(_supplier_companies(sandbox)) == 3
+    sandbox.faults.lose_answer_next(1, call="soap:add")  # the creates applied, answer lost
     assert _cli(["sync", "suppliers.sync.yaml", "--accept-links"]) == 0
     out = capsys.readouterr().out
+    assert sandbox.faults.call_counts()["soap:add"] == 1  # found again by code, not re-sent
     companies = {c["comp_supplierid"]: c for c in _supplier_companies(sandbox)}
     purchasing = suppliers()
     assert set(companies) == set(purchasing), out  # one supplier each, on both sides
