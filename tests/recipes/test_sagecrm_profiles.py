@@ -329,3 +329,45 @@ def test_a_run_whose_write_answer_is_lost_creates_each_company_once(
     assert summary.counts["created"] == 7
     made = sandbox.execute("SELECT comp_supplierid FROM Company WHERE comp_supplierid LIKE 'L-%'")
     assert sorted(r["comp_supplierid"] for r in made) == [f"L-{n}" for n in range(7)]
+
+
+def test_the_supplier_sync_over_rest_without_the_child_fields(
+    folder: Path,
+    sandbox: SageSandbox,
+    server: RunningServer,
+    store: ConnectionStore,
+    pg_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """REST cannot write a company's nested records nor report deletes: without those lines
+    the example syncs over REST too."""
+    profile = folder / "suppliers.sync.yaml"
+    text = profile.read_text(encoding="utf-8")
+    for line in ("  - {a: phone, b: phone.business}\n", "  - {a: city, b: address.city}\n"):
+        text = text.replace(line, "")
+    profile.write_text(text.replace("  deleted_flag: deleted\n", ""), encoding="utf-8")
+    engine = sa.create_engine(pg_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql((folder / "suppliers.sql").read_text(encoding="utf-8"))
+        _connect(store, server, "rest")
+        store.add("purchasing", "sql", {"url": engine.url.render_as_string(hide_password=False)})
+        monkeypatch.chdir(folder)
+        assert _cli(["sync", "suppliers.sync.yaml", "--accept-links"]) == 0
+        companies = {c["comp_supplierid"]: c for c in _supplier_companies(sandbox)}
+        assert len(companies) == 6
+        sandbox.execute(
+            "UPDATE Company SET comp_name = 'Contoso Metals plc', "
+            "comp_updateddate = '2030-01-01 00:00:00' WHERE comp_supplierid = 'SUP-10002'"
+        )
+        assert _cli(["sync", "suppliers.sync.yaml"]) == 0
+        capsys.readouterr()
+        with engine.connect() as conn:
+            name = conn.execute(
+                sa.text("SELECT name FROM suppliers WHERE code = 'SUP-10002'")
+            ).scalar_one()
+        assert name == "Contoso Metals plc"
+        assert len(_supplier_companies(sandbox)) == 6
+    finally:
+        engine.dispose()
