@@ -340,3 +340,17 @@ def test_an_upsert_by_id_does_not_create_a_record_with_another_id(
     assert result.outcome.to_pylist() == ["updated", "rejected"]
     assert "Sage CRM gives record ids" in str(result.reason[1].as_py())
     assert sandbox.execute("SELECT comp_companyid FROM Company WHERE comp_name = 'Nobody'") == []
+
+
+def test_text_keys_compare_as_the_crm_does_without_case(
+    connect: Connect, sandbox: SageSandbox
+) -> None:
+    crm = connect("soap")
+    schema = crm.describe("company")
+    assert schema.field("supplierid").key_rule is KeyRule.CASEFOLD
+    assert schema.field("email.business").key_rule is KeyRule.EMAIL
+    assert schema.field("companyid").key_rule is KeyRule.EXACT
+    write(crm, rows(1), WriteMode.INSERT)
+    again = write(crm, [{"supplierid": " w-0 ", "name": "Supplier 0 renamed"}], WriteMode.UPSERT)
+    assert again.outcome.to_pylist() == ["updated"]  # the same company, not a second one
+    assert [r["comp_name"] for r in suppliers(sandbox)] == ["Supplier 0 renamed"]

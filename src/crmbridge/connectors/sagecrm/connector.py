@@ -289,6 +289,8 @@ class SageCrmConnector(Connector):
         normalised = [n for n, r in (rules or {}).items() if r in (KeyRule.EMAIL, KeyRule.PHONE)]
         planner = Planner(meta, rest=self.config.api == "rest")
         unique = list(dict.fromkeys(rows))
+        if any(r is KeyRule.CASEFOLD for r in (rules or {}).values()):  # "acme " finds "acme"
+            unique = list(dict.fromkeys([*unique, *(_trimmed(r) for r in unique)]))
         size = max(1, min(KEYS_PER_QUERY, self.config.max_records))
         batches: list[pa.RecordBatch] = []
         for start in range(0, len(unique), size):
@@ -352,3 +354,7 @@ class SageCrmConnector(Connector):
             self.api, self.meta(entity), limit=self.config.max_records, context=self._context()
         )
         return writer.apply(operations)
+
+
+def _trimmed(row: tuple[object, ...]) -> tuple[object, ...]:
+    return tuple(v.strip() if isinstance(v, str) else v for v in row)
