@@ -10,6 +10,8 @@ a second client between the pages of a read, over a real port.
 from __future__ import annotations
 
 import datetime as dt
+import random
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,12 +53,18 @@ def over_http(served: RunningServer) -> Iterator[Connect]:
         yield make
 
 
-def _spread(box: SugarSandbox, count: int) -> list[str]:
-    """``count`` Accounts, three to a second (so seconds are shared across pages)."""
+def _spread(box: SugarSandbox, count: int, *, uuids: bool = False) -> list[str]:
+    """``count`` Accounts, three to a second (so seconds are shared across pages), in id
+    order; ``uuids``: with ids as Sugar makes them."""
     ids: list[str] = []
     for n in range(count):
         moment = f"2024-03-01 12:00:{n // 3:02d}"
         ids += add_accounts(box, 1, modified=moment, prefix=f"Acc{n:03d}")
+    if uuids:
+        made = sorted(str(uuid.UUID(int=random.Random(n).getrandbits(128))) for n in range(count))
+        for old, new in zip(ids, made, strict=True):
+            box.execute("UPDATE accounts SET id = ? WHERE id = ?", (new, old))
+        ids = made
     return ids
 
 
@@ -104,13 +112,15 @@ def test_an_incremental_read_misses_nothing_while_records_are_edited(
     assert modified == sorted(modified), "not in (date_modified, id) order"
 
 
-@pytest.mark.parametrize("concurrency", [1, 3])
+@pytest.mark.parametrize(("concurrency", "uuids"), [(1, False), (3, False), (4, True)])
 def test_a_full_read_reads_each_record_once_while_others_change(
-    box: SugarSandbox, over_http: Connect, api: str, concurrency: int
+    box: SugarSandbox, over_http: Connect, api: str, concurrency: int, uuids: bool
 ) -> None:
     """In ``id`` order an edit moves nothing: every record is read exactly once, also in
-    parallel ranges (v4_1); records deleted meanwhile shift nothing."""
-    ids = _spread(box, 40)
+    parallel ranges (v4_1; split at offsets, or by the ids' first digits when they are
+    UUIDs); records deleted meanwhile shift nothing."""
+    ids = _spread(box, 40, uuids=uuids)
+    box.faults.latency = 0.02  # long enough for the calls of the ranges to overlap
     reader = over_http(api, page_size=PAGE, concurrency=concurrency)
     other = over_http("v4_1")
 
@@ -118,7 +128,7 @@ def test_a_full_read_reads_each_record_once_while_others_change(
         edits = [Op("update", i, {"name": "edited"}) for i in ids[first:40:7]]
         other.api.save("Accounts", edits)
         other.api.save("Accounts", [Op("delete", ids[first + 1]), Op("delete", ids[38 - first])])
-        other.api.save("Accounts", [Op("create", f"aaa-{first}", {"name": "before all"})])
+        other.api.save("Accounts", [Op("create", f"000-{first}", {"name": "before all"})])
 
     request = ReadRequest("Accounts", fields=["id", "name"], batch_size=PAGE)
     rows = _read_while(reader, request, {0: lambda: change(0), 2: lambda: change(2)})
@@ -127,6 +137,40 @@ def test_a_full_read_reads_each_record_once_while_others_change(
     assert len(got) == len(set(got)), "a record was read twice"
     assert set(ids) - deleted <= set(got), "records were lost"
     assert got == sorted(got)
+    if api == "v4_1" and concurrency > 1:
+        assert box.faults.peak_parallel_calls > 1, "the ranges were not read at once"
+
+
+@pytest.mark.parametrize("uuids", [True, False])
+def test_v4_1_splits_ranges_of_uuids_by_their_digits_and_other_ids_by_probing(
+    box: SugarSandbox, over_http: Connect, uuids: bool
+) -> None:
+    ids = _spread(box, 60, uuids=uuids)
+    crm = over_http("v4_1", page_size=5, concurrency=4)
+    calls = _spy(crm)
+    assert [r["id"] for r in read_all(crm, "Accounts", fields=["id"])] == ids
+    probes = [c for c in calls if c["max_results"] == 1]
+    assert len(probes) == (0 if uuids else 3)
+    if uuids:  # the ranges meet at 40, 80 and c0
+        assert sum("accounts.id < '40'" in c["query"] for c in calls) >= 1
+        assert sum("accounts.id >= 'c0'" in c["query"] for c in calls) >= 1
+    # the first page of each range asks for the ids after the read's first page
+    after_first = f"accounts.id > '{ids[4]}'"
+    assert sum(after_first in c["query"] for c in calls if c["max_results"] > 1) == 4
+
+
+def _spy(crm: SugarCrmConnector) -> list[dict[str, Any]]:
+    """The parameters of every v4_1 ``get_entry_list`` call ``crm`` makes from now on."""
+    calls: list[dict[str, Any]] = []
+    call = crm.api.call  # type: ignore[attr-defined]
+
+    def spy(method: str, params: dict[str, Any], **kw: Any) -> Any:
+        if method == "get_entry_list":
+            calls.append(params)
+        return call(method, params, **kw)
+
+    crm.api.call = spy  # type: ignore[attr-defined]
+    return calls
 
 
 def test_records_sharing_one_second_cross_page_boundaries_in_id_order(
@@ -165,18 +209,10 @@ def test_pages_ask_for_the_records_after_the_last_one_read(
     """The v4_1 query of a later page: the cursor, then the keyset, literals quoted."""
     add_accounts(empty_sandbox, 4, modified="2024-03-01 12:00:00", prefix="O'Brien")
     crm = connect_empty("v4_1", page_size=3)
-    queries: list[str] = []
-    call = crm.api.call  # type: ignore[attr-defined]
-
-    def spy(method: str, params: dict[str, Any], **kw: Any) -> Any:
-        if method == "get_entry_list":
-            queries.append(params["query"])
-        return call(method, params, **kw)
-
-    crm.api.call = spy  # type: ignore[attr-defined]
+    calls = _spy(crm)
     since = Since("date_modified", dt.datetime(2024, 3, 1, 12, tzinfo=UTC), "id")
     assert len(read_all(crm, "Accounts", fields=["id"], since=since)) == 4
-    assert queries == [
+    assert [c["query"] for c in calls] == [
         "accounts.date_modified >= '2024-03-01 12:00:00'",
         "(accounts.date_modified >= '2024-03-01 12:00:00' AND "
         "(accounts.date_modified > '2024-03-01 12:00:00' OR "

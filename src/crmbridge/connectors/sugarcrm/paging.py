@@ -17,6 +17,7 @@ and each range is paged by keyset up to the next point.
 from __future__ import annotations
 
 import queue
+import re
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,12 +28,16 @@ import pyarrow as pa
 
 from crmbridge.connectors.sugarcrm.api import Api, Page
 from crmbridge.connectors.sugarcrm.discovery import ModuleMeta
-from crmbridge.connectors.sugarcrm.query import Node, conjunction, keyset, not_after
+from crmbridge.connectors.sugarcrm.query import Node, conjunction, keyset
 from crmbridge.connectors.sugarcrm.values import decode_records
 from crmbridge.core.schema import ObjectSchema
 from crmbridge.errors import RemoteError
 
 Key = tuple[Any, ...]
+#: a range of the order: from ``low`` on (inclusive), before ``high``; None: unbounded
+Span = tuple[Key | None, Key | None]
+#: a Sugar id as ``create_guid`` makes it
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @dataclass(frozen=True)
@@ -49,15 +54,23 @@ class Listing:
     deleted: bool = False
 
     def page(
-        self, after: Key | None = None, upto: Key | None = None, *, offset: int = 0, limit: int = 0
+        self,
+        after: Key | None = None,
+        span: Span = (None, None),
+        *,
+        offset: int = 0,
+        limit: int = 0,
     ) -> tuple[pa.RecordBatch, Page]:
-        """The first records after ``after`` and not after ``upto``, decoded (from ``offset``
-        on, at most ``limit`` or ``page_size``); and the answer."""
+        """The first records after ``after`` within ``span``, decoded (from ``offset`` on, at
+        most ``limit`` or ``page_size``); and the answer."""
         parts = [self.node] if self.node is not None else []
         if after is not None:
             parts.append(keyset(self.order, after))
-        if upto is not None:
-            parts.append(not_after(self.order, upto))
+        low, high = span
+        if low is not None:
+            parts.append(keyset(self.order, low, ">="))
+        if high is not None:
+            parts.append(keyset(self.order, high, "<"))
         try:
             where = self.api.where(self.meta, conjunction(parts))
         except ValueError:  # a backslash in a key: never pasted into the v4_1 query
@@ -85,12 +98,12 @@ class Listing:
 
 
 def pages(
-    listing: Listing, after: Key | None = None, upto: Key | None = None
+    listing: Listing, after: Key | None = None, span: Span = (None, None)
 ) -> Iterator[pa.RecordBatch]:
-    """The decoded pages of the records after ``after`` and not after ``upto``, in order (at
-    least one batch, maybe empty)."""
+    """The decoded pages of the records after ``after`` within ``span``, in order (at least one
+    batch, maybe empty)."""
     while True:
-        batch, answer = listing.page(after, upto)
+        batch, answer = listing.page(after, span)
         yield batch
         if not answer.more or batch.num_rows == 0:
             return
@@ -98,8 +111,12 @@ def pages(
 
 
 def ranges(listing: Listing, after: Key | None, ways: int) -> Iterator[pa.RecordBatch]:
-    """Like :func:`pages`, with up to ``ways`` ranges read at once once the first page shows
-    that the rest needs several pages and how many records match (v4_1 ``total_count``)."""
+    """Like :func:`pages` for a read in ``id`` order, with up to ``ways`` ranges of ids read
+    at once when the first page shows that the rest needs several pages (v4_1 tells how many
+    records match). Where the ranges meet: for Sugar's ids (UUIDs, spread evenly) at equal
+    steps of their first hex digits; for other ids at the records found at equal offsets (one
+    call each). Every range also asks for ids after the first page, so wherever the points
+    fall the ranges cover the rest exactly once."""
     first, answer = listing.page(after)
     yield first
     if not answer.more or first.num_rows == 0:
@@ -110,32 +127,39 @@ def ranges(listing: Listing, after: Key | None, ways: int) -> Iterator[pa.Record
     if ways < 2:
         yield from pages(listing, start)
         return
-    with ThreadPoolExecutor(ways, thread_name_prefix="sugarcrm-range") as pool:
+    ids = first.column(listing.order[0]).to_pylist()
+    if all(isinstance(i, str) and UUID.fullmatch(i) for i in ids):
+        points: list[Key] = [(f"{n * 256 // ways:02x}",) for n in range(1, ways)]
+    else:
+        points = _probed(listing, start, rest, ways)
+    spans: list[Span] = list(zip([None, *points], [*points, None], strict=True))
+    yield from _concurrently(listing, start, spans)
+
+
+def _probed(listing: Listing, start: Key, rest: int, ways: int) -> list[Key]:
+    """The keys of the records at ``ways - 1`` equal steps of the ``rest`` after ``start``."""
+    with ThreadPoolExecutor(ways - 1, thread_name_prefix="sugarcrm-probe") as pool:
         probes = [
-            pool.submit(listing.page, start, offset=n * rest // ways - 1, limit=1)
+            pool.submit(listing.page, start, offset=n * rest // ways, limit=1)
             for n in range(1, ways)
         ]
-        points = [start]
-        for probe in probes:
-            batch, _ = probe.result()
-            if batch.num_rows:
-                point = listing.key(batch)
-                if point > points[-1]:  # records deleted meanwhile: fewer ranges
-                    points.append(point)
-    bounds = [(low, high) for low, high in zip(points, [*points[1:], None], strict=True)]
-    yield from _concurrently(listing, bounds)
+        found = [probe.result()[0] for probe in probes]
+    points: list[Key] = []
+    for batch in found:
+        # records deleted between the probes can leave a point before the previous one
+        if batch.num_rows and (not points or listing.key(batch) > points[-1]):
+            points.append(listing.key(batch))
+    return points
 
 
 _DONE = object()
 
 
-def _concurrently(
-    listing: Listing, bounds: list[tuple[Key, Key | None]]
-) -> Iterator[pa.RecordBatch]:
-    """The pages of consecutive ranges, each read by its own thread (at most two pages ahead
-    of the consumer), yielded range after range."""
+def _concurrently(listing: Listing, start: Key, spans: list[Span]) -> Iterator[pa.RecordBatch]:
+    """The pages after ``start`` of consecutive ``spans``, each read by its own thread (at
+    most two pages ahead of the consumer), yielded span after span."""
     stop = threading.Event()
-    queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=2) for _ in bounds]
+    queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=2) for _ in spans]
 
     def put(box: queue.Queue[Any], item: Any) -> bool:
         while not stop.is_set():
@@ -146,19 +170,19 @@ def _concurrently(
                 continue
         return False
 
-    def work(box: queue.Queue[Any], low: Key, high: Key | None) -> None:
+    def work(box: queue.Queue[Any], span: Span) -> None:
         try:
-            for batch in pages(listing, low, high):
+            for batch in pages(listing, start, span):
                 if not put(box, batch):
                     return
             put(box, _DONE)
         except BaseException as err:  # handed to the consumer
             put(box, err)
 
-    pool = ThreadPoolExecutor(len(bounds), thread_name_prefix="sugarcrm-range")
+    pool = ThreadPoolExecutor(len(spans), thread_name_prefix="sugarcrm-range")
     try:
-        for box, (low, high) in zip(queues, bounds, strict=True):
-            pool.submit(work, box, low, high)
+        for box, span in zip(queues, spans, strict=True):
+            pool.submit(work, box, span)
         for box in queues:
             while (item := box.get()) is not _DONE:
                 if isinstance(item, BaseException):

@@ -75,24 +75,16 @@ def conjunction(nodes: Sequence[Node]) -> Node | None:
     return nodes[0] if len(nodes) == 1 else Group("and", tuple(nodes))
 
 
-def keyset(order: Sequence[str], values: Sequence[Any]) -> Node:
+def keyset(order: Sequence[str], values: Sequence[Any], op: str = ">") -> Node:
     """The records after ``values`` in ``order`` (ascending): ``(a, b) > (x, y)`` written as
-    ``a > x OR (a = x AND b > y)``, the form both APIs accept. ``values`` are those of the
-    last record read (typed, as decoded), so they hold only what the server stored."""
+    ``a > x OR (a = x AND b > y)``, the form both APIs accept; ``op`` ``>=``, ``<``, ``<=``
+    compare the same way. ``values`` are those of a record read (typed, as decoded), so they
+    hold only what the server stored."""
+    strict = op[0]  # ">" or "<"
     options: list[Node] = []
     for n, name in enumerate(order):
         same = [Cond(order[m], "=", (values[m],)) for m in range(n)]
-        last = Cond(name, ">", (values[n],))
-        options.append(Group("and", (*same, last)) if same else last)
-    return options[0] if len(options) == 1 else Group("or", tuple(options))
-
-
-def not_after(order: Sequence[str], values: Sequence[Any]) -> Node:
-    """The records not after ``values`` in ``order``: ``(a, b) <= (x, y)``."""
-    options: list[Node] = []
-    for n, name in enumerate(order):
-        same = [Cond(order[m], "=", (values[m],)) for m in range(n)]
-        last = Cond(name, "<=" if n == len(order) - 1 else "<", (values[n],))
+        last = Cond(name, op if n == len(order) - 1 else strict, (values[n],))
         options.append(Group("and", (*same, last)) if same else last)
     return options[0] if len(options) == 1 else Group("or", tuple(options))
 
