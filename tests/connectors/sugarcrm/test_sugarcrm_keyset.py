@@ -25,6 +25,7 @@ from crmbridge.connections import ConnectionStore
 from crmbridge.connectors.base import ReadRequest, Since
 from crmbridge.connectors.sugarcrm import SugarCrmConnector
 from crmbridge.connectors.sugarcrm.api import Op
+from crmbridge.errors import RemoteError
 from crmbridge.runner import run_profile
 from crmbridge.sandbox.sugarcrm import RunningServer, SugarSandbox
 from crmbridge.state import StateStore
@@ -287,3 +288,14 @@ def test_deletes_come_as_records_flagged_deleted_in_an_incremental_read(
     assert not any(r["deleted"] for r in rows[:-2])
     later = [r["id"] for r in read_all(reader, "Accounts", fields=["id"], since=since)]
     assert later == ids[1:11], "without include_deleted, deleted records are left out"
+
+
+def test_an_id_with_a_backslash_is_never_pasted_into_a_v4_1_query(
+    connect_empty: Connect, empty_sandbox: SugarSandbox
+) -> None:
+    add_accounts(empty_sandbox, 4)
+    empty_sandbox.execute("UPDATE accounts SET id = 'acc-0001\\x' WHERE id = 'acc-0001'")
+    with pytest.raises(RemoteError, match=r"its key holds a backslash"):
+        read_all(connect_empty("v4_1", page_size=2, concurrency=1), "Accounts", fields=["id"])
+    v10 = read_all(connect_empty("v10", page_size=2), "Accounts", fields=["id"])
+    assert len(v10) == 4

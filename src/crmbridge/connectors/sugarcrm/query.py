@@ -503,6 +503,9 @@ def to_filter(node: Node, meta: ModuleMeta) -> dict[str, Any] | None:
     if node.field == EMAIL_FIELD:  # Sugar matches addresses trimmed; most servers ignore case
         values = list(dict.fromkeys(f(str(v).strip()) for v in values for f in (str, str.lower)))
         return {name: {"$in": values}}
+    if node.op == "=" and isinstance(node.values[0], dt.datetime):
+        # a keyset's "same second": Sugar treats some datetime $equals values as whole days
+        return {"$and": [{name: {"$gte": values[0]}}, {name: {"$lte": values[0]}}]}
     if node.op == "in":
         return {name: {"$in": values}}
     if node.op == "not_in":
