@@ -234,7 +234,7 @@ def test_seed_dates_are_what_the_equivalence_tests_expect(crm: SugarCrmConnector
 
 def test_keyset_conditions_in_both_forms() -> None:
     """The records after (date_modified, id) of the last one read; v10 says "the same
-    second" with $gte and $lte (Sugar reads some datetime $equals values as whole days)."""
+    second" with $gte and $lte, never $equals (a whole day on Sugar for a date alone)."""
     moment = dt.datetime(2024, 3, 1, 12, 0, 5, tzinfo=dt.UTC)
     after = keyset(("date_modified", "id"), (moment, "o'b-1"))
     assert to_sql(after, META) == (

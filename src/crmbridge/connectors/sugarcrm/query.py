@@ -504,7 +504,7 @@ def to_filter(node: Node, meta: ModuleMeta) -> dict[str, Any] | None:
         values = list(dict.fromkeys(f(str(v).strip()) for v in values for f in (str, str.lower)))
         return {name: {"$in": values}}
     if node.op == "=" and isinstance(node.values[0], dt.datetime):
-        # a keyset's "same second": Sugar treats some datetime $equals values as whole days
+        # a keyset's "same second": never $equals, a whole day on Sugar for a value without time
         return {"$and": [{name: {"$gte": values[0]}}, {name: {"$lte": values[0]}}]}
     if node.op == "in":
         return {name: {"$in": values}}
