@@ -8,10 +8,10 @@ others change during the read: a record edited meanwhile moves past the last one
 its new ``date_modified``) and is read there, a record created or deleted shifts nothing.
 
 Pages of one range are fetched one after another (each needs the last record of the one
-before). :func:`ranges` reads a big read in ``id`` order as several consecutive ranges at
-once (v4_1, a session each): points where they meet are picked by offset when the read
-starts (an offset that is off when records change meanwhile only makes the ranges uneven),
-and each range is paged by keyset up to the next point.
+before). :func:`ranges` reads a big read in ``id`` order as several consecutive ranges of ids
+at once (v4_1, a session each), each paged by keyset up to the next one. Where they meet only
+decides how even they are, never what is read: for Sugar's ids (UUIDs) at equal steps of their
+leading hex digits, for other ids at the records found at equal offsets when the read starts.
 """
 
 from __future__ import annotations
@@ -74,8 +74,9 @@ class Listing:
         try:
             where = self.api.where(self.meta, conjunction(parts))
         except ValueError:  # a backslash in a key: never pasted into the v4_1 query
+            keys = [k for k in (after, *span) if k is not None]
             raise RemoteError(
-                f"cannot read on after the {self.meta.name} record {after!r}: its key holds a "
+                f"cannot page past the {self.meta.name} record {keys[0]!r}: its id holds a "
                 "backslash, which a v4_1 query cannot quote safely",
                 context=self.api.transport.context(self.meta.name),
             ) from None
@@ -114,9 +115,9 @@ def ranges(listing: Listing, after: Key | None, ways: int) -> Iterator[pa.Record
     """Like :func:`pages` for a read in ``id`` order, with up to ``ways`` ranges of ids read
     at once when the first page shows that the rest needs several pages (v4_1 tells how many
     records match). Where the ranges meet: for Sugar's ids (UUIDs, spread evenly) at equal
-    steps of their first hex digits; for other ids at the records found at equal offsets (one
-    call each). Every range also asks for ids after the first page, so wherever the points
-    fall the ranges cover the rest exactly once."""
+    steps of their leading hex digits after the first page; for other ids at the records found
+    at equal offsets (one call each). Every range also asks for ids after the first page, so
+    wherever the points fall the ranges cover the rest exactly once."""
     first, answer = listing.page(after)
     yield first
     if not answer.more or first.num_rows == 0:
@@ -129,11 +130,19 @@ def ranges(listing: Listing, after: Key | None, ways: int) -> Iterator[pa.Record
         return
     ids = first.column(listing.order[0]).to_pylist()
     if all(isinstance(i, str) and UUID.fullmatch(i) for i in ids):
-        points: list[Key] = [(f"{n * 256 // ways:02x}",) for n in range(1, ways)]
+        points = _spread(str(start[0]), ways)
     else:
         points = _probed(listing, start, rest, ways)
     spans: list[Span] = list(zip([None, *points], [*points, None], strict=True))
     yield from _concurrently(listing, start, spans)
+
+
+def _spread(start: str, ways: int) -> list[Key]:
+    """``ways - 1`` points at equal steps between the UUID ``start`` and the last UUID: the
+    four leading hex digits (Sugar's UUIDs are random, so the ranges hold about as many)."""
+    low = int(start[:4], 16)
+    steps = [low + n * (0x10000 - low) // ways for n in range(1, ways)]
+    return [(f"{step:04x}",) for step in dict.fromkeys(steps) if step > low]
 
 
 def _probed(listing: Listing, start: Key, rest: int, ways: int) -> list[Key]:
