@@ -338,7 +338,7 @@ class _Run:
                 if raw.num_rows == 0:
                     continue
                 rows, problems = side.rows(raw, src="read")
-                ws.add_rows(side.name, rows)
+                ws.add_rows(side.name, rows, latest=True)
                 self.report.problems(side.name, problems)
                 self.counts[f"{side.name}.unreadable"] += len(problems)
                 if side.modified:
