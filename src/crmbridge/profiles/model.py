@@ -10,7 +10,15 @@ from __future__ import annotations
 import enum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from crmbridge.core.identity import KeyRule
 from crmbridge.core.outcomes import WriteMode
@@ -19,6 +27,47 @@ from crmbridge.core.schema import FieldType
 from crmbridge.profiles.params import ParamType
 
 Scalar = str | int | float | bool | None
+
+
+def _type_declaration(value: Any) -> Any:
+    """A field type name, ``{field: type, ...}`` (a record) or ``[type]`` (a list of them)."""
+    if isinstance(value, FieldType):
+        return value
+    if isinstance(value, str):
+        try:
+            return FieldType(value)
+        except ValueError:
+            known = ", ".join(t.value for t in FieldType)
+            raise ValueError(f"unknown type {value!r}; use one of {known}") from None
+    if isinstance(value, dict) and value:
+        return {str(k): _type_declaration(v) for k, v in value.items()}
+    if isinstance(value, list) and len(value) == 1:
+        return [_type_declaration(value[0])]
+    raise ValueError("a type is a type name, {field: type, ...} for a record, or [type] for a list")
+
+
+_TYPE_NAMES: dict[str, Any] = {"enum": [t.value for t in FieldType]}
+_NESTED: list[dict[str, Any]] = [
+    _TYPE_NAMES,
+    {"type": "object", "minProperties": 1},
+    {"type": "array", "minItems": 1, "maxItems": 1},
+]
+_TYPE_JSON_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        _TYPE_NAMES,
+        {"type": "object", "minProperties": 1, "additionalProperties": {"anyOf": _NESTED}},
+        {"type": "array", "minItems": 1, "maxItems": 1, "items": {"anyOf": _NESTED}},
+    ],
+    "description": "a type name, {field: type, ...} for a record (JSON object), or [type] "
+    "for a list (JSON array)",
+}
+
+#: what ``source.types`` says of one field (see core/nested.py)
+TypeDeclaration = Annotated[
+    Any,
+    PlainValidator(_type_declaration),
+    WithJsonSchema(_TYPE_JSON_SCHEMA),
+]
 
 
 class _Strict(BaseModel):
@@ -66,10 +115,10 @@ class Source(_Strict):
     filter: str | None = Field(
         default=None, description="SQL condition; records for which it is not TRUE are skipped"
     )
-    types: dict[str, FieldType] = Field(
+    types: dict[str, TypeDeclaration] = Field(
         default_factory=dict,
-        description="types of untyped source fields (CSV); a value that does not convert "
-        "rejects its record",
+        description="types of untyped source fields (CSV), records and lists (JSON text); "
+        "a value that does not convert rejects its record",
     )
     key: list[str] | None = Field(
         default=None,
