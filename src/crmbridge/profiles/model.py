@@ -241,6 +241,47 @@ class Deduplicate(_Strict):
     )
 
 
+class Children(_Strict):
+    """A list of records in each source record written as child records of the record
+    written from it: an order's lines as rows of a line table carrying the order's key, an
+    account's people as Salesforce Contacts with its AccountId (docs/profiles.md)."""
+
+    field: str = Field(
+        description="the source field holding the list, declared in source.types as "
+        "[{field: type, ...}]"
+    )
+    object: str = Field(description="the child object (table, module) in the target connection")
+    parent_key: str = Field(
+        description="the child field that gets the id of its parent record in the target"
+    )
+    match_keys: list[str] = Field(
+        min_length=1,
+        description="child fields that tell the children of one parent apart (with "
+        "parent_key they find a child again, so a rerun never duplicates one)",
+    )
+    mapping: dict[str, str] = Field(
+        min_length=1,
+        description="child field -> expression over the item's fields and crmbridge_position "
+        "(its place in the list, from 1)",
+    )
+    constants: dict[str, Scalar] = Field(
+        default_factory=dict, description="child field -> fixed value"
+    )
+    create: bool = Field(
+        default=False, description="create the child table when it does not exist (SQL)"
+    )
+
+    @model_validator(mode="after")
+    def _keys_are_mapped(self) -> Children:
+        written = set(self.mapping) | set(self.constants)
+        missing = [k for k in self.match_keys if k not in written]
+        if missing:
+            raise ValueError(f"match keys are not mapped: {', '.join(missing)}")
+        if self.parent_key in written:
+            raise ValueError(f"{self.parent_key!r} is the parent key: crmbridge fills it in")
+        return self
+
+
 class TruncationAction(enum.StrEnum):
     REJECT = "reject"
     TRUNCATE = "truncate"
@@ -321,6 +362,11 @@ class Profile(_Strict):
     )
     links: list[Link] = Field(default_factory=list)
     deduplicate: Deduplicate | None = None
+    children: list[Children] = Field(
+        default_factory=list,
+        description="lists of records in a source record, written as child records of the "
+        "record written from it",
+    )
     value_maps: dict[str, dict[str, Scalar]] = Field(
         default_factory=dict,
         description="name -> {value: replacement}; use as a function, e.g. status_map(status); "

@@ -287,10 +287,7 @@ class RunLedger:
 
     def confirm(self, result: StepResult, totals: Totals, files: RunFiles) -> None:
         success, error = files.sizes
-        counts: dict[str, int] = {}
-        for item in pc.value_counts(result.outcomes.column("crmbridge_outcome")).to_pylist():
-            counts[item["values"]] = item["counts"]
-        counts["filtered"] = result.filtered
+        counts = result.counts()
         self.state.ledger.confirm(
             self.run_id,
             self._seq,

@@ -35,6 +35,12 @@ from crmbridge.core.validate import TargetRules
 from crmbridge.errors import ConfigError, ErrorContext, ProfileProblem
 from crmbridge.profiles.loader import LoadedProfile
 from crmbridge.profiles.model import InlineConnection, Missing, Profile, TruncationAction
+from crmbridge.runner.children import (
+    ChildSpec,
+    create_children,
+    extra_lists,
+    prepare_children,
+)
 from crmbridge.runner.create import infer_target_schema
 from crmbridge.runner.incremental import Cursor
 from crmbridge.runner.relations import extra_texts
@@ -74,6 +80,8 @@ class Prepared:
     #: False in a preview / dry run of a profile whose target would be created by the run
     target_exists: bool = True
     pushed: list[str] = field(default_factory=list)  # filter parts the source evaluates
+    #: the ``children:`` sections, checked (runner/children.py)
+    children: list[ChildSpec] = field(default_factory=list)
 
     @property
     def profile_key(self) -> str:
@@ -239,7 +247,7 @@ def _plan(
 
     filter_tree = _parse_filter(profile, problems, column_types)
     outputs = _outputs(profile, problems, column_types, source_schema, target_schema)
-    extras = {
+    extras = extra_lists(profile) | {
         name: tree
         for name, (where, text) in extra_texts(profile).items()
         if (
@@ -279,10 +287,13 @@ def _plan(
             list(profile.references),
         )
     _check_target(profile, problems, target, target_caps, target_schema, written)
+    children = prepare_children(profile, problems.attempt, target, source_types, loaded.key)
     problems.raise_if_any(final=True)
     if not target_exists and create:
         target_schema = target.create_object(target_schema, profile.target.match_keys)
         target_exists = True
+    if create:
+        children = create_children(children, target)
 
     since = cursor.since() if cursor is not None and source_caps.incremental else None
     local_since = cursor.predicate() if cursor is not None and since is None else None
@@ -354,6 +365,7 @@ def _plan(
         read_order=read_order,
         target_exists=target_exists,
         pushed=[p.sql(dialect="duckdb") for p in pushed] + _since_text(cursor, since),
+        children=children,
     )
 
 
