@@ -194,3 +194,14 @@ def test_a_wrong_children_section_is_a_profile_error(
 
     with pytest.raises(ProfileError, match=message):
         run_profile(load_profile(tmp_path / "p.yaml"), connections=store, state=state)
+
+
+def test_a_plan_file_is_refused_for_a_profile_with_children(
+    tmp_path: Path, store: ConnectionStore, state: StateStore
+) -> None:
+    from crmbridge.errors import ConfigError
+
+    write_orders(tmp_path)
+    with pytest.raises(ConfigError, match="cannot keep the child records"):
+        _run(tmp_path, store, state, f"sqlite:///{tmp_path}/s.sqlite", dry_run=True,
+             plan_out=tmp_path / "p.parquet")  # fmt: skip

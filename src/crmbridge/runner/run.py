@@ -107,6 +107,11 @@ def run_profile(
     dry = loaded.profile.dry_run if dry_run is None else dry_run
     if plan_out is not None and not dry:
         raise ConfigError("--plan-out writes the plan of a dry run: add --dry-run")
+    if plan_out is not None and loaded.profile.children:
+        raise ConfigError(
+            "--plan-out cannot keep the child records of `children:` in a plan file; "
+            "use --dry-run without it"
+        )
     lock = RunLock.take(state, loaded.key, loaded.name, wait=wait) if state and not dry else None
     try:
         return _run(
