@@ -205,3 +205,55 @@ def test_a_plan_file_is_refused_for_a_profile_with_children(
     with pytest.raises(ConfigError, match="cannot keep the child records"):
         _run(tmp_path, store, state, f"sqlite:///{tmp_path}/s.sqlite", dry_run=True,
              plan_out=tmp_path / "p.parquet")  # fmt: skip
+
+
+KILLED_RUN = """
+import os, signal, sys
+from pathlib import Path
+from crmbridge.profiles.loader import load_profile
+from crmbridge.runner import run_profile
+from crmbridge.runner.ledger import RunLedger
+from crmbridge.state import StateStore
+
+def die(*args, **kwargs):  # the files have the batch; its confirmation never comes
+    os.kill(os.getpid(), signal.SIGKILL)
+
+RunLedger.confirm = die
+with StateStore(sys.argv[2]) as state:
+    run_profile(load_profile(Path(sys.argv[1])), connections=None, state=state,
+                output_dir=Path(sys.argv[3]))
+"""
+
+
+def test_a_killed_runs_children_file_is_cut_back_to_its_last_confirmed_batch(
+    tmp_path: Path, home: Path, store: ConnectionStore, state: StateStore
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path}/shop.sqlite"
+    write_orders(tmp_path)
+    loaded = write_profile(tmp_path, PROFILE.format(url=url))
+    env = {**os.environ, "CRMBRIDGE_HOME": str(home)}
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            KILLED_RUN,
+            str(loaded.path),
+            f"sqlite:///{home}/state.sqlite",
+            str(tmp_path / "k"),
+        ],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        check=False,
+    )
+    assert killed.returncode == -9
+    children = tmp_path / "k" / "children-lines.csv"
+    assert "created" in children.read_text(encoding="utf-8")  # written, never confirmed
+    summary = run_profile(loaded, connections=store, state=state, output_dir=tmp_path / "o")
+    assert summary.resumed_from is not None
+    assert children.read_text(encoding="utf-8") == ""  # cut back with the run's other files
+    assert summary.counts["lines.unchanged"] == 2
+    assert _lines(url) == EXPECTED

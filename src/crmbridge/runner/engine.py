@@ -414,7 +414,7 @@ def execute(
                     mapped = _until_first_reject(mapped)
                 mapped = pipeline.references(mapped)
                 if ledger is not None:
-                    result = ledger.step(pipeline, mapped)
+                    result = ledger.step(pipeline, mapped, files.children_sizes)
                 else:
                     plan = pipeline.plan(mapped)
                     if plans is not None:

@@ -30,6 +30,8 @@ TARGET_ID = "crmbridge_id"
 REASON = "crmbridge_reason"
 CODE = "crmbridge_code"
 RAW = "crmbridge_raw"
+#: children outcome files are ``children-<field>.csv``
+CHILDREN_PREFIX = "children-"
 
 #: the columns of an outcome table: one row per source record that reached an outcome
 OUTCOME_SCHEMA = pa.schema(
@@ -117,6 +119,11 @@ class RunFiles:
             raw = pa.nulls(bad.num_rows, pa.string())
             self._error.write_table(bad.append_column(self._error_schema.field(RAW), raw))
 
+    @property
+    def children_sizes(self) -> dict[str, int]:
+        """Children file name -> bytes written so far."""
+        return {f"{CHILDREN_PREFIX}{f}.csv": sink.tell() for f, (sink, _) in self._children.items()}
+
     def add_children(self, field: str, outcomes: pa.Table) -> None:
         """Outcomes of child records (runner/children.py), in ``children-<field>.csv``: the
         parent's ``crmbridge_row``, the child's ``crmbridge_position``, then its outcome."""
@@ -124,7 +131,7 @@ class RunFiles:
             return
         writer = self._children.get(field)
         if writer is None:
-            path = self.folder / f"children-{field}.csv"
+            path = self.folder / f"{CHILDREN_PREFIX}{field}.csv"
             schema = pa.schema([pa.field(n, pa.string()) for n in outcomes.column_names])
             sink = pa.OSFile(str(path), "wb")
             writer = self._children[field] = (sink, pacsv.CSVWriter(sink, schema))
