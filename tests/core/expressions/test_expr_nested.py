@@ -89,6 +89,8 @@ def test_the_root_is_the_column_read_and_such_parts_are_never_pushed_down() -> N
         ("raw.email", "'raw' is not a record in filter \"raw.email\"; declare its fields in "
          "source.types, e.g. raw: {email: string}"),
         ("customr.name", "unknown column 'customr'"),
+        ("lines.sku", "'lines' is a list, not a record in filter \"lines.sku\"; count its "
+         "items with length(), or write them as child records (children: in the profile)"),
     ],
 )  # fmt: skip
 def test_a_wrong_path_is_refused_when_the_profile_loads(expression: str, message: str) -> None:

@@ -73,6 +73,14 @@ def check_paths(tree: exp.Expression, types: Mapping[str, pa.DataType], *, what:
         dtype = types[root]
         walked = root
         for key in path:
+            if pa.types.is_list(dtype):
+                raise expression_error(
+                    f"{walked!r} is a list, not a record",
+                    tree,
+                    what,
+                    "; count its items with length(), or write them as child records "
+                    "(children: in the profile)",
+                )
             if not pa.types.is_struct(dtype):
                 hint = (
                     f"; declare its fields in source.types, e.g. {walked}: {{{key}: string}}"
