@@ -15,7 +15,7 @@ import hashlib
 import json
 import re
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -80,7 +80,12 @@ class RunSummary:
         usage errors)."""
         if self.status in (RunStatus.FAILED, RunStatus.INTERRUPTED):
             return 3
-        return 1 if self.counts.get(Outcome.REJECTED.value) else 0
+        return 1 if rejected(self.counts) else 0
+
+
+def rejected(counts: Mapping[str, int]) -> bool:
+    """Were records rejected, parents or children (``lines.rejected``)?"""
+    return any(n for name, n in counts.items() if name.split(".")[-1] == Outcome.REJECTED.value)
 
 
 def _slug(name: str) -> str:
@@ -110,6 +115,11 @@ def run_profile(
     dry = loaded.profile.dry_run if dry_run is None else dry_run
     if plan_out is not None and not dry:
         raise ConfigError("--plan-out writes the plan of a dry run: add --dry-run")
+    if plan_out is not None and loaded.profile.children:
+        raise ConfigError(
+            "--plan-out cannot keep the child records of `children:` in a plan file; "
+            "use --dry-run without it"
+        )
     lock = RunLock.take(state, loaded.key, loaded.name, wait=wait) if state and not dry else None
     try:
         return _run(
@@ -253,7 +263,7 @@ def _run(
         status = RunStatus.FAILED
     elif dry:
         status = RunStatus.DRY_RUN
-    elif counts.get(Outcome.REJECTED.value):
+    elif rejected(counts):
         status = RunStatus.FINISHED_WITH_REJECTS
     else:
         status = RunStatus.SUCCEEDED
@@ -286,7 +296,8 @@ class _Summary:
     def finish(
         self, status: RunStatus, counts: dict[str, int], error: str | None, pushed: list[str] | None
     ) -> RunSummary:
-        counts = {n: int(counts.get(n, 0)) for n in COUNT_NAMES}
+        children = {n: int(c) for n, c in sorted(counts.items()) if "." in n}  # lines.created
+        counts = {n: int(counts.get(n, 0)) for n in COUNT_NAMES} | children
         files = self.files
         if self.state is not None and self.run_id is not None:
             self.state.finish_run(
