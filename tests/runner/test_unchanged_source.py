@@ -117,3 +117,25 @@ def test_an_insert_always_reads(tmp_path: Path, store: ConnectionStore, state: S
 
 def _refuse(*args: Any, **kwargs: Any) -> Any:
     raise AssertionError("the unchanged file was read")
+
+
+def test_a_sheet_of_an_unchanged_workbook_is_not_read_again(
+    tmp_path: Path, store: ConnectionStore, state: StateStore
+) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "People"
+    for row in (("id", "name", "score"), (1, "Ann", 5), (2, "Bob", 6)):
+        sheet.append(row)
+    book.save(tmp_path / "people.xlsx")
+    text = PROFILE.format(folder=tmp_path, mode="upsert", name="name")
+    text = text.replace("type: csv", "type: xlsx").replace("people.csv", "people.xlsx#People")
+    loaded = write_profile(tmp_path, text)
+    first = run_profile(loaded, connections=store, state=state, output_dir=tmp_path / "o")
+    assert nonzero(first.counts) == {"created": 2}
+    again = run_profile(loaded, connections=store, state=state, output_dir=tmp_path / "o")
+    assert nonzero(again.counts) == {"unchanged": 2}
+    assert again.note is not None

@@ -205,7 +205,10 @@ def _run(
         prepared.close()
         raise
     # an upsert or update of an unchanged file would find every record as it left it
-    repeatable = profile.target.mode in (WriteMode.UPSERT, WriteMode.UPDATE)
+    # (child records are counted per child: such runs always read)
+    repeatable = (
+        profile.target.mode in (WriteMode.UPSERT, WriteMode.UPDATE) and not profile.children
+    )
     version = _source_version(prepared) if state is not None and repeatable else None
     if state is not None and version is not None and not (restart or again or recovery or plan_out):
         previous = state.get_value(loaded.key, SOURCE_VERSION)

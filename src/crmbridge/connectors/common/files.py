@@ -229,9 +229,13 @@ class FileConnector(Connector):
     def read_order(self, request: ReadRequest) -> tuple[str, ...] | None:
         return ()  # a file reads in the same order every time
 
+    def file_of(self, object: str) -> str:
+        """The file name of ``object`` (a sheet names its workbook: ``book.xlsx#Sheet``)."""
+        return object
+
     def fingerprint(self, object: str) -> str | None:
         """The file's size and SHA-256 (read in 1 MiB blocks; about 1 GB/s)."""
-        path = self.location.existing(object)
+        path = self.location.existing(self.file_of(object))
         digest = hashlib.sha256()
         with path.open("rb") as handle:
             while block := handle.read(1 << 20):
