@@ -36,6 +36,7 @@ ALLOWED: dict[str, set[str]] = {
     "connections": {"core", "errors", "connectors.base", "connectors.registry", "state"},
     "runner": {"core", "errors", "connectors.base", "profiles", "connections", "state"},
     "sync": {"core", "errors", "connectors.base", "profiles", "connections", "state", "runner"},
+    "schedules": {"core", "errors", "profiles", "state", "sync"},
     "sandbox": {"errors"},
     "testing": CONTRACT | {"runner"},
     "cli": {"*"},

@@ -14,7 +14,7 @@ import typer
 import typer.main
 
 from crmbridge import __version__
-from crmbridge.cli import connection, discover, profile, runs, sandbox, sync
+from crmbridge.cli import connection, discover, profile, runs, sandbox, schedule, sync
 from crmbridge.cli.render import console_err
 from crmbridge.errors import ConfigError, CrmBridgeError
 
@@ -54,6 +54,7 @@ def _root(
 app.add_typer(connection.app, name="connection")
 app.add_typer(profile.app, name="profile")
 app.add_typer(sandbox.app, name="sandbox")
+app.add_typer(schedule.app, name="schedule")
 discover.register(app)
 runs.register(app)
 sync.register(app)
