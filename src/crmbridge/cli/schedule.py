@@ -54,8 +54,9 @@ def add(
 ) -> None:
     """Schedule a profile (replacing a schedule of the same name); `crmbridge schedule run`
     or `crmbridge serve` runs it."""
+    from crmbridge.profiles.loader import profile_kind
     from crmbridge.profiles.ops_model import Missed, check_cron, check_timezone
-    from crmbridge.schedules.service import profile_kind, target_of
+    from crmbridge.schedules.service import target_of
     from crmbridge.state import StateStore
 
     try:
@@ -144,14 +145,20 @@ def run(
         float,
         typer.Option("--poll", min=1, help="Seconds between two checks.", metavar="SECONDS"),
     ] = 30.0,
+    queue: Annotated[
+        bool,
+        typer.Option("--queue", help="Send the runs to the Celery workers (docs/workers.md)."),
+    ] = False,
 ) -> None:
     """Run the scheduler alone, in the foreground, until Ctrl-C (`crmbridge serve` runs it
     beside the web app)."""
+    from crmbridge.ops.logs import configure_logging
     from crmbridge.schedules.service import SchedulerService
 
-    service = SchedulerService(state_url=state_url, poll_seconds=poll)
+    service = SchedulerService(state_url=state_url, poll_seconds=poll, queue=queue)
     count = len(service.schedules())
     console.print(f"scheduler: {count} schedule(s) in {service.state.url}; Ctrl-C stops it")
+    configure_logging()
     service.start()
     try:
         threading.Event().wait()

@@ -112,4 +112,43 @@ class Notify(_Strict):
         return value
 
 
-__all__ = ["Missed", "Notify", "NotifyOn", "Schedule", "check_cron", "check_timezone"]
+class Smtp(_Strict):
+    """The mail server notifications go through (``smtp:`` in the global settings). The
+    password, when the server wants one, is read from ``CRMBRIDGE_SECRET_SMTP_PASSWORD``."""
+
+    host: str = Field(default="localhost", description="the SMTP server")
+    port: int = Field(default=25, ge=1, le=65535)
+    sender: str = Field(default="crmbridge@localhost", description="the From: address")
+    username: str | None = Field(default=None, description="log in as this user")
+    starttls: bool = Field(default=False, description="switch to TLS after connecting")
+    ssl: bool = Field(default=False, description="TLS from the start (port 465)")
+
+
+class LogFormat(enum.StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class Settings(_Strict):
+    """``<crmbridge home>/settings.yaml``: what holds for every profile."""
+
+    notify: Notify | None = Field(
+        default=None, description="used for the profiles that have no notify: of their own"
+    )
+    smtp: Smtp = Field(default_factory=Smtp)
+    log_format: LogFormat | None = Field(
+        default=None, description="text or json (the --log-format option wins)"
+    )
+
+
+__all__ = [
+    "LogFormat",
+    "Missed",
+    "Notify",
+    "NotifyOn",
+    "Schedule",
+    "Settings",
+    "Smtp",
+    "check_cron",
+    "check_timezone",
+]

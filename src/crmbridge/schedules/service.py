@@ -16,7 +16,8 @@ A profile already running (its lock in the state store is held: by a scheduled r
 ``crmbridge run`` by hand, a worker) is skipped and logged, never queued twice. The times are
 claimed in the state store before the run starts, so two schedulers sharing a store never
 both run the same time. A run is a ``crmbridge run`` (or ``sync``) subprocess: it records
-itself in the run history, and a scheduler stopping does not stop it.
+itself in the run history, and a scheduler stopping does not stop it. With ``queue=True`` it
+is submitted to the Celery workers instead (docs/workers.md).
 """
 
 from __future__ import annotations
@@ -31,9 +32,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Protocol
-
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from crmbridge.errors import ConfigError, CrmBridgeError
 from crmbridge.profiles.loader import load_profile, load_sync
@@ -54,15 +52,6 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def profile_kind(path: Path) -> str:
-    """``sync`` for a sync profile (it has sides ``a`` and ``b``), else ``transfer``."""
-    try:
-        tree = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-    except (OSError, YAMLError):
-        return "transfer"  # loading it reports the problem
-    return "sync" if isinstance(tree, dict) and "a" in tree and "b" in tree else "transfer"
 
 
 @dataclass(frozen=True)
@@ -174,6 +163,13 @@ def subprocess_launcher(target: Target, state_url: str, home: Path) -> Started:
         out.close()
 
 
+def queue_launcher(target: Target, state_url: str, home: Path) -> Started:
+    """Submit the run to the Celery workers (docs/workers.md) instead of running it here."""
+    from crmbridge.workers.submit import QueuedJob, submit_run
+
+    return QueuedJob(submit_run(target.path, state_url=state_url), state_url)
+
+
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "-" for c in name) or "schedule"
 
@@ -184,7 +180,7 @@ class SchedulerService:
     ``home``: the crmbridge home (default ``$CRMBRIDGE_HOME`` or the platform's folder);
     ``state_url``: the state store (default ``$CRMBRIDGE_STATE_URL``, else the home's SQLite
     file); ``clock``: what "now" is (tests pass a frozen one); ``launcher``: how a run starts
-    (default :func:`subprocess_launcher`)."""
+    (default :func:`subprocess_launcher`; ``queue``: :func:`queue_launcher`)."""
 
     def __init__(
         self,
@@ -195,6 +191,7 @@ class SchedulerService:
         poll_seconds: float = POLL_SECONDS,
         grace: timedelta = GRACE,
         launcher: Launcher | None = None,
+        queue: bool = False,
     ) -> None:
         from crmbridge.state import home_dir
 
@@ -206,7 +203,9 @@ class SchedulerService:
         self.clock = clock
         self.poll_seconds = poll_seconds
         self.grace = grace
-        self.launcher = launcher or subprocess_launcher
+        if launcher is None:
+            launcher = queue_launcher if queue else subprocess_launcher
+        self.launcher = launcher
         self._state: StateStore | None = None
         self._running: dict[str, Started] = {}
         self._stop = threading.Event()
@@ -392,7 +391,7 @@ __all__ = [
     "Launcher",
     "SchedulerService",
     "Target",
-    "profile_kind",
+    "queue_launcher",
     "resolve",
     "subprocess_launcher",
     "target_of",
