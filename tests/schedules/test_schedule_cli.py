@@ -84,3 +84,28 @@ def test_removing_an_unknown_schedule_names_the_known_ones(
     assert _run(["schedule", "add", str(profile), "--cron", "0 2 * * *"]) == 0
     assert _run(["schedule", "remove", "nightly"]) == 2
     assert "no schedule named 'nightly' (schedules: contacts-to-sqlite)" in capsys.readouterr().err
+
+
+def test_schedule_run_checks_until_sigterm_and_stops_cleanly(profile: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "crmbridge", "schedule", "run", "--poll", "1"]
+    process = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert "scheduler: 0 schedule(s) in sqlite:///" in first
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0
+    assert "scheduler stopped" in out
+    assert "scheduler started: 0 schedules" in err

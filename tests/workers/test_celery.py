@@ -26,6 +26,8 @@ from crmbridge.workers.submit import job_outcomes, submit_run
 
 BROKER_HOST, BROKER_PORT = "127.0.0.1", 5672
 BROKER = f"amqp://guest:guest@{BROKER_HOST}:{BROKER_PORT}//"
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+REDIS = f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
 ROWS = 12_000
 
 
@@ -39,6 +41,21 @@ def queue() -> Iterator[str]:
     yield name
     with Connection(BROKER, connect_timeout=5) as conn:
         conn.default_channel.queue_delete(name)
+
+
+@pytest.fixture
+def redis_queue(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A queue of the test's own on the real Redis, as the default broker and queue."""
+    _need("Redis", REDIS_HOST, REDIS_PORT)
+    import redis
+
+    name = f"crmb-test-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("CRMBRIDGE_BROKER_URL", REDIS)
+    monkeypatch.setenv("CRMBRIDGE_QUEUE_NAME", name)
+    yield name
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT)
+    client.delete(name, *client.scan_iter(match=f"_kombu.*{name}*"))
+    client.close()
 
 
 @pytest.fixture
@@ -84,9 +101,11 @@ batch_size: 100
     return path
 
 
-def _worker(home: Path, queue: str) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-m", "crmbridge", "worker", "--broker", BROKER]
-    args += ["--pool", "solo", "--queue-name", queue]
+def _worker(
+    home: Path, queue: str, broker: str = BROKER, pool: str = "solo"
+) -> subprocess.Popen[bytes]:
+    args = [sys.executable, "-m", "crmbridge", "worker", "--broker", broker]
+    args += ["--pool", pool, "--concurrency", "1", "--queue-name", queue]
     env = {**os.environ, "CRMBRIDGE_HOME": str(home)}
     with (home.parent / f"worker-{uuid.uuid4().hex[:6]}.log").open("wb") as log:
         return subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -140,6 +159,43 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(
         ).one()
     engine.dispose()
     assert (total, distinct, lost, wrong) == (ROWS, ROWS, 0, 0)  # 0 lost, 0 duplicated
+
+
+@pytest.mark.slow
+def test_the_scheduler_in_queue_mode_sends_its_runs_to_a_worker_on_redis(
+    pg_url: str, home: Path, redis_queue: str, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from crmbridge.schedules.service import SchedulerService
+
+    _tables(pg_url)
+    profile = _profile(tmp_path, pg_url)
+    home.mkdir(parents=True)
+    now = [datetime(2026, 6, 1, 1, 59, tzinfo=UTC)]
+    service = SchedulerService(home, state_url=pg_url, clock=lambda: now[0], queue=True)
+    service.state.schedules.add(
+        "nightly",
+        path=str(profile),
+        kind="transfer",
+        cron="0 2 * * *",
+        timezone="UTC",
+        missed=None,
+        now=now[0],
+    )
+    worker = _worker(home, redis_queue, broker=REDIS, pool="prefork")
+    try:
+        now[0] += timedelta(minutes=1)
+        assert [f.outcome for f in service.tick()] == ["started"]
+        service.wait_runs(timeout=180)
+        assert service.state.schedules.get("nightly").last_outcome == "last run succeeded"
+        (run,) = service.state.list_runs()
+    finally:
+        _stop(worker)
+        service.stop()
+    assert run.status is RunStatus.SUCCEEDED
+    assert run.profile == "people"
+    assert run.counts["created"] == ROWS
 
 
 def _kill_one_mid_run(url: str, workers: list[subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:

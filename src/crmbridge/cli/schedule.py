@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -150,17 +151,20 @@ def run(
         typer.Option("--queue", help="Send the runs to the Celery workers (docs/workers.md)."),
     ] = False,
 ) -> None:
-    """Run the scheduler alone, in the foreground, until Ctrl-C (`crmbridge serve` runs it
-    beside the web app)."""
+    """Run the scheduler alone, in the foreground, until Ctrl-C or SIGTERM (`crmbridge serve`
+    runs it beside the web app)."""
     from crmbridge.ops.logs import configure_logging
     from crmbridge.schedules.service import SchedulerService
 
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a service manager stopping it
     service = SchedulerService(state_url=state_url, poll_seconds=poll, queue=queue)
     count = len(service.schedules())
     console.print(f"scheduler: {count} schedule(s) in {service.state.url}; Ctrl-C stops it")
     configure_logging()
     service.start()
     try:
-        threading.Event().wait()
+        stop.wait()
     finally:
         service.stop()
+    console.print("scheduler stopped")

@@ -21,7 +21,13 @@ Broker = Annotated[
     ),
 ]
 Queue = Annotated[
-    str, typer.Option("--queue-name", help="The broker queue of the tasks.", metavar="NAME")
+    str,
+    typer.Option(
+        "--queue-name",
+        envvar="CRMBRIDGE_QUEUE_NAME",
+        help="The broker queue of the tasks.",
+        metavar="NAME",
+    ),
 ]
 
 

@@ -28,6 +28,8 @@ BROKER_ENV = "CRMBRIDGE_BROKER_URL"
 DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672//"
 #: the queue crmbridge's tasks go to unless told otherwise
 DEFAULT_QUEUE = "crmbridge"
+#: environment variable naming the queue (instead of the default)
+QUEUE_ENV = "CRMBRIDGE_QUEUE_NAME"
 #: Redis only: seconds before a task taken by a worker that vanished is handed out again; a
 #: run longer than this would be started a second time (the lock makes it wait, not write)
 REDIS_VISIBILITY_TIMEOUT = 6 * 3600
@@ -56,6 +58,11 @@ def use_broker(url: str | None) -> Celery:
     return app
 
 
+def default_queue() -> str:
+    """``$CRMBRIDGE_QUEUE_NAME``, else ``crmbridge``."""
+    return os.environ.get(QUEUE_ENV, "").strip() or DEFAULT_QUEUE
+
+
 @app.task(name="crmbridge.run")  # type: ignore[untyped-decorator]
 def run(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one profile, sync or partition (``spec``: :class:`crmbridge.workers.tasks.Spec`)."""
@@ -64,4 +71,13 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     return execute(Spec.from_json(spec))
 
 
-__all__ = ["BROKER_ENV", "DEFAULT_BROKER", "DEFAULT_QUEUE", "app", "run", "use_broker"]
+__all__ = [
+    "BROKER_ENV",
+    "DEFAULT_BROKER",
+    "DEFAULT_QUEUE",
+    "QUEUE_ENV",
+    "app",
+    "default_queue",
+    "run",
+    "use_broker",
+]

@@ -27,7 +27,7 @@ from crmbridge.errors import ConfigError, ConnectionFailedError
 from crmbridge.profiles.loader import LoadedProfile, load_profile, profile_kind
 from crmbridge.runner.prepare import prepare
 from crmbridge.state import StateStore
-from crmbridge.workers.app import DEFAULT_QUEUE, use_broker
+from crmbridge.workers.app import default_queue, use_broker
 from crmbridge.workers.partitions import Partition, key_ranges
 from crmbridge.workers.tasks import JOBS, Spec
 
@@ -50,10 +50,11 @@ def submit_run(
     partitions: int = 1,
     by: str | None = None,
     broker: str | None = None,
-    queue: str = DEFAULT_QUEUE,
+    queue: str | None = None,
 ) -> Job:
     """Send the run of the profile (or sync) at ``path`` to the workers, cut in up to
-    ``partitions`` key ranges of field ``by`` (default: the profile's ``source.key``)."""
+    ``partitions`` key ranges of field ``by`` (default: the profile's ``source.key``), on
+    ``queue`` (default: :func:`~crmbridge.workers.app.default_queue`)."""
     if not state_url.startswith("postgresql"):
         raise ConfigError(
             "runs on workers need a state store every worker reaches: set "
@@ -92,7 +93,7 @@ def submit_run(
             job,
             {"name": name, "path": str(path), "tasks": len(specs), "at": _now()},
         )
-    send(specs, broker=broker, queue=queue)
+    send(specs, broker=broker, queue=queue or default_queue())
     return Job(job, name, specs)
 
 
@@ -101,11 +102,20 @@ def send(specs: list[Spec], *, broker: str | None, queue: str) -> None:
     from kombu.exceptions import OperationalError
 
     app = use_broker(broker)
-    try:
-        for spec in specs:
-            app.send_task("crmbridge.run", args=[spec.as_json()], queue=queue, retry=False)
-    except OperationalError as err:
-        where = app.conf.broker_url.split("@")[-1]
+    url = app.conf.broker_url
+    try:  # a connection of its own: the app's pool may still talk to another broker
+        with app.connection_for_write(url) as conn:
+            conn.ensure_connection(max_retries=1)
+            for spec in specs:
+                app.send_task(
+                    "crmbridge.run",
+                    args=[spec.as_json()],
+                    queue=queue,
+                    connection=conn,
+                    retry=False,
+                )
+    except (OperationalError, OSError) as err:
+        where = url.split("@")[-1]
         raise ConnectionFailedError(f"cannot reach the broker at {where}: {err}") from None
 
 
