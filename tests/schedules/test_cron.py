@@ -63,3 +63,16 @@ def test_next_fire_is_always_after_the_instant_given(after: datetime) -> None:
         nxt = next_fire("*/10 * * * *", BERLIN, when)
         assert nxt > when
         when = nxt
+
+
+def test_a_long_downtime_of_a_frequent_schedule_is_looked_at_quickly() -> None:
+    import time
+
+    from crmbridge.schedules.cron import MAX_FIRES
+
+    started = time.monotonic()
+    fires = fires_between("* * * * *", BERLIN, _utc(2025, 6, 1), _utc(2026, 6, 1, 12, 30))
+    assert time.monotonic() - started < 5
+    assert fires[-1] == _utc(2026, 6, 1, 12, 30)
+    assert len(fires) >= MAX_FIRES
+    assert fires == sorted(set(fires))

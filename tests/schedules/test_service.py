@@ -281,3 +281,31 @@ def threading_sleep(seconds: float) -> None:
     import threading
 
     threading.Event().wait(seconds)
+
+
+def test_a_sync_profile_is_scheduled_under_its_syncs_lock(tmp_path: Path) -> None:
+    from crmbridge.profiles.loader import load_sync, profile_kind
+    from crmbridge.profiles.model import json_schema
+    from crmbridge.profiles.sync_model import json_schema as sync_schema
+    from crmbridge.schedules.service import target_of
+    from crmbridge.sync.run import sync_key
+
+    path = tmp_path / "suppliers.yaml"
+    path.write_text(
+        """
+a: {connection: warehouse, object: suppliers}
+b: {connection: crm, object: Accounts}
+link: {a: [vat_id], b: [sic_code]}
+fields: [{a: name, b: name}]
+schedule: {cron: "*/20 6-18 * * 1-5", timezone: Europe/Paris, missed: run_once}
+notify: {email: [ops@example.com]}
+"""
+    )
+    assert profile_kind(path) == "sync"
+    target = target_of(path, "sync")
+    assert target.lock == lock_name(sync_key(load_sync(path)))
+    assert target.name == "suppliers"
+    assert (target.schedule.cron, target.schedule.timezone) == ("*/20 6-18 * * 1-5", "Europe/Paris")
+    assert target.schedule.missed.value == "run_once"
+    for schema in (json_schema(), sync_schema()):
+        assert {"schedule", "notify"} <= set(schema["properties"])

@@ -59,17 +59,36 @@ def next_fire(cron: str, timezone: str, after: datetime) -> datetime:
 
 
 def fires_between(cron: str, timezone: str, after: datetime, until: datetime) -> list[datetime]:
-    """Every instant (UTC) in ``(after, until]`` at which ``cron`` fires, oldest first (at most
-    :data:`MAX_FIRES`, the latest ones)."""
-    found: list[datetime] = []
-    when = after
-    while True:
-        when = next_fire(cron, timezone, when)
-        if when > until:
-            return found
-        found.append(when)
-        if len(found) > MAX_FIRES:
-            del found[0]
+    """Instants (UTC) in ``(after, until]`` at which ``cron`` fires, oldest first. After
+    :data:`MAX_FIRES` of them (a frequent schedule after a long downtime) the look jumps to
+    the last day before ``until``: the list then has the first ones and the last day's, so
+    the latest time is always right and the count is a lower bound."""
+    zone = ZoneInfo(timezone)
+    found, complete = _collect(cron, zone, after, until, MAX_FIRES)
+    if not complete:
+        rest, _ = _collect(cron, zone, max(found[-1], until - timedelta(days=1)), until, None)
+        found = sorted({*found, *rest})
+    return found
+
+
+def _collect(
+    cron: str, zone: ZoneInfo, after: datetime, until: datetime, limit: int | None
+) -> tuple[list[datetime], bool]:
+    """The instants in ``(after, until]`` (up to ``limit``), and whether that is all of them.
+    One walk over the wall clock: instants moved by a clock change are at most an hour or
+    two out of order, so the walk goes on a little past ``until``."""
+    start = (after.astimezone(zone) - timedelta(hours=1)).replace(tzinfo=None)
+    stop = until + timedelta(hours=3)
+    found: set[datetime] = set()
+    for wall in _walls(cron, start):
+        when = instant(wall, zone)
+        if when > stop:
+            return sorted(found), True
+        if after < when <= until:
+            found.add(when)
+            if limit is not None and len(found) >= limit:
+                return sorted(found), False
+    raise AssertionError("a cron expression fires forever")  # pragma: no cover
 
 
 __all__ = ["MAX_FIRES", "fires_between", "instant", "next_fire"]
