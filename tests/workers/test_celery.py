@@ -122,13 +122,20 @@ def _stop(worker: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "pool",
+    [
+        "solo",  # the task runs in the worker's own process: the whole worker is killed
+        "prefork",  # the task runs in a pool process: that one is killed, the worker lives
+    ],
+)
 def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(
-    pg_url: str, home: Path, queue: str, tmp_path: Path
+    pg_url: str, home: Path, queue: str, tmp_path: Path, pool: str
 ) -> None:
     _tables(pg_url)
     profile = _profile(tmp_path, pg_url)
     home.mkdir(parents=True)
-    workers = [_worker(home, queue), _worker(home, queue)]
+    workers = [_worker(home, queue, pool=pool), _worker(home, queue, pool=pool)]
     try:
         job = submit_run(profile, state_url=pg_url, partitions=4, broker=BROKER, queue=queue)
         assert len(job.tasks) == 4
@@ -140,7 +147,7 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(
         for worker in workers:
             _stop(worker)
     assert [o["status"] for o in outcomes] == ["succeeded"] * 4
-    assert killed.poll() == -signal.SIGKILL
+    assert killed == ("worker" if pool == "solo" else "pool process")
     interrupted = [r for r in runs if r.status is RunStatus.INTERRUPTED]
     assert len(interrupted) == 1  # the killed worker's partition ...
     (resumed,) = [r for r in runs if r.resumed_from == interrupted[0].id]
@@ -198,21 +205,33 @@ def test_the_scheduler_in_queue_mode_sends_its_runs_to_a_worker_on_redis(
     assert run.counts["created"] == ROWS
 
 
-def _kill_one_mid_run(url: str, workers: list[subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
-    """SIGKILL the worker whose partition has written some batches but not all."""
+def _parent(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def _kill_one_mid_run(url: str, workers: list[subprocess.Popen[bytes]]) -> str:
+    """SIGKILL the process running a partition that has written some batches but not all:
+    a worker (solo pool) or one of its pool processes; which of the two it was."""
     by_pid = {w.pid: w for w in workers}
     deadline = time.monotonic() + 120
     with StateStore(url) as state:
         while time.monotonic() < deadline:
             for run in state.list_runs(limit=20):
-                if run.status is not RunStatus.RUNNING or run.pid not in by_pid:
+                if run.status is not RunStatus.RUNNING or run.pid is None:
+                    continue
+                if run.pid not in by_pid and _parent(run.pid) not in by_pid:
                     continue
                 confirmed = [b for b in state.ledger.batches(run.id) if b.status == "confirmed"]
                 if len(confirmed) >= 3:
-                    victim = by_pid[run.pid]
-                    victim.send_signal(signal.SIGKILL)
-                    victim.wait(10)
-                    return victim
+                    os.kill(run.pid, signal.SIGKILL)
+                    if run.pid in by_pid:
+                        assert by_pid[run.pid].wait(10) == -signal.SIGKILL
+                        return "worker"
+                    return "pool process"
             time.sleep(0.05)
     pytest.fail("no partition was seen running on a worker")
 
