@@ -92,7 +92,7 @@ def list_(state_url: StateUrl = None, as_json: AsJson = False) -> None:
     from crmbridge.state import StateStore
 
     with StateStore(state_url) as state:
-        service = SchedulerService(state_url=state.url if state_url else None)
+        service = SchedulerService(state_url=state_url)
         entries = state.schedules.list()
         rows = []
         for entry in entries:

@@ -151,9 +151,10 @@ def subprocess_launcher(target: Target, state_url: str, home: Path) -> Started:
     folder.mkdir(parents=True, exist_ok=True)
     out: IO[bytes] = (folder / f"{_slug(target.name)}.log").open("ab")
     command = "sync" if target.kind == "sync" else "run"
-    args = [sys.executable, "-m", "crmbridge", command, str(target.path), "--state-url", state_url]
+    args = [sys.executable, "-m", "crmbridge", command, str(target.path)]
     if command == "run":
         args.append("--no-progress")
+    # the store's URL in the environment, not on the command line: it may hold a password
     env = {**os.environ, HOME_ENV: str(home), STATE_URL_ENV: state_url}
     try:
         return subprocess.Popen(
