@@ -87,6 +87,18 @@ def sync(
     )
     with StateStore(state_url) as state:
         summary = run_sync(loaded, connections=ConnectionStore(), state=state, options=options)
+    if not dry_run:
+        from crmbridge.ops.notify import RunEvent, run_ended
+
+        event = RunEvent(
+            profile=summary.name,
+            kind="sync",
+            run_id=summary.run_id,
+            status=summary.status.value,
+            counts=dict(summary.counts),
+            error=summary.error,
+        )
+        run_ended(event, loaded.profile.notify)
     if as_json:
         print_json(_summary_json(summary))
     else:

@@ -24,6 +24,7 @@ from crmbridge.core.identity import KeyRule
 from crmbridge.core.outcomes import WriteMode
 from crmbridge.core.plan import OnMultiple
 from crmbridge.core.schema import FieldType
+from crmbridge.profiles.ops_model import Notify, Schedule
 from crmbridge.profiles.params import ParamType
 
 Scalar = str | int | float | bool | None
@@ -375,6 +376,12 @@ class Profile(_Strict):
     batch_size: int = Field(default=10_000, ge=1, le=1_000_000)
     errors: Errors = Field(default_factory=Errors)
     dry_run: bool = False
+    schedule: Schedule | None = Field(
+        default=None, description="when it runs by itself (docs/schedules.md)"
+    )
+    notify: Notify | None = Field(
+        default=None, description="whom to tell when a run fails or rejects records"
+    )
 
     def ends(self) -> list[tuple[Any, str]]:
         """(connection, object) of the source and the target, for the profile's identity."""
