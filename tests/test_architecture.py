@@ -36,6 +36,18 @@ ALLOWED: dict[str, set[str]] = {
     "connections": {"core", "errors", "connectors.base", "connectors.registry", "state"},
     "runner": {"core", "errors", "connectors.base", "profiles", "connections", "state"},
     "sync": {"core", "errors", "connectors.base", "profiles", "connections", "state", "runner"},
+    "web": {
+        "crmbridge",  # its __version__
+        "core",
+        "errors",
+        "connectors.base",
+        "connectors.registry",
+        "profiles",
+        "connections",
+        "state",
+        "runner",
+        "sync",
+    },
     "sandbox": {"errors"},
     "testing": CONTRACT | {"runner"},
     "cli": {"*"},

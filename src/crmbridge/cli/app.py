@@ -14,7 +14,7 @@ import typer
 import typer.main
 
 from crmbridge import __version__
-from crmbridge.cli import connection, discover, profile, runs, sandbox, sync
+from crmbridge.cli import connection, discover, profile, runs, sandbox, serve, sync
 from crmbridge.cli.render import console_err
 from crmbridge.errors import ConfigError, CrmBridgeError
 
@@ -57,6 +57,7 @@ app.add_typer(sandbox.app, name="sandbox")
 discover.register(app)
 runs.register(app)
 sync.register(app)
+serve.register(app)
 
 
 def _tidy_help(command: Any, *, settings: bool) -> None:
