@@ -6,7 +6,7 @@ import secrets
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -63,6 +63,8 @@ def services(request: Request) -> Services:
 
 
 Svc = Annotated[Services, Depends(services)]
+#: a run, job or conflict number (the state store keeps 64-bit integers)
+Number = Annotated[int, Path(ge=1, le=2**62)]
 
 
 async def _guard(request: Request) -> None:

@@ -60,10 +60,6 @@ class Editor(BaseModel):
     problems: list[str] = Field(default_factory=list)
 
 
-def blank_yaml() -> str:
-    return "source:\n  connection: ''\n  object: ''\ntarget:\n  connection: ''\n  object: ''\n"
-
-
 def form_of(data: Any) -> EditorForm:
     """The form's values from the profile's data."""
     data = data if isinstance(data, Mapping) else {}
@@ -94,7 +90,10 @@ def apply_form(text: str, form: EditorForm) -> str:
     data = read_yaml(text) if text.strip() else None
     if not isinstance(data, CommentedMap):
         data = CommentedMap()
-    _put(data, "name", form.name.strip() or None)
+    name = form.name.strip() or None
+    if name is not None and "name" not in data:
+        data.insert(0, "name", name)
+    _put(data, "name", name)
     source = _section(data, "source")
     target = _section(data, "target")
     if form.source_connection != INLINE:

@@ -23,7 +23,6 @@ from crmbridge.web.editor import (
     EditorForm,
     ExpressionCheck,
     MappingRow,
-    blank_yaml,
     build,
     check_expression,
     source_types,
@@ -127,7 +126,7 @@ def _editor(svc: Svc, text: str, base: str | None, form: EditorForm | None) -> E
 @router.get("/api/profiles/editor")
 def api_editor(svc: Svc, name: Annotated[str | None, Query()] = None) -> Editor:
     """The editor of a profile (or of a new one): form, mapping grid, YAML."""
-    text = svc.workspace.get(name, "profile").path.read_text("utf-8") if name else blank_yaml()
+    text = svc.workspace.get(name, "profile").path.read_text("utf-8") if name else ""
     return _editor(svc, text, name, None)
 
 

@@ -15,7 +15,7 @@ from crmbridge.errors import ConfigError
 from crmbridge.runner.ledger import close_dead_runs
 from crmbridge.runner.outputs import CODE, OUTCOME, RAW, REASON, ROW, TARGET_ID
 from crmbridge.state import RunRecord, StateStore
-from crmbridge.web.app import Svc
+from crmbridge.web.app import Number, Svc
 from crmbridge.web.jobs import Job
 from crmbridge.web.workspace import NotFoundError
 
@@ -173,7 +173,7 @@ def runs_page(
     return svc.page(request, "runs.html", runs=_runs(svc, profile, limit), profile=profile)
 
 
-def _record(svc: Svc, run_id: int) -> RunRecord:
+def _record(svc: Svc, run_id: Number) -> RunRecord:
     with StateStore(svc.config.state_url) as state:
         close_dead_runs(state)
         try:
@@ -221,14 +221,16 @@ Code = Annotated[str, Query(description="only this reason code")]
 
 
 @router.get("/api/runs/{run_id}")
-def api_run(svc: Svc, run_id: int, q: Filter = "", code: Code = "") -> RunDetail:
+def api_run(svc: Svc, run_id: Number, q: Filter = "", code: Code = "") -> RunDetail:
     """One run: counts, status, error, its files, and its rejected records (filtered)."""
     record = _record(svc, run_id)
     return RunDetail(run=run_view(record), rejects=_rejects(record, q, code))
 
 
 @router.get("/runs/{run_id}", include_in_schema=False)
-def run_page(request: Request, svc: Svc, run_id: int, q: str = "", code: str = "") -> HTMLResponse:
+def run_page(
+    request: Request, svc: Svc, run_id: Number, q: str = "", code: str = ""
+) -> HTMLResponse:
     detail = api_run(svc, run_id, q, code)
     if request.headers.get("hx-request"):
         return svc.page(request, "_rejects.html", detail=detail, q=q, code=code)
@@ -236,7 +238,7 @@ def run_page(request: Request, svc: Svc, run_id: int, q: str = "", code: str = "
 
 
 @router.get("/api/runs/{run_id}/files/{which}")
-def run_file(svc: Svc, run_id: int, which: str) -> FileResponse:
+def run_file(svc: Svc, run_id: Number, which: str) -> FileResponse:
     """Download the run's success file (``success``) or error file (``error``)."""
     record = _record(svc, run_id)
     if which not in ("success", "error"):
@@ -248,7 +250,7 @@ def run_file(svc: Svc, run_id: int, which: str) -> FileResponse:
 
 
 # -- jobs ---------------------------------------------------------------------------------
-def _job(svc: Svc, job_id: int) -> Job:
+def _job(svc: Svc, job_id: Number) -> Job:
     job = svc.jobs.get(job_id)
     if job is None:
         raise NotFoundError(f"no job {job_id} (jobs are kept while the server runs)")
@@ -262,13 +264,13 @@ def api_jobs(svc: Svc) -> list[JobView]:
 
 
 @router.get("/api/jobs/{job_id}")
-def api_job(svc: Svc, job_id: int) -> JobView:
+def api_job(svc: Svc, job_id: Number) -> JobView:
     """A run started from the UI: its progress (records/s, ETA) and, when it ended, its
     outcome."""
     return job_view(_job(svc, job_id))
 
 
 @router.get("/jobs/{job_id}", include_in_schema=False)
-def job_page(request: Request, svc: Svc, job_id: int) -> HTMLResponse:
+def job_page(request: Request, svc: Svc, job_id: Number) -> HTMLResponse:
     template = "_job.html" if request.headers.get("hx-request") else "job.html"
     return svc.page(request, template, job=job_view(_job(svc, job_id)))

@@ -15,7 +15,7 @@ from crmbridge.profiles.loader import load_sync
 from crmbridge.state import StateStore
 from crmbridge.state.syncstate import Conflict
 from crmbridge.sync import sync_key
-from crmbridge.web.app import Svc
+from crmbridge.web.app import Number, Svc
 from crmbridge.web.runs import JobView, job_view
 from crmbridge.web.workspace import NotFoundError
 
@@ -207,7 +207,7 @@ def conflicts_page(request: Request, svc: Svc, status: Status = "open") -> HTMLR
     return svc.page(request, "conflicts.html", conflicts=_conflicts(svc, status), status=status)
 
 
-def _resolve(svc: Svc, conflict_id: int, body: Resolve) -> Resolved:
+def _resolve(svc: Svc, conflict_id: Number, body: Resolve) -> Resolved:
     if body.take == "value" and body.value is None:
         raise ConfigError("give the value both sides get")
     resolution = (
@@ -237,7 +237,7 @@ def _alike(c: Conflict, chosen: Conflict, take: str) -> bool:
 
 
 @router.post("/api/conflicts/{conflict_id}/resolve")
-def api_resolve(svc: Svc, conflict_id: int, body: Resolve) -> Resolved:
+def api_resolve(svc: Svc, conflict_id: Number, body: Resolve) -> Resolved:
     """Decide an open conflict (and, with all_like_this, every open one like it); the next
     sync writes the decision."""
     return _resolve(svc, conflict_id, body)
@@ -246,7 +246,7 @@ def api_resolve(svc: Svc, conflict_id: int, body: Resolve) -> Resolved:
 @router.post("/conflicts/{conflict_id}/resolve", include_in_schema=False)
 def resolve(
     svc: Svc,
-    conflict_id: int,
+    conflict_id: Number,
     take: Annotated[Literal["a", "b", "value"], Form()],
     value: Annotated[str | None, Form()] = None,
     all_like_this: Annotated[bool, Form()] = False,
