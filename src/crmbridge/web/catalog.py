@@ -18,7 +18,6 @@ from pydantic import BaseModel
 from crmbridge.connections import Connection, ConnectionStore, inline_connection, secret_fields
 from crmbridge.connectors import registry
 from crmbridge.core.schema import ObjectSchema
-from crmbridge.errors import ConfigError
 
 T = TypeVar("T")
 #: seconds objects and descriptions are kept
@@ -30,6 +29,9 @@ class SettingInfo(BaseModel):
     required: bool
     secret: bool
     description: str | None = None
+    #: shown first in the form (required, secret, or the type's first setting); the others
+    #: under "More settings"
+    main: bool = True
 
 
 class ConnectionView(BaseModel):
@@ -145,10 +147,7 @@ def types() -> list[str]:
 
 def settings_of(type_name: str) -> list[SettingInfo]:
     """The settings a connection of ``type_name`` takes, from its settings model."""
-    try:
-        model = registry.get(type_name).settings_model
-    except ConfigError:
-        raise
+    model = registry.get(type_name).settings_model
     secrets = set(secret_fields(model))
     return [
         SettingInfo(
@@ -156,6 +155,7 @@ def settings_of(type_name: str) -> list[SettingInfo]:
             required=info.is_required(),
             secret=name in secrets,
             description=info.description,
+            main=index == 0 or info.is_required() or name in secrets,
         )
-        for name, info in model.model_fields.items()
+        for index, (name, info) in enumerate(model.model_fields.items())
     ]
