@@ -140,6 +140,7 @@ def test_profiles_list_and_show(client: TestClient, api: TestClient, people: Pat
     assert "upper(city)" in detail["yaml"]
     assert api.get("/api/profiles/detail", params={"name": "../etc/passwd.yaml"}).status_code == 400
     assert api.get("/api/profiles/detail", params={"name": "missing.yaml"}).status_code == 404
+    assert api.post("/api/runs", json={"profile": "a\u0000.yaml"}).status_code == 400
 
 
 def test_the_grid_lists_the_target_fields_fed_by_describe(api: TestClient, people: Path) -> None:
@@ -272,6 +273,23 @@ def test_expressions_are_checked_as_typed(
         headers={"X-CSRF-Token": token},
     ).text
     assert "✓" in ok
+    odd = client.post(
+        "/profiles/check", data={"check": "map_expr.x"}, headers={"X-CSRF-Token": token}
+    )
+    assert odd.status_code == 200
+    assert "not mapped" in odd.text
+
+
+def test_htmx_shows_error_answers_too(client: TestClient) -> None:
+    page = client.get("/").text
+    assert '"target": "#flash"' in page  # 4xx and 5xx fragments are shown, not dropped
+    assert '<div id="flash"' in page
+    token = csrf_of(page)
+    answer = client.post(
+        "/connections/nope/test", headers={"X-CSRF-Token": token, "HX-Request": "true"}
+    )
+    assert answer.status_code == 400
+    assert answer.text.startswith('<p class="error" role="alert">')
 
 
 def test_preview_shows_the_planned_outcome_of_each_record(

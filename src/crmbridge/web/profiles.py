@@ -230,10 +230,10 @@ async def check(request: Request, svc: Svc) -> HTMLResponse:
     data = await request.form()
     what = str(data.get("check", ""))
     text = str(data.get(what, "")) if what else ""
-    if what.startswith("map_expr"):
-        index = int(what.removeprefix("map_expr.") or 0)
+    if what.startswith("map_expr."):
+        index = what.removeprefix("map_expr.")
         texts = data.getlist("map_expr")
-        text = str(texts[index]) if index < len(texts) else ""
+        text = str(texts[int(index)]) if index.isdigit() and int(index) < len(texts) else ""
     name = str(data.get("name_of_file", "")) or None
     folder = svc.workspace.path(name).parent if name else svc.workspace.folder
     fields = source_types(str(data.get("yaml", "")), svc.catalog, folder)

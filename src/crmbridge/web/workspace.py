@@ -46,6 +46,8 @@ class Workspace:
 
     def path(self, name: str) -> Path:
         """The file of the profile ``name``; it must be in the folder."""
+        if not name.isprintable():
+            raise ConfigError(f"{name!r} is not a profile name")
         path = (self.folder / name).resolve()
         if not path.is_relative_to(self.folder) or path.suffix not in (".yaml", ".yml"):
             raise ConfigError(f"{name!r} is not a profile in {self.folder}")
