@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from tests.web.conftest import make_conflict, make_people
-from tests.web.layout import check_page
+from tests.web.layout import ARTIFACTS, check_page
 from tests.web.serving import CHROMIUM, Served, require_chromium, serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -66,6 +66,12 @@ def test_novice_path_end_to_end(served: Served, browser: Any, sugar_url: str) ->
         _build_profile(page, served)
         _preview_dry_run_and_run(page, served)
         _resolve_a_conflict(page, served)
+        _see_schedules(page, served)
+    except BaseException:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "failed.png"), full_page=True)
+        (ARTIFACTS / "failed.html").write_text(page.content(), encoding="utf-8")
+        raise
     finally:
         context.close()
     assert errors == [], errors
@@ -227,6 +233,16 @@ def _resolve_a_conflict(page: Any, served: Served) -> None:
         assert pair.b_row("x1")["phone_office"] == pair.b_row("x2")["phone_office"] == "222"
     finally:
         pair.close()
+
+
+def _see_schedules(page: Any, served: Served) -> None:
+    from playwright.sync_api import expect
+
+    path = served.folder / "people.yaml"
+    path.write_text(path.read_text() + "schedule: {cron: '0 2 * * *', timezone: UTC}\n")
+    page.click("nav >> text=Schedules")
+    expect(page.locator("#schedules")).to_contain_text("0 2 * * *")
+    check_page(page, "16-schedules")
 
 
 def _changed(page: Any, selector: str) -> None:

@@ -10,7 +10,7 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from tests.sync.conftest import SyncPair
-from tests.web.conftest import EXAMPLE, SYNC, csrf_of
+from tests.web.conftest import EXAMPLE, PEOPLE_PROFILE, SYNC, csrf_of
 
 #: each page (an HTML GET) and its JSON twin
 TWINS = {
@@ -26,6 +26,7 @@ TWINS = {
     "/syncs": "/api/syncs",
     "/syncs/show": "/api/syncs/detail",
     "/conflicts": "/api/conflicts",
+    "/schedules": "/api/schedules",
 }
 #: HTML routes that are parts of pages (htmx) or the login, not pages
 FRAGMENTS = {"/connections/fields", "/login"}
@@ -41,9 +42,10 @@ def wait(api: TestClient, job: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_every_page_has_a_json_twin_in_the_openapi_document(api: TestClient) -> None:
-    from crmbridge.web import connections, profiles, runs, syncs
+    from crmbridge.web import connections, profiles, runs, schedules, syncs
 
-    routes = [r for m in (connections, profiles, runs, syncs) for r in m.router.routes]
+    modules = (connections, profiles, runs, syncs, schedules)
+    routes = [r for m in modules for r in m.router.routes]
     pages = {
         r.path
         for r in routes
@@ -446,6 +448,25 @@ def test_take_a_one_by_one_and_edit(api: TestClient, conflict: SyncPair) -> None
     assert conflict.b_row("x1")["phone_office"] == "222"
     assert conflict.a_row(2)["phone"] == conflict.b_row("x2")["phone_office"] == "444"
     assert len(api.get("/api/conflicts", params={"status": "closed"}).json()) == 2
+
+
+def test_schedules_as_written_in_the_profiles(
+    client: TestClient, api: TestClient, folder: Path, people: Path
+) -> None:
+    assert api.get("/api/schedules").json() == []
+    assert "No profile here names a schedule" in client.get("/schedules").text
+    path = folder / "people.yaml"
+    path.write_text(path.read_text() + "schedule: {cron: '0 2 * * *', timezone: Europe/Berlin}\n")
+    (folder / "other.yaml").write_text(PEOPLE_PROFILE + "schedule: '*/5 * * * *'\n")
+    assert api.get("/api/schedules").json() == [
+        {"name": "other.yaml", "kind": "profile", "schedule": {"cron": "*/5 * * * *"}},
+        {
+            "name": "people.yaml",
+            "kind": "profile",
+            "schedule": {"cron": "0 2 * * *", "timezone": "Europe/Berlin"},
+        },
+    ]
+    assert "Europe/Berlin" in client.get("/schedules").text
 
 
 def test_a_missing_page_says_so(client: TestClient) -> None:

@@ -72,7 +72,7 @@ async def _guard(request: Request) -> None:
 
 
 def create_app(config: WebConfig) -> FastAPI:
-    from crmbridge.web import connections, profiles, runs, syncs
+    from crmbridge.web import connections, profiles, runs, schedules, syncs
 
     app = FastAPI(
         title="crmbridge",
@@ -86,7 +86,7 @@ def create_app(config: WebConfig) -> FastAPI:
     app.state.services = Services(config)
     app.mount("/static", StaticFiles(directory=str(PACKAGE / "static")), name="static")
     app.include_router(public)
-    for module in (connections, profiles, runs, syncs):
+    for module in (connections, profiles, runs, syncs, schedules):
         app.include_router(module.router, dependencies=[Depends(_guard)])
     _handlers(app)
     return app
