@@ -28,7 +28,7 @@ class Job:
     id: int
     kind: str  # "run", "dry run", "sync", "sync dry run"
     profile: str  # the profile's path in the folder
-    started: float = field(default_factory=time.monotonic)
+    started: float = field(default_factory=lambda: time.monotonic())
     state: str = "running"  # running, done, failed
     read: int = 0
     done: int = 0
