@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -46,8 +47,11 @@ def require_chromium() -> None:
 
 
 @contextmanager
-def serve(folder: Path, home: Path) -> Iterator[Served]:
-    """Start ``crmbridge serve`` for ``folder`` with the crmbridge home ``home``; stop it after."""
+def serve(
+    folder: Path, home: Path, extra: list[str] | None = None, verify: ssl.SSLContext | bool = True
+) -> Iterator[Served]:
+    """Start ``crmbridge serve`` for ``folder`` with the crmbridge home ``home`` (and the
+    ``extra`` options: with --cert, HTTPS checked against ``verify``); stop it after."""
     port = free_port()
     state_url = f"sqlite:///{folder}/state.sqlite"
     env = {
@@ -59,13 +63,13 @@ def serve(folder: Path, home: Path) -> Iterator[Served]:
     env.pop("CRMBRIDGE_STATE_URL", None)
     env.pop("CRMBRIDGE_WEB_PASSWORD", None)
     command = [sys.executable, "-m", "crmbridge", "serve", "--port", str(port)]
-    command += ["--dir", str(folder), "--state-url", state_url]
+    command += ["--dir", str(folder), "--state-url", state_url, *(extra or [])]
     log = folder / "serve.log"
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if '--cert' in (extra or []) else 'http'}://127.0.0.1:{port}"
     try:
-        token = _wait_until_up(url, log, process)
+        token = _wait_until_up(url, log, process, verify)
         yield Served(url, token, folder, state_url)
     finally:
         process.terminate()
@@ -76,13 +80,15 @@ def serve(folder: Path, home: Path) -> Iterator[Served]:
             process.wait()
 
 
-def _wait_until_up(url: str, log: Path, process: subprocess.Popen[bytes]) -> str:
+def _wait_until_up(
+    url: str, log: Path, process: subprocess.Popen[bytes], verify: ssl.SSLContext | bool
+) -> str:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"crmbridge serve ended: {log.read_text()}")
         try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/health", timeout=1, verify=verify).status_code == 200:
                 found = re.search(r"login token: (\S+)", log.read_text())
                 assert found, log.read_text()
                 return found.group(1)
