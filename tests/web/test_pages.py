@@ -229,6 +229,28 @@ def test_comments_and_other_settings_survive_the_form(api: TestClient, folder: P
     assert "types: {lead_score: integer, created: date}" in edited["yaml"]
     assert "filter: lead_score >= 50" in edited["yaml"]
     assert edited["form"]["source_connection"] == "@inline"
+    imported_by = next(r for r in edited["form"]["mapping"] if r["target"] == "imported_by")
+    assert imported_by["constant"] == "crmbridge example"  # set by constants:, not mapped
+
+
+def test_a_field_added_below_the_grid_is_mapped(client: TestClient, people: Path) -> None:
+    token = csrf_of(client.get("/profiles/edit?name=people.yaml").text)
+    form = {
+        "csrf_token": token,
+        "changed": "form",
+        "yaml": (people.parent / "people.yaml").read_text(),
+        "source_connection": "files",
+        "source_object": "people.csv",
+        "target_connection": "crm",
+        "target_object": "people",
+        "map_target": ["name"],
+        "map_expr": ["name"],
+        "new_target": "nickname",
+        "new_expr": "lower(name)",
+    }
+    drawn = client.post("/profiles/editor", data=form).text
+    assert "nickname: lower(name)" in drawn
+    assert 'value="nickname"' in drawn  # now a row of the grid
 
 
 def test_save_a_profile(client: TestClient, api: TestClient, people: Path, folder: Path) -> None:

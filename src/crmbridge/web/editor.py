@@ -32,6 +32,8 @@ class MappingRow(BaseModel):
     expression: str = ""
     type: str | None = None
     required: bool = False
+    #: the value ``constants:`` gives the field (it is not mapped then)
+    constant: str | None = None
 
 
 class EditorForm(BaseModel):
@@ -149,6 +151,13 @@ def build(text: str, catalog: Catalog, base_dir: Path, form: EditorForm | None =
     if source_schema is not None:
         editor.source_fields = source_schema.field_names
     shown.mapping = grid(shown, source_schema, target_schema)
+    constants = data.get("constants") if isinstance(data, Mapping) else None
+    if isinstance(constants, Mapping):
+        listed = {row.target for row in shown.mapping}
+        shown.mapping += [MappingRow(target=str(k)) for k in constants if k not in listed]
+        for row in shown.mapping:
+            if row.target in constants and not row.expression:
+                row.constant = str(constants[row.target])
     return editor
 
 
