@@ -24,6 +24,11 @@ def test_pages_send_to_the_login_and_the_api_says_401(anonymous: TestClient) -> 
     assert page.headers["location"] == "/login?next=/connections"
     assert anonymous.get("/api/connections").status_code == 401
     assert anonymous.post("/api/runs", json={"profile": "x.yaml"}).status_code == 401
+    deep = anonymous.get("/profiles/show?name=a.yaml", follow_redirects=False)
+    assert deep.headers["location"] == "/login?next=/profiles/show%3Fname%3Da.yaml"
+    back = anonymous.get(f"/login?token={TOKEN}&next=/profiles/show%3Fname%3Da.yaml")
+    assert back.url.path == "/profiles/show"
+    assert back.url.params["name"] == "a.yaml"
 
 
 def test_a_wrong_token_does_not_log_in(anonymous: TestClient) -> None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import secrets
 from importlib import resources
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Path, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from markupsafe import escape
 from pydantic import BaseModel
 
 from crmbridge import __version__
@@ -101,7 +104,8 @@ def _handlers(app: FastAPI) -> None:
     async def login_required(request: Request, exc: LoginRequiredError) -> Response:
         if _is_api(request) or request.method != "GET":
             return JSONResponse({"detail": "log in first"}, status_code=401)
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(here, safe='/')}", status_code=303)
 
     @app.exception_handler(CsrfError)
     async def csrf_missing(request: Request, exc: CsrfError) -> Response:
@@ -123,23 +127,19 @@ def _handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
         if _is_api(request):
-            return JSONResponse({"detail": exc.errors()}, status_code=422, headers=None)
+            return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
         lines = [f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors()]
         return _problem(request, "; ".join(lines), 422)
 
 
 def _problem(request: Request, message: str, status: int) -> Response:
-    if _is_api(request) or request.headers.get("hx-request"):
-        if request.headers.get("hx-request") and not _is_api(request):
-            return HTMLResponse(f'<p class="error" role="alert">{_escape(message)}</p>', status)
+    """The error as the caller reads it: JSON for the API, a paragraph for htmx (shown in
+    the page's flash area), else an error page."""
+    if _is_api(request):
         return JSONResponse({"detail": message}, status_code=status)
+    if request.headers.get("hx-request"):
+        return HTMLResponse(f'<p class="error" role="alert">{escape(message)}</p>', status)
     return services(request).page(request, "error.html", status, message=message)
-
-
-def _escape(text: str) -> str:
-    from markupsafe import escape
-
-    return str(escape(text))
 
 
 # -- the routes that need no login --------------------------------------------------------
