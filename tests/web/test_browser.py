@@ -122,6 +122,13 @@ def _add_connections(page: Any, served: Served, data: Path, sugar_url: str) -> N
     expect(page.locator("#connection-files .answer")).to_contain_text("connected to")
     assert 'value="admin"' not in page.content()  # the password is never rendered back
     check_page(page, "02-connections")
+    page.locator("#connection-sugar").get_by_role("link", name="Objects").click()
+    page.fill("#object-filter", "lea")
+    expect(page.locator("#objects li:visible")).to_have_count(1)
+    page.click("#objects >> text=Leads")
+    expect(page.locator("#fields")).to_contain_text("last_name")
+    check_page(page, "02-describe-sugar-leads")
+    page.click("nav >> text=Connections")
 
 
 def _build_profile(page: Any, served: Served) -> None:

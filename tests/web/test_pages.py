@@ -16,6 +16,8 @@ from tests.web.conftest import EXAMPLE, PEOPLE_PROFILE, SYNC, csrf_of
 TWINS = {
     "/": "/api/overview",
     "/connections": "/api/connections",
+    "/connections/{name}/objects": "/api/connections/{name}/objects",
+    "/connections/{name}/describe": "/api/connections/{name}/describe",
     "/profiles": "/api/profiles",
     "/profiles/show": "/api/profiles/detail",
     "/profiles/edit": "/api/profiles/editor",
@@ -127,6 +129,23 @@ def test_connection_api(api: TestClient, folder: Path, sugar: str) -> None:
     )
     assert api.delete("/api/connections/crm").json()["connections"] == []
     assert api.post("/api/connections/crm/test").status_code == 400
+
+
+def test_objects_and_describe(client: TestClient, api: TestClient, people: Path) -> None:
+    assert api.get("/api/connections/files/objects").json()["objects"] == ["people.csv"]
+    assert "people.csv" in client.get("/connections/files/objects").text
+    found = api.get("/api/connections/crm/describe", params={"object": "people"}).json()
+    fields = {f["name"]: f for f in found["fields"]}
+    assert fields["name"]["type"] == "string(20)"
+    assert fields["email"]["required"]
+    assert fields["id"]["key"]
+    assert "upsert" in found["write_modes"]
+    page = client.get("/connections/crm/describe?object=people").text
+    assert "string(60)" in page
+    missing = api.get("/api/connections/crm/describe", params={"object": "nope"})
+    assert missing.status_code == 400
+    assert "nope" in missing.json()["detail"]
+    assert api.get("/api/connections/nope/objects").status_code == 400
 
 
 # -- profiles -----------------------------------------------------------------------------

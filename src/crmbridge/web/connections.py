@@ -28,6 +28,28 @@ class NewConnection(BaseModel):
     replace: bool = False
 
 
+class FieldView(BaseModel):
+    name: str
+    type: str
+    required: bool
+    key: bool
+    read_only: bool
+    allowed_values: list[str] | None
+
+
+class ObjectView(BaseModel):
+    connection: str
+    object: str
+    fields: list[FieldView]
+    write_modes: list[str]
+    pushdown: str
+
+
+class ObjectsView(BaseModel):
+    connection: str
+    objects: list[str]
+
+
 class TestAnswer(BaseModel):
     ok: bool
     system: str | None = None
@@ -129,3 +151,46 @@ def api_remove(svc: Svc, name: str) -> ConnectionsPage:
 def remove(svc: Svc, name: str) -> Response:
     svc.catalog.remove(name)
     return RedirectResponse("/connections", status_code=303)
+
+
+# -- what a connection can see (``crmbridge objects`` and ``describe``) ------------------
+@router.get("/api/connections/{name}/objects")
+def api_objects(svc: Svc, name: str) -> ObjectsView:
+    """The objects (tables, files, sheets, modules) the connection can see."""
+    return ObjectsView(connection=name, objects=svc.catalog.objects(name))
+
+
+@router.get("/connections/{name}/objects", include_in_schema=False)
+def objects_page(request: Request, svc: Svc, name: str) -> HTMLResponse:
+    return svc.page(request, "objects.html", found=api_objects(svc, name))
+
+
+@router.get("/api/connections/{name}/describe")
+def api_describe(svc: Svc, name: str, object: str) -> ObjectView:
+    """An object's fields: type, required, key, read-only, allowed values; and what the
+    connection can write to it."""
+    schema = svc.catalog.describe(name, object)
+    with svc.catalog.store().get(name).connector() as connector:
+        caps = connector.capabilities()
+    return ObjectView(
+        connection=name,
+        object=schema.name,
+        fields=[
+            FieldView(
+                name=f.name,
+                type=f.describe_type(),
+                required=f.required,
+                key=f.key,
+                read_only=f.read_only,
+                allowed_values=list(f.allowed_values) if f.allowed_values else None,
+            )
+            for f in schema.fields
+        ],
+        write_modes=sorted(m.value for m in caps.write_modes),
+        pushdown=str(caps.pushdown),
+    )
+
+
+@router.get("/connections/{name}/describe", include_in_schema=False)
+def describe_page(request: Request, svc: Svc, name: str, object: str) -> HTMLResponse:
+    return svc.page(request, "describe.html", found=api_describe(svc, name, object))
