@@ -96,8 +96,9 @@ def _add_connection(page: Any, name: str, type_name: str, settings: dict[str, st
 
     page.fill("#conn-name", name)
     page.select_option("#conn-type", type_name)
-    first = next(iter(settings))
-    expect(page.locator(f"#setting-{first}")).to_be_visible()
+    page.wait_for_function("!document.querySelector('.htmx-request')")
+    for key in settings:  # the type's settings are drawn in (htmx)
+        expect(page.locator(f"#setting-{key}")).to_be_visible()
     for key, value in settings.items():
         page.fill(f"#setting-{key}", value)
     page.click("#add-connection button[type=submit]")
