@@ -36,3 +36,15 @@ def test_help_names_the_security_options(capsys: pytest.CaptureFixture[str]) -> 
     out = capsys.readouterr().out
     for option in ("--host", "--cert", "--key", "--insecure-public", "--dir"):
         assert option in out
+
+
+def test_without_the_web_extra_one_line_says_what_to_install(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if it were not installed
+    assert _run(["serve", "--dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'crmbridge[web]'" in err
+    assert "Traceback" not in err

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from crmbridge.cli.render import console
 from crmbridge.cli.runs import StateUrl
+from crmbridge.errors import ConfigError
 
 
 def serve(
@@ -51,10 +53,16 @@ def serve(
     progress, the run history with rejected records, syncs and the conflict inbox.
 
     Log in with the token printed at start, or the password in CRMBRIDGE_WEB_PASSWORD."""
-    import uvicorn
+    try:
+        import uvicorn
 
-    from crmbridge.web import WebConfig, create_app
-    from crmbridge.web.config import PASSWORD_ENV
+        from crmbridge.web import WebConfig, create_app
+        from crmbridge.web.config import PASSWORD_ENV
+    except ImportError as err:
+        extra = escape("'crmbridge[web]'")  # printed with rich markup
+        raise ConfigError(
+            f"the web UI needs the web extra ({err.name} is missing): pip install {extra}"
+        ) from None
 
     config = WebConfig(
         folder=folder.resolve(),
@@ -87,7 +95,7 @@ def serve(
             log_level="warning",
         )
     finally:
-        pass  # SCHEDULES: scheduler.stop()
+        pass  # SCHEDULES: the lead stops the scheduler here: scheduler.stop()
 
 
 def register(app: typer.Typer) -> None:
