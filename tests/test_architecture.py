@@ -38,6 +38,18 @@ ALLOWED: dict[str, set[str]] = {
     "sync": {"core", "errors", "connectors.base", "profiles", "connections", "state", "runner"},
     "schedules": {"core", "errors", "profiles", "state", "sync", "workers"},
     "ops": {"errors", "profiles", "state"},
+    "web": {
+        "crmbridge",  # its __version__
+        "core",
+        "errors",
+        "connectors.base",
+        "connectors.registry",
+        "profiles",
+        "connections",
+        "state",
+        "runner",
+        "sync",
+    },
     "workers": {
         "core",
         "errors",

@@ -22,6 +22,7 @@ from crmbridge.cli import (
     runs,
     sandbox,
     schedule,
+    serve,
     sync,
     worker,
 )
@@ -89,6 +90,7 @@ runs.register(app)
 copy.register(app)
 sync.register(app)
 worker.register(app)
+serve.register(app)
 
 
 def _tidy_help(command: Any, *, settings: bool) -> None:
