@@ -166,6 +166,7 @@ class _Run:
                     fuzzy=profile.link.fuzzy,
                     accept_above=profile.link.accept_above,
                     accept_links=self.options.accept_links,
+                    whole=frozenset(self.full_sides),
                 )
                 self._resolutions(ws, finder)
                 finder.run()
@@ -192,8 +193,8 @@ class _Run:
                 resumed=resumed,
             )
         finally:
-            a.connector.close()
-            b.connector.close()
+            a.close()
+            b.close()
         status = RunStatus.DRY_RUN if self.options.dry_run else RunStatus.SUCCEEDED
         if not self.options.dry_run and any(
             n for k, n in self.counts.items() if k.endswith(".rejected")
@@ -304,6 +305,7 @@ class _Run:
             ):
                 if raw.num_rows == 0:
                     continue
+                self.counts[f"{side.name}.read"] += raw.num_rows
                 rows, problems = side.rows(raw, src="read")
                 ws.add_rows(side.name, rows)
                 self.report.problems(side.name, problems)
@@ -372,6 +374,7 @@ class _Run:
                 continue
             fetched = side.fetch(missing) if side.caps.match else None
             if fetched is not None and fetched.num_rows:
+                self.counts[f"{n}.fetched"] += fetched.num_rows
                 rows, problems = side.rows(fetched, src="fetched", whole_condition=True)
                 ws.add_rows(n, rows)
                 self.report.problems(n, problems)
