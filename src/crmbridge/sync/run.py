@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from crmbridge.connections import ConnectionStore
@@ -38,6 +39,8 @@ from crmbridge.sync.workspace import LINKS_SCHEMA, Workspace
 
 #: pairs per planned batch (one ledger entry, one transaction of links)
 PAIRS_PER_BATCH = 2_000
+#: links merged per query: a query's answer is held whole, so the memory of a sync stays flat
+MERGE_PAGE = 50_000
 CURSOR_KEY = "cursor"
 
 
@@ -192,6 +195,9 @@ class _Run:
                 first=False,
                 resumed=resumed,
             )
+        except duckdb.Error as err:  # the scratch database (out of memory, out of disk)
+            why = f"profile {self.loaded.name!r}: the sync's scratch database failed: {err}"
+            return self._finish(started, RunStatus.FAILED, why, first=False, resumed=resumed)
         finally:
             a.close()
             b.close()
@@ -390,14 +396,15 @@ class _Run:
     # -- planning -------------------------------------------------------------------------
     def _batches(self, ws: Workspace, a: SideSetup, b: SideSetup) -> Iterator[SyncBatch]:
         planner = Planner(self.profile, self.rules, a, b, namespace=self.key)
-        sql = merge_sql(self.rules, len(a.link_fields))
-        for chunk in ws.batches(sql, PAIRS_PER_BATCH):
-            batch = SyncBatch()
-            planner.pairs(chunk.to_pylist(), batch)
-            if not batch.empty:
-                yield batch
-            else:
-                self.counts["pairs.unchanged"] += batch.unchanged
+        for where in _link_pages(ws, MERGE_PAGE):
+            sql = merge_sql(self.rules, len(a.link_fields), where)
+            for chunk in ws.batches(sql, PAIRS_PER_BATCH):
+                batch = SyncBatch()
+                planner.pairs(chunk.to_pylist(), batch)
+                if not batch.empty:
+                    yield batch
+                else:
+                    self.counts["pairs.unchanged"] += batch.unchanged
         for side in (a, b):
             n = side.name
             free = (
@@ -458,6 +465,28 @@ class _Run:
             f"`crmbridge sync {self.loaded.path} --dry-run`, then run "
             f"`crmbridge sync {self.loaded.path} --accept-links`"
         )
+
+
+def _link_pages(ws: Workspace, size: int) -> Iterator[str]:
+    """Conditions on ``l.a_id`` that cut the workspace's links into pages of ``size``, in
+    a's id order."""
+    bounds = ws.column(
+        f"SELECT a_id FROM (SELECT a_id, row_number() OVER (ORDER BY a_id) AS n FROM links) "
+        f"WHERE n % {size} = 0 ORDER BY a_id"
+    )
+    low = None
+    for high in [*bounds, None]:
+        parts = []
+        if low is not None:
+            parts.append(f"l.a_id > {_quoted(low)}")
+        if high is not None:
+            parts.append(f"l.a_id <= {_quoted(high)}")
+        yield " AND ".join(parts) or "TRUE"
+        low = high
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _slug(name: str) -> str:
