@@ -7,6 +7,8 @@ import pyarrow as pa
 import pytest
 from tests.sync.conftest import SyncPair, counts
 
+from crmbridge.profiles.loader import load_sync
+from crmbridge.sync import SyncOptions, run_sync
 from crmbridge.sync import run as sync_run
 from crmbridge.sync.workspace import LINKS_SCHEMA, Workspace
 
@@ -42,3 +44,21 @@ def test_a_sync_merged_in_pages_of_two_converges(
     counts(done, a_to_b__updated=3, b_to_a__updated=1)
     assert pair.sync().report.lines == []
     pair.assert_in_step()
+
+
+def test_a_failure_of_the_scratch_database_fails_the_run_with_the_reason(
+    pair: SyncPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pair.add_a(name="Acme", phone="1", vat="DE1")
+    pair.sync()
+
+    def broken(*args: object) -> str:
+        return "SELECT no_such_column FROM links"
+
+    monkeypatch.setattr(sync_run, "merge_sql", broken)
+    loaded = load_sync(pair.profile_path)
+    summary = run_sync(loaded, connections=None, state=pair.state, options=SyncOptions())
+    assert summary.exit_code == 3
+    assert summary.error is not None
+    assert "the sync's scratch database failed" in summary.error
+    assert "no_such_column" in summary.error
