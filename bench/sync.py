@@ -194,6 +194,20 @@ def start_sandbox(data: Path, accounts: int) -> tuple[subprocess.Popen[bytes], s
     raise SystemExit("the sandbox did not start")
 
 
+def past(data: Path) -> None:
+    """The seed's modified times run on into the years ahead with many Accounts: put them in
+    the hours before now, as a real CRM's are (a change made now must be newer)."""
+    import sqlite3
+
+    db = sqlite3.connect(data)
+    db.execute(
+        "UPDATE accounts SET date_modified = "
+        "datetime('now', '-1 hours', '-' || (rowid % 86400) || ' seconds')"
+    )
+    db.commit()
+    db.close()
+
+
 def sugar_table(url: str, data: Path) -> None:
     """``sync_a.items`` holding the sandbox's Accounts (same names, phones, cities)."""
     import sqlite3
@@ -353,6 +367,7 @@ def main() -> None:
 
                 SugarSandbox(data, accounts=args.sugar_accounts).close()
             shutil.copyfile(data, fresh)
+            past(fresh)
             sugar_table(args.pg_url, fresh)
             proc, sugar_url = start_sandbox(fresh, args.sugar_accounts)
             profile = args.out / "sugarcrm.sync.yaml"
