@@ -117,3 +117,29 @@ def test_an_unlink_policy_forgets_the_pair(pair: SyncPair) -> None:
     pair.sync(full=True)
     assert "1" not in pair.links()
     assert "x1" in pair.rows_b()
+
+
+def test_a_revived_record_edited_before_the_next_sync_is_no_conflict(pair: SyncPair) -> None:
+    linked(pair, "deletes: {a_to_b: hard}\nconflicts: {update_vs_delete: revive}\n")
+    pair.delete_a(1)
+    pair.edit_b("x1", phone_office="999")
+    pair.sync(full=True)  # a's record written back from x1
+    pair.edit_b("x1", phone_office="888")  # then edited again, before any other sync
+    pair.sync()
+    assert pair.state.sync.conflicts(pair.key, status="open") == []
+    pair.assert_in_step()
+    revived = [r for r in pair.rows_a().values() if r["vat"] == "DE1"]
+    assert [r["phone"] for r in revived] == ["888"]
+
+
+@pytest.mark.parametrize(("policy", "decision"), [("revive", "b"), ("delete", "a")])
+def test_a_change_against_a_delete_is_logged_whatever_decides_it(
+    pair: SyncPair, policy: str, decision: str
+) -> None:
+    linked(pair, f"deletes: {{a_to_b: hard}}\nconflicts: {{update_vs_delete: {policy}}}\n")
+    pair.delete_a(1)
+    pair.edit_b("x1", phone_office="999")
+    pair.sync(full=True)
+    (conflict,) = pair.state.sync.conflicts(pair.key)
+    assert (conflict.field, conflict.policy) == ("$record", "update_vs_delete")
+    assert (conflict.decision, conflict.status) == (decision, "closed")

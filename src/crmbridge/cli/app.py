@@ -14,7 +14,7 @@ import typer
 import typer.main
 
 from crmbridge import __version__
-from crmbridge.cli import connection, discover, profile, runs, sandbox, sync
+from crmbridge.cli import connection, copy, discover, profile, runs, sandbox, sync
 from crmbridge.cli.render import console_err
 from crmbridge.errors import ConfigError, CrmBridgeError
 
@@ -56,6 +56,7 @@ app.add_typer(profile.app, name="profile")
 app.add_typer(sandbox.app, name="sandbox")
 discover.register(app)
 runs.register(app)
+copy.register(app)
 sync.register(app)
 
 

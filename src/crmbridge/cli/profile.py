@@ -41,4 +41,5 @@ def schema(
     """Print the JSON Schema of profile files, for editors (yaml-language-server)."""
     from crmbridge.profiles import model, sync_model
 
-    typer.echo(json.dumps((sync_model if sync else model).json_schema(), indent=2))
+    found = sync_model.json_schema() if sync else model.json_schema()
+    typer.echo(json.dumps(found, indent=2))

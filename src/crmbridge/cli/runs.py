@@ -118,7 +118,9 @@ def run(
     restart: Annotated[
         bool,
         typer.Option(
-            "--restart", help="Do not continue an interrupted run of the profile: start over."
+            "--restart",
+            help="Do not continue an interrupted run of the profile: start over (and read a "
+            "source file even if it is unchanged since the last successful run).",
         ),
     ] = False,
     again: Annotated[
@@ -171,7 +173,10 @@ def run(
 
 
 def apply(
-    plan: Annotated[Path, typer.Argument(help="Plan file written by `run --dry-run --plan-out`.")],
+    plan: Annotated[
+        Path,
+        typer.Argument(help="Plan file written by `run` or `sync` with --dry-run --plan-out."),
+    ],
     output_dir: Annotated[
         Path | None,
         typer.Option("--output-dir", "-o", help="Where to put the success and error files."),
@@ -187,6 +192,12 @@ def apply(
     from crmbridge.connections import ConnectionStore
     from crmbridge.runner.apply import apply_plan
     from crmbridge.state import StateStore
+    from crmbridge.sync.planfile import is_sync_plan
+
+    if is_sync_plan(plan):
+        from crmbridge.cli.sync import apply_sync
+
+        apply_sync(plan, output_dir, state_url, wait)
 
     with StateStore(state_url) as state:
         summary = apply_plan(

@@ -46,7 +46,9 @@ class DeletePolicy(enum.StrEnum):
     SOFT = "soft"  # set the other side's deleted_flag; without one, its delete (a CRM's is soft)
     HARD = "hard"  # delete the other side's record (its connector's delete)
     IGNORE = "ignore"  # leave the other side's record; the link stays
-    UNLINK = "unlink"  # leave the other side's record; forget the link
+    #: leave the other side's record; forget the link. That record is then like one never
+    #: synced: under ``inserts: create`` a later sync that reads it writes it back
+    UNLINK = "unlink"
 
 
 class InsertPolicy(enum.StrEnum):
@@ -180,7 +182,8 @@ class Conflicts(_Strict):
     update_vs_delete: str = Field(
         default="hold",
         pattern="^(revive|delete|hold)$",
-        description="revive (write the record back), delete (the delete wins), hold (list it)",
+        description="revive (write the record back), delete (the delete wins), hold (list it); "
+        "logged as a conflict of the field $record either way",
     )
     too_long: TooLong = Field(
         default=TooLong.REJECT, description="reject, truncate or hold (see the field pairs)"

@@ -30,6 +30,8 @@ TARGET_ID = "crmbridge_id"
 REASON = "crmbridge_reason"
 CODE = "crmbridge_code"
 RAW = "crmbridge_raw"
+#: children outcome files are ``children-<field>.csv``
+CHILDREN_PREFIX = "children-"
 
 #: the columns of an outcome table: one row per source record that reached an outcome
 OUTCOME_SCHEMA = pa.schema(
@@ -68,6 +70,9 @@ class RunFiles:
         self._error_sink = pa.OSFile(str(self.error_path), "wb")
         self._success = pacsv.CSVWriter(self._success_sink, self._success_schema)
         self._error = pacsv.CSVWriter(self._error_sink, self._error_schema)
+        self.folder = folder
+        #: children section -> its outcome file (opened at its first child)
+        self._children: dict[str, tuple[pa.NativeFile, pacsv.CSVWriter]] = {}
 
     @property
     def sizes(self) -> tuple[int, int]:
@@ -114,6 +119,25 @@ class RunFiles:
             raw = pa.nulls(bad.num_rows, pa.string())
             self._error.write_table(bad.append_column(self._error_schema.field(RAW), raw))
 
+    @property
+    def children_sizes(self) -> dict[str, int]:
+        """Children file name -> bytes written so far."""
+        return {f"{CHILDREN_PREFIX}{f}.csv": sink.tell() for f, (sink, _) in self._children.items()}
+
+    def add_children(self, field: str, outcomes: pa.Table) -> None:
+        """Outcomes of child records (runner/children.py), in ``children-<field>.csv``: the
+        parent's ``crmbridge_row``, the child's ``crmbridge_position``, then its outcome."""
+        if outcomes.num_rows == 0:
+            return
+        writer = self._children.get(field)
+        if writer is None:
+            path = self.folder / f"{CHILDREN_PREFIX}{field}.csv"
+            schema = pa.schema([pa.field(n, pa.string()) for n in outcomes.column_names])
+            sink = pa.OSFile(str(path), "wb")
+            writer = self._children[field] = (sink, pacsv.CSVWriter(sink, schema))
+        text = [pc.cast(column, pa.string()) for column in outcomes.columns]
+        writer[1].write_table(pa.Table.from_arrays(text, names=outcomes.column_names))
+
     def add_bad_record(self, bad: BadRecord) -> None:
         """A source record that could not be parsed: no row number, its raw text kept."""
         values: list[str | None] = [None] * (1 + len(self._fields))
@@ -132,6 +156,9 @@ class RunFiles:
         )
 
     def close(self) -> None:
+        for sink, writer in self._children.values():
+            writer.close()
+            sink.close()
         self._success.close()
         self._error.close()
         self._success_sink.close()

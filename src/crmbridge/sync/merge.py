@@ -28,7 +28,14 @@ resolve``) decides its field the next time: ``to_b`` / ``to_a`` / ``value``.
 The *pair* is merged when both records are in their subsets; otherwise its kind says what
 happened: ``a_del`` / ``b_del`` (one record deleted), ``forget`` (both deleted, or deleted
 and outside the subset: the link goes), ``out`` (a record left its subset: the pair rests),
-``gone`` (a delete that ``deletes: ignore`` left in place).
+``gone`` (a delete that ``deletes: ignore`` left in place). A record outside its subset is
+never written: when its partner is deleted the link goes and the record stays as it is.
+
+A record changed on one side (any synced field differs from its base) and deleted on the other
+is a conflict of the field ``$record``, decided by ``conflicts.update_vs_delete`` and logged
+whichever way: ``revive`` (decision: the changed side) writes the record back under a new id,
+linked with the values written as its base; ``delete`` (decision: the deleted side) carries
+the delete out by the delete policy; ``hold`` lists it, open, until resolved.
 """
 
 from __future__ import annotations

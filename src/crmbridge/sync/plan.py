@@ -52,6 +52,8 @@ class Op:
     unlink: str | None = None
     #: the id a create gives its record (when the sync chooses it)
     id_given: str | None = None
+    #: a rejected operation's code (RejectCode value; default: invalid_value)
+    code: str | None = None
 
 
 @dataclass
@@ -294,7 +296,8 @@ class Planner:
             batch.resolved.append(int(row["record_res"]))
         if take is not None:
             wins = "delete" if take == gone else "revive"
-        if changed and wins == "hold":
+        if changed and take is None:  # logged also when the policy decides it
+            decision = {"hold": "held", "delete": gone, "revive": other}[wins]
             batch.conflicts.append(
                 {
                     "a_id": row["a_id"],
@@ -304,10 +307,11 @@ class Planner:
                     "a_value": "(deleted)" if gone == "a" else "(changed)",
                     "b_value": "(deleted)" if gone == "b" else "(changed)",
                     "policy": "update_vs_delete",
-                    "decision": "held",
-                    "status": "open",
+                    "decision": decision,
+                    "status": "open" if wins == "hold" else "closed",
                 }
             )
+        if changed and wins == "hold":
             batch.unchanged += 1
             return
         if changed and wins == "revive":
@@ -346,7 +350,7 @@ class Planner:
         link = LinkChange(
             None if gone == "a" else row["a_id"],
             None if gone == "b" else row["b_id"],
-            "{}",  # both sides hold the same values: the next sync finds them equal
+            self._revived_base(row, other),
             "created",
             replaces=row["a_id"] if gone == "a" else None,
         )
@@ -354,6 +358,18 @@ class Planner:
         setattr(link, f"{gone}_create", at)
         batch.links.append(link)
         self._store_new_id(batch, other, row[f"{other}_id"], gone, at)
+
+    def _revived_base(self, row: dict[str, Any], source: str) -> str:
+        """The base of a record written back from ``source``'s record: its values, and what
+        the other side got (null where the pair does not go that way), as for a create."""
+        base = {}
+        for rule in self.rules:
+            i = rule.i
+            goes = rule.to_b if source == "a" else rule.to_a
+            theirs = row[f"{source}t{i}"] if goes else None
+            mine = row[f"{source}c{i}"]
+            base[rule.a] = [mine, theirs] if source == "a" else [theirs, mine]
+        return _dumps(base)
 
     # -- new records ----------------------------------------------------------------------
     def creates(self, rows: list[dict[str, Any]], side: str, batch: SyncBatch) -> None:

@@ -33,6 +33,7 @@ from crmbridge.sync.execute import Executor
 from crmbridge.sync.linking import LinkFinder, load_links
 from crmbridge.sync.merge import RESOLUTIONS_DDL, create_base_sql, merge_sql, rules_of
 from crmbridge.sync.plan import Planner, SyncBatch, decode, encode
+from crmbridge.sync.planfile import SyncPlanHeader, SyncPlanWriter, now_text
 from crmbridge.sync.report import RunReport
 from crmbridge.sync.sides import SideSetup, open_sides
 from crmbridge.sync.workspace import LINKS_SCHEMA, Workspace
@@ -57,6 +58,8 @@ class SyncOptions:
     full: bool = False
     wait: bool = False
     output_dir: Path | None = None
+    #: a dry run: write its plan to this file (``crmbridge apply`` carries it out)
+    plan_out: Path | None = None
     on_batch: Callable[[SyncBatch], None] | None = None
 
 
@@ -98,6 +101,8 @@ def run_sync(
     """Run (or dry-run) the sync ``loaded`` and record the run. Problems with the profile or
     its connections raise ConfigError; failures during the run are in the summary."""
     options = options or SyncOptions()
+    if options.plan_out is not None and (not options.dry_run or state is None):
+        raise ConfigError("--plan-out writes the plan of a dry run: add --dry-run")
     key = sync_key(loaded)
     dry = options.dry_run
     lock = RunLock.take(state, key, loaded.name, wait=options.wait) if state and not dry else None
@@ -131,6 +136,7 @@ class _Run:
         self.seq = 0
         self.run_id: int | None = None
         self.reads: dict[str, str] = {}
+        self.plan_writer: SyncPlanWriter | None = None
 
     # -- the run --------------------------------------------------------------------------
     def go(self) -> SyncSummary:
@@ -158,6 +164,7 @@ class _Run:
             if state is not None and not self.options.dry_run:
                 resumed = self._resume(executor)
             first = state is None or state.sync.count_links(self.key) == 0
+            self._plan_file(first)
             with Workspace() as ws:
                 cursors = self._read(ws, a, b, first)
                 finder = LinkFinder(
@@ -179,6 +186,12 @@ class _Run:
                     raise NeedsAcceptanceError(self._acceptance_message(ws))
                 for batch in self._batches(ws, a, b):
                     self._step(batch, executor)
+            if self.plan_writer is not None:
+                self.plan_writer.close(
+                    cursors={n: encode_value(v) for n, v in cursors.items()},
+                    counts=dict(self.counts),
+                )
+                self.plan_writer = None
             if state is not None and not self.options.dry_run:
                 for name, value in cursors.items():
                     if value is not None:
@@ -199,6 +212,8 @@ class _Run:
             why = f"profile {self.loaded.name!r}: the sync's scratch database failed: {err}"
             return self._finish(started, RunStatus.FAILED, why, first=False, resumed=resumed)
         finally:
+            if self.plan_writer is not None:
+                self.plan_writer.abandon()
             a.close()
             b.close()
         status = RunStatus.DRY_RUN if self.options.dry_run else RunStatus.SUCCEEDED
@@ -248,6 +263,24 @@ class _Run:
         if self.options.output_dir is not None:
             return self.options.output_dir
         return home_dir() / "runs" / f"{self.run_id}-{_slug(self.loaded.name)}"
+
+    def _plan_file(self, first: bool) -> None:
+        """Start the plan file of a dry run with ``plan_out``."""
+        path = self.options.plan_out
+        if path is None:
+            return
+        assert self.run_id is not None
+        header = SyncPlanHeader(
+            profile_path=str(self.loaded.path),
+            profile_key=self.key,
+            name=self.loaded.name,
+            params=dict(self.loaded.params),
+            created_at=now_text(),
+            first=first,
+            accept_links=self.options.accept_links,
+            made_by_run=self.run_id,
+        )
+        self.plan_writer = SyncPlanWriter(path, header)
 
     # -- resuming -------------------------------------------------------------------------
     def _resume(self, executor: Executor) -> int | None:
@@ -313,7 +346,7 @@ class _Run:
                     continue
                 self.counts[f"{side.name}.read"] += raw.num_rows
                 rows, problems = side.rows(raw, src="read")
-                ws.add_rows(side.name, rows)
+                ws.add_rows(side.name, rows, latest=True)
                 self.report.problems(side.name, problems)
                 self.counts[f"{side.name}.unreadable"] += len(problems)
                 if side.modified:
@@ -425,6 +458,8 @@ class _Run:
         if self.options.on_batch is not None:
             self.options.on_batch(batch)
         if self.options.dry_run:
+            if self.plan_writer is not None:
+                self.plan_writer.add(batch)
             self.report.add(batch, None)
             self.counts.update(self.report.planned_counts(batch))
             return
