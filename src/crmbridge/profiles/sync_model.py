@@ -169,7 +169,8 @@ class FieldPair(_Strict):
     too_long: TooLong | None = Field(
         default=None,
         description="a value longer than the other side allows: reject (the record's write), "
-        "truncate (cut, counted), hold (as a conflict); default: conflicts.too_long",
+        "truncate (cut to fit, as changes.csv shows), hold (as a conflict); default: "
+        "conflicts.too_long",
     )
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from crmbridge.connections import ConnectionStore
@@ -39,6 +40,8 @@ from crmbridge.sync.workspace import LINKS_SCHEMA, Workspace
 
 #: pairs per planned batch (one ledger entry, one transaction of links)
 PAIRS_PER_BATCH = 2_000
+#: links merged per query: a query's answer is held whole, so the memory of a sync stays flat
+MERGE_PAGE = 50_000
 CURSOR_KEY = "cursor"
 
 
@@ -173,6 +176,7 @@ class _Run:
                     fuzzy=profile.link.fuzzy,
                     accept_above=profile.link.accept_above,
                     accept_links=self.options.accept_links,
+                    whole=frozenset(self.full_sides),
                 )
                 self._resolutions(ws, finder)
                 finder.run()
@@ -204,11 +208,14 @@ class _Run:
                 first=False,
                 resumed=resumed,
             )
+        except duckdb.Error as err:  # the scratch database (out of memory, out of disk)
+            why = f"profile {self.loaded.name!r}: the sync's scratch database failed: {err}"
+            return self._finish(started, RunStatus.FAILED, why, first=False, resumed=resumed)
         finally:
             if self.plan_writer is not None:
                 self.plan_writer.abandon()
-            a.connector.close()
-            b.connector.close()
+            a.close()
+            b.close()
         status = RunStatus.DRY_RUN if self.options.dry_run else RunStatus.SUCCEEDED
         if not self.options.dry_run and any(
             n for k, n in self.counts.items() if k.endswith(".rejected")
@@ -337,6 +344,7 @@ class _Run:
             ):
                 if raw.num_rows == 0:
                     continue
+                self.counts[f"{side.name}.read"] += raw.num_rows
                 rows, problems = side.rows(raw, src="read")
                 ws.add_rows(side.name, rows, latest=True)
                 self.report.problems(side.name, problems)
@@ -405,6 +413,7 @@ class _Run:
                 continue
             fetched = side.fetch(missing) if side.caps.match else None
             if fetched is not None and fetched.num_rows:
+                self.counts[f"{n}.fetched"] += fetched.num_rows
                 rows, problems = side.rows(fetched, src="fetched", whole_condition=True)
                 ws.add_rows(n, rows)
                 self.report.problems(n, problems)
@@ -420,14 +429,15 @@ class _Run:
     # -- planning -------------------------------------------------------------------------
     def _batches(self, ws: Workspace, a: SideSetup, b: SideSetup) -> Iterator[SyncBatch]:
         planner = Planner(self.profile, self.rules, a, b, namespace=self.key)
-        sql = merge_sql(self.rules, len(a.link_fields))
-        for chunk in ws.batches(sql, PAIRS_PER_BATCH):
-            batch = SyncBatch()
-            planner.pairs(chunk.to_pylist(), batch)
-            if not batch.empty:
-                yield batch
-            else:
-                self.counts["pairs.unchanged"] += batch.unchanged
+        for where in _link_pages(ws, MERGE_PAGE):
+            sql = merge_sql(self.rules, len(a.link_fields), where)
+            for chunk in ws.batches(sql, PAIRS_PER_BATCH):
+                batch = SyncBatch()
+                planner.pairs(chunk.to_pylist(), batch)
+                if not batch.empty:
+                    yield batch
+                else:
+                    self.counts["pairs.unchanged"] += batch.unchanged
         for side in (a, b):
             n = side.name
             free = (
@@ -490,6 +500,28 @@ class _Run:
             f"`crmbridge sync {self.loaded.path} --dry-run`, then run "
             f"`crmbridge sync {self.loaded.path} --accept-links`"
         )
+
+
+def _link_pages(ws: Workspace, size: int) -> Iterator[str]:
+    """Conditions on ``l.a_id`` that cut the workspace's links into pages of ``size``, in
+    a's id order."""
+    bounds = ws.column(
+        f"SELECT a_id FROM (SELECT a_id, row_number() OVER (ORDER BY a_id) AS n FROM links) "
+        f"WHERE n % {size} = 0 ORDER BY a_id"
+    )
+    low = None
+    for high in [*bounds, None]:
+        parts = []
+        if low is not None:
+            parts.append(f"l.a_id > {_quoted(low)}")
+        if high is not None:
+            parts.append(f"l.a_id <= {_quoted(high)}")
+        yield " AND ".join(parts) or "TRUE"
+        low = high
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _slug(name: str) -> str:

@@ -1,7 +1,8 @@
 """The scratch database of one sync run: both sides' rows and the links they take part in.
 
-A DuckDB database with a memory limit and a temporary folder: what does not fit in memory
-spills to disk there, so a sync of millions of linked records runs in bounded memory. Tables:
+A DuckDB database file in a temporary folder, with a memory limit: what does not fit in
+memory is evicted to the file or spilled beside it, and the merge reads the links page by page,
+so a sync of millions of linked records runs in bounded memory. Tables:
 
 ``a_rows`` / ``b_rows``
     each side's rows (:mod:`crmbridge.sync.sides`), one per record id;
@@ -56,7 +57,7 @@ class Workspace:
         self._folder = Path(tempfile.mkdtemp(prefix="crmbridge-sync-", dir=folder))
         # in memory up to the limit, then spilled to files in the folder
         self.con = duckdb.connect(
-            ":memory:",
+            str(self._folder / "workspace.duckdb"),
             config={"memory_limit": MEMORY_LIMIT, "temp_directory": str(self._folder / "spill")},
         )
         self.con.execute("SET TimeZone = 'UTC'")
