@@ -17,9 +17,10 @@ from pathlib import Path
 from crmbridge.connections import ConnectionStore
 from crmbridge.errors import ConfigError, CrmBridgeError
 from crmbridge.profiles.loader import LoadedSync, load_sync
+from crmbridge.runner.apply import earlier_applies
 from crmbridge.runner.ledger import RunLock
 from crmbridge.runner.run import side_text
-from crmbridge.state import BatchStatus, RunStatus, StateStore, home_dir
+from crmbridge.state import RunStatus, StateStore, home_dir
 from crmbridge.sync.execute import Executor
 from crmbridge.sync.planfile import SyncPlanHeader, batches, read_header, stale
 from crmbridge.sync.report import RunReport
@@ -83,7 +84,9 @@ def _apply(
 ) -> SyncSummary:
     key = sync_key(loaded)
     profile = loaded.profile
-    done_before, in_flight = _earlier(state, key, str(path))
+    done_before, in_flight = earlier_applies(
+        state, key, str(path), mode=APPLY_MODE, position="batch"
+    )
     started = dt.datetime.now(dt.UTC)
     run_id = state.start_run(
         profile=loaded.name,
@@ -167,28 +170,6 @@ def _apply(
         error,
         reads={"a": f"plan {path.name}", "b": f"plan {path.name}"},
     )
-
-
-def _earlier(state: StateStore, key: str, plan: str) -> tuple[set[int], set[int]]:
-    """The batches earlier applies of this file confirmed, and those they left in flight;
-    their unfinished runs are marked interrupted."""
-    done: set[int] = set()
-    pending: set[int] = set()
-    for run in reversed(state.list_runs(limit=1000)):
-        if run.mode != APPLY_MODE or run.profile_key != key:
-            continue
-        if (run.read_state or {}).get("plan") != plan:
-            continue
-        for record in state.ledger.batches(run.id):
-            number = int((record.position or {}).get("batch", -1))
-            if record.status is BatchStatus.CONFIRMED:
-                done.add(number)
-                pending.discard(number)
-            elif number not in done:
-                pending.add(number)
-        if run.status is RunStatus.RUNNING:
-            state.mark_interrupted(run.id, counts=run.counts, error="interrupted; applied again")
-    return done, pending
 
 
 __all__ = ["APPLY_MODE", "apply_sync_plan"]

@@ -148,7 +148,7 @@ def decode(item: dict[str, Any]) -> Any:
     return item
 
 
-class Planner:
+class SyncPlanner:
     """Turns merged pairs and new records into batches (one owner: what a sync writes)."""
 
     def __init__(
@@ -461,4 +461,4 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-__all__ = ["LinkChange", "Op", "Planner", "SyncBatch", "decode", "encode"]
+__all__ = ["LinkChange", "Op", "SyncBatch", "SyncPlanner", "decode", "encode"]

@@ -32,7 +32,7 @@ from crmbridge.state import BatchStatus, RunStatus, StateStore
 from crmbridge.sync.execute import Executor
 from crmbridge.sync.linking import LinkFinder, load_links
 from crmbridge.sync.merge import RESOLUTIONS_DDL, create_base_sql, merge_sql, rules_of
-from crmbridge.sync.plan import Planner, SyncBatch, decode, encode
+from crmbridge.sync.plan import SyncBatch, SyncPlanner, decode, encode
 from crmbridge.sync.planfile import SyncPlanHeader, SyncPlanWriter, now_text
 from crmbridge.sync.report import RunReport
 from crmbridge.sync.sides import SideSetup, open_sides
@@ -428,7 +428,7 @@ class _Run:
 
     # -- planning -------------------------------------------------------------------------
     def _batches(self, ws: Workspace, a: SideSetup, b: SideSetup) -> Iterator[SyncBatch]:
-        planner = Planner(self.profile, self.rules, a, b, namespace=self.key)
+        planner = SyncPlanner(self.profile, self.rules, a, b, namespace=self.key)
         for where in _link_pages(ws, MERGE_PAGE):
             sql = merge_sql(self.rules, len(a.link_fields), where)
             for chunk in ws.batches(sql, PAIRS_PER_BATCH):

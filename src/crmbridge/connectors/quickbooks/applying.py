@@ -35,6 +35,7 @@ from typing import Any
 import pyarrow as pa
 
 from crmbridge.connectors.base import ACTION_COLUMN, ID_COLUMN, OP_KEY_COLUMN, ApplyRequest
+from crmbridge.connectors.common.answers import Done, write_result
 from crmbridge.connectors.quickbooks.catalog import EntityDef
 from crmbridge.connectors.quickbooks.lines import LineError, to_lines
 from crmbridge.connectors.quickbooks.matching import Finder, stored_form
@@ -65,14 +66,6 @@ _CODES = {
     "2170": RejectCode.INVALID_VALUE,
     "6070": RejectCode.INVALID_VALUE,
 }
-
-
-@dataclass(frozen=True)
-class Done:
-    outcome: Outcome
-    id: str | None = None
-    reason: str | None = None
-    code: RejectCode | None = None
 
 
 @dataclass
@@ -141,12 +134,7 @@ class ObjectWriter:
         self._send([op for op in todo if op.action == "delete"], results, doubt)
         self._send([op for op in todo if op.action == "update"], results, doubt)
         self._send(creates, results, doubt)
-        return WriteResult.build(
-            [d.outcome.value if d else Outcome.REJECTED.value for d in results],
-            [d.id if d else None for d in results],
-            [d.reason if d else "no result" for d in results],
-            [d.code.value if d and d.code else None for d in results],
-        )
+        return write_result(results)
 
     # -- preparing ------------------------------------------------------------------------
     def _check_fields(self, names: Sequence[str]) -> None:

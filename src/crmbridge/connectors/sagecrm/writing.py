@@ -30,12 +30,13 @@ saying it may exist.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
 from crmbridge.connectors.base import ACTION_COLUMN, ID_COLUMN, OP_KEY_COLUMN, ApplyRequest
+from crmbridge.connectors.common.answers import Done, Memory, write_result
 from crmbridge.connectors.sagecrm.changes import ChangeWriter, Create, Delete, Operation, Update
 from crmbridge.connectors.sagecrm.fields import EntityMeta
 from crmbridge.connectors.sagecrm.robust import OutcomeUnknownError
@@ -62,31 +63,6 @@ _CODES = (
 Find = Callable[[Sequence[str], Sequence[tuple[Any, ...]]], list[dict[str, Any]]]
 #: ids -> those of live records
 Live = Callable[[Sequence[int]], set[int]]
-
-
-@dataclass(frozen=True)
-class Done:
-    """The outcome of one operation."""
-
-    outcome: Outcome
-    id: str | None = None
-    reason: str | None = None
-    code: RejectCode | None = None
-
-
-@dataclass
-class Memory:
-    """What the attempts at one request's operations answered, for the next attempt (one per
-    connection: the engine repeats a request before it sends the next)."""
-
-    entity: str = ""
-    known: dict[str, Done] = field(default_factory=dict)
-    unsent: set[str] = field(default_factory=set)
-
-    def start(self, entity: str, tokens: Sequence[str]) -> None:
-        self.entity = entity
-        self.known = {}
-        self.unsent = set(tokens)
 
 
 @dataclass
@@ -139,7 +115,7 @@ class EntityWriter:
         memory = self.memory
         if request.attempt == 1:
             memory.start(self.meta.name, [op.token for op in ops])
-        elif memory.entity != self.meta.name:
+        elif memory.object != self.meta.name:
             memory.start(self.meta.name, [])  # nothing known: every operation is in doubt
         for op in ops:
             results[op.index] = memory.known.get(op.token)
@@ -150,12 +126,7 @@ class EntityWriter:
         order = {"create": 0, "update": 1, "delete": 2}
         todo.sort(key=lambda op: (order[op.action], op.index))
         self._send(todo, results)
-        return WriteResult.build(
-            [d.outcome.value if d else Outcome.REJECTED.value for d in results],
-            [d.id if d else None for d in results],
-            [d.reason if d else "no result" for d in results],
-            [d.code.value if d and d.code else None for d in results],
-        )
+        return write_result(results)
 
     # -- preparing ------------------------------------------------------------------------
     def _check_fields(self, names: Sequence[str]) -> None:
