@@ -9,12 +9,19 @@ The files are exactly as complete as the run ledger: a batch's records are writt
 ledger confirms the batch, with the files' sizes; a crashed run's files are cut back to the
 sizes of its last confirmed batch (:func:`truncate`), so they never hold half a batch or half a
 row.
+
+The records are turned into text and written by pyarrow's CSV writer in a thread of its own,
+fed by a bounded queue (at most ``QUEUED`` batches waiting), so the run's thread goes on with
+the next batch; :attr:`RunFiles.sizes` waits until every batch given so far is written, so the
+sizes the ledger confirms always cover whole batches.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import queue
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -30,6 +37,9 @@ TARGET_ID = "crmbridge_id"
 REASON = "crmbridge_reason"
 CODE = "crmbridge_code"
 RAW = "crmbridge_raw"
+
+#: batches waiting for the writer thread at most (then the run's thread waits)
+QUEUED = 2
 
 #: the columns of an outcome table: one row per source record that reached an outcome
 OUTCOME_SCHEMA = pa.schema(
@@ -68,16 +78,53 @@ class RunFiles:
         self._error_sink = pa.OSFile(str(self.error_path), "wb")
         self._success = pacsv.CSVWriter(self._success_sink, self._success_schema)
         self._error = pacsv.CSVWriter(self._error_sink, self._error_schema)
+        self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=QUEUED)
+        #: the first error of the writer thread, raised in the run's thread
+        self._failure: BaseException | None = None
+        self._writer = threading.Thread(target=self._work, name="crmbridge-run-files", daemon=True)
+        self._writer.start()
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                if job is None:
+                    return
+                if self._failure is None:
+                    job()
+            except BaseException as err:  # kept for the run's thread: flush() raises it
+                self._failure = err
+            finally:
+                self._jobs.task_done()
+
+    def _submit(self, job: Callable[[], None]) -> None:
+        self._raise()
+        self._jobs.put(job)
+
+    def _raise(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def flush(self) -> None:
+        """Wait until every record given so far is in the files."""
+        if self._writer.is_alive():
+            self._jobs.join()
+        self._raise()
 
     @property
     def sizes(self) -> tuple[int, int]:
-        """Bytes written so far to the success and the error file."""
+        """Bytes in the success and the error file once every batch given so far is written."""
+        self.flush()
         return self._success_sink.tell(), self._error_sink.tell()
 
     def add(self, source: pa.RecordBatch, outcomes: pa.Table) -> None:
-        """Record ``outcomes`` (OUTCOME_SCHEMA) of records from the source batch ``source``."""
+        """Record ``outcomes`` (OUTCOME_SCHEMA) of records from the source batch ``source``
+        (written by the writer thread)."""
         if outcomes.num_rows == 0:
             return
+        self._submit(lambda: self._add_source(source, outcomes))
+
+    def _add_source(self, source: pa.RecordBatch, outcomes: pa.Table) -> None:
         first = source.column(ROW_COLUMN)[0].as_py()
         index = pc.subtract(outcomes.column(ROW_COLUMN), first)
         records = pa.Table.from_batches([source]).take(index)
@@ -89,7 +136,8 @@ class RunFiles:
         if outcomes.num_rows == 0:
             return
         nulls = {f: pa.nulls(outcomes.num_rows, pa.string()) for f in self._fields}
-        self._add(pa.table(nulls) if nulls else pa.table({}), outcomes)
+        records = pa.table(nulls) if nulls else pa.table({})
+        self._submit(lambda: self._add(records, outcomes))
 
     def _add(self, records: pa.Table, outcomes: pa.Table) -> None:
         n = outcomes.num_rows
@@ -124,18 +172,22 @@ class RunFiles:
             RejectCode.UNREADABLE.value,
             bad.raw,
         ]
-        self._error.write_table(
-            pa.Table.from_pylist(
-                [dict(zip(self._error_schema.names, values, strict=True))],
-                schema=self._error_schema,
-            )
+        table = pa.Table.from_pylist(
+            [dict(zip(self._error_schema.names, values, strict=True))], schema=self._error_schema
         )
+        self._submit(lambda: self._error.write_table(table))
 
     def close(self) -> None:
+        """Write what is queued, end the writer thread and close the files; raises the
+        writer's error, if it had one."""
+        if self._writer.is_alive():
+            self._jobs.put(None)
+            self._writer.join()
         self._success.close()
         self._error.close()
         self._success_sink.close()
         self._error_sink.close()
+        self._raise()
 
 
 def truncate(path: Path, size: int | None) -> None:
