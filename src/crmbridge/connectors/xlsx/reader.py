@@ -1,7 +1,9 @@
-"""Reading a worksheet with python-calamine: header, typed columns, rows that do not fit.
+"""Reading a worksheet: header, typed columns, rows that do not fit.
 
-calamine keeps the sheet's cells in compact native memory; Python values are made one row at
-a time by ``iter_rows`` and turned into Arrow batches of ``batch_size`` rows.
+A sheet is read through fastexcel (``fast.py``: Arrow from native code, no Python per cell)
+when that gives exactly what this module gives; otherwise row by row, with python-calamine,
+as follows. calamine keeps the sheet's cells in compact native memory; Python values are made
+one row at a time by ``iter_rows`` and turned into Arrow batches of ``batch_size`` rows.
 
 Types are inferred from the first ``infer_rows`` data rows (:func:`infer_type`). A later cell
 that does not fit its column's type makes its row a BadRecord (with the sheet's row number and
@@ -28,7 +30,13 @@ from crmbridge.connectors.common.files import (
     infer_type,
     to_text,
 )
-from crmbridge.connectors.xlsx.error_cells import column_letters, error_cells
+from crmbridge.connectors.xlsx import fast
+from crmbridge.connectors.xlsx.error_cells import (
+    ERROR_MARK,
+    column_letters,
+    error_cells,
+    sheet_marks,
+)
 from crmbridge.core.schema import Field, ObjectSchema
 from crmbridge.errors import ConfigError
 
@@ -79,14 +87,28 @@ class SheetReader:
 
     def __init__(self, path: Path, sheet: str, object: str, options: SheetOptions) -> None:
         self.path = path
-        self.book = _open(path)
+        self.book: CalamineWorkbook | None = None
+        #: the whole sheet, typed, when fastexcel read it
+        self._table: pa.Table | None = None
         self._sample: list[tuple[int, list[Any]]] = []
+        found = sheet_marks(path, sheet, {ERROR_MARK, *fast.NA_MARKS})
+        #: the error cells (calamine reads them as empty) by sheet row and column
+        self._errors = error_cells(path, sheet, scanned=True) if ERROR_MARK in found else {}
+        if not self._errors and not options.skip_rows and not fast.missing_words(path, found):
+            whole = fast.read_sheet(
+                path, sheet, object, header=options.header, infer_rows=options.infer_rows
+            )
+            if whole is not None:
+                self.schema, self._table = whole
+                #: read through fastexcel (else row by row)
+                self.fast = True
+                return
+        self.fast = False
+        self.book = _open(path)
         try:
             data = self.book.get_sheet_by_name(sheet)
             #: the sheet column of the first cell calamine returns in a row (0 = A)
             self._first_column = data.start[1] if data.start else 0
-            #: the error cells (calamine reads them as empty) by sheet row and column
-            self._errors = error_cells(path, sheet)
             self._rows = _rows(data, self._errors)
             header = _header(self._rows, options)
             for item in self._rows:
@@ -109,11 +131,17 @@ class SheetReader:
         )
 
     def close(self) -> None:
-        self.book.close()
+        self._table = None
+        if self.book is not None:
+            self.book.close()
 
     def records(self, batch_size: int) -> Iterator[pa.RecordBatch | BadRecord]:
         """Batches of every column of the schema; a BadRecord for each row with a cell that
         does not fit its column's type. Closes the workbook at the end."""
+        if self._table is not None:
+            table, self._table = self._table, None
+            yield from table.to_batches(max_chunksize=batch_size)
+            return
         schema = self.schema
         arrow_schema = schema.arrow_schema()
         columns: list[list[Any]] = [[] for _ in schema.fields]
