@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from crmbridge.connectors.base import ROW_COLUMN, BadRecord
@@ -69,3 +71,34 @@ def test_a_failure_of_the_writer_thread_is_raised_in_the_run(tmp_path: Path) -> 
         files.sizes  # noqa: B018
     with pytest.raises(pa.ArrowException):
         files.close()
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us"])
+def test_utc_datetimes_are_written_as_strftime_writes_them(tmp_path: Path, unit: str) -> None:
+    moments = [
+        dt.datetime(2026, 4, 6, 2, 33, 27, tzinfo=dt.UTC),
+        None,
+        dt.datetime(1, 1, 1, tzinfo=dt.UTC),
+        dt.datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=dt.UTC),
+        dt.datetime(2024, 2, 29, 12, 0, 0, 123000, tzinfo=dt.UTC),
+    ]
+    seen = pa.array(moments, pa.timestamp(unit, tz="UTC"))
+    batch = pa.record_batch({ROW_COLUMN: pa.array(range(1, 6), pa.int64()), "seen": seen})
+    files = RunFiles(tmp_path, ["seen"])
+    files.add(batch, _outcomes(batch))
+    files.close()
+    with files.success_path.open(newline="") as f:
+        written = [r["seen"] or None for r in csv.DictReader(f)]
+    assert written == pc.strftime(seen, format="%Y-%m-%dT%H:%M:%S%z").to_pylist()
+    assert written[0] == ("2026-04-06T02:33:27+0000" if unit == "s" else written[0])
+
+
+def test_outcomes_of_some_records_hold_those_records(tmp_path: Path) -> None:
+    batch = _batch(11, 5)
+    some = _outcomes(batch).take(pa.array([3, 1]))
+    files = RunFiles(tmp_path, ["name"])
+    files.add(batch, some)
+    files.close()
+    with files.success_path.open(newline="") as f:
+        rows = [(r["crmbridge_row"], r["name"]) for r in csv.DictReader(f)]
+    assert rows == [("14", "n14"), ("12", "n12")]

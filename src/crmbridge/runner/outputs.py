@@ -127,7 +127,9 @@ class RunFiles:
     def _add_source(self, source: pa.RecordBatch, outcomes: pa.Table) -> None:
         first = source.column(ROW_COLUMN)[0].as_py()
         index = pc.subtract(outcomes.column(ROW_COLUMN), first)
-        records = pa.Table.from_batches([source]).take(index)
+        records = pa.Table.from_batches([source])
+        if not _in_place(index, source.num_rows):  # else: one outcome per record, in order
+            records = records.take(index)
         self._add(records, outcomes)
 
     def add_orphans(self, outcomes: pa.Table) -> None:
@@ -208,8 +210,19 @@ def _as_text(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     if pa.types.is_string(column.type):
         return column
     if pa.types.is_timestamp(column.type):
+        if column.type.tz == "UTC":  # as strftime("%Y-%m-%dT%H:%M:%S%z") writes it, faster
+            wall = pc.cast(pc.cast(column, pa.timestamp(column.type.unit)), pa.string())
+            text = pc.replace_substring(wall, " ", "T", max_replacements=1)
+            return pc.binary_join_element_wise(text, "+0000", "")
         return pc.strftime(column, format="%Y-%m-%dT%H:%M:%S%z")
     try:
         return pc.cast(column, pa.string())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return pa.array([None if v is None else str(v) for v in column.to_pylist()], pa.string())
+
+
+def _in_place(index: pa.Array | pa.ChunkedArray, rows: int) -> bool:
+    """Is ``index`` 0, 1 ... rows - 1 (every record of the batch, in order)?"""
+    if len(index) != rows:
+        return False
+    return bool(pc.all(pc.equal(index, pa.array(range(rows), pa.int64()))).as_py())

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from openpyxl import Workbook
 from xlsx_helpers import make_workbook, people_rows
 
 from crmbridge.connectors.xlsx import fast
@@ -101,3 +102,18 @@ def test_a_repeated_name_is_left_to_the_row_by_row_reader(
     assert not SheetReader(tmp_path / "r.xlsx", "S", "S", SheetOptions()).fast
     make_workbook(tmp_path / "r.xlsx", {"S": [["a", "b", "c_2"], [1, 2, 3]]})
     assert SheetReader(tmp_path / "r.xlsx", "S", "S", SheetOptions()).fast
+
+
+@pytest.mark.parametrize("word", ["n/a", "NULL", "<NA>"])
+def test_a_missing_value_word_in_inline_text_is_left_to_the_row_by_row_reader(
+    tmp_path: Path, word: str
+) -> None:
+    book = Workbook(write_only=True)  # text as inline strings, not shared ones
+    sheet = book.create_sheet("S")
+    for row in (["x"], [1], [word], [2]):
+        sheet.append(row)
+    book.save(tmp_path / "w.xlsx")
+    sheet_reader = SheetReader(tmp_path / "w.xlsx", "S", "S", SheetOptions())
+    assert not sheet_reader.fast
+    values = [v for item in sheet_reader.records(10) for v in item.to_pydict()["x"]]
+    assert values == ["1", word, "2"]  # a text column, as the rules say; not a null

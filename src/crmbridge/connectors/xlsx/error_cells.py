@@ -11,7 +11,7 @@ from __future__ import annotations
 import posixpath
 import re
 import zipfile
-from collections.abc import Collection
+from collections.abc import Mapping
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -21,7 +21,8 @@ _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 _PACKAGE_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 #: in the sheet's XML where (and only where) a cell holds an error
-ERROR_MARK = b't="e"'
+ERROR_MARK = re.compile(re.escape(b't="e"'))
+_OVERLAP = 64
 _CHUNK = 1 << 20
 _REFERENCE = re.compile(r"([A-Z]+)([0-9]+)")
 
@@ -43,17 +44,16 @@ def _column_index(letters: str) -> int:
     return index - 1
 
 
-def sheet_marks(path: Path, sheet: str, marks: Collection[bytes]) -> set[bytes]:
-    """Which of ``marks`` (byte strings) the XML of ``sheet`` holds: one pass of
-    decompression, no parsing."""
+def sheet_marks(path: Path, sheet: str, marks: Mapping[str, re.Pattern[bytes]]) -> set[str]:
+    """The names of the ``marks`` (patterns of at most ``_OVERLAP`` bytes) the XML of
+    ``sheet`` holds: one pass of decompression, no parsing."""
     with zipfile.ZipFile(path) as book, book.open(_sheet_part(book, sheet)) as stream:
-        found: set[bytes] = set()
-        longest = max((len(m) for m in marks), default=0)
+        found: set[str] = set()
         tail = b""
-        while chunk := stream.read(_CHUNK):
+        while len(found) < len(marks) and (chunk := stream.read(_CHUNK)):
             window = tail + chunk
-            found.update(m for m in marks if m in window)
-            tail = chunk[-longest:] if longest else b""
+            found.update(n for n, m in marks.items() if n not in found and m.search(window))
+            tail = chunk[-_OVERLAP:]
         return found
 
 
@@ -61,7 +61,7 @@ def error_cells(path: Path, sheet: str, *, scanned: bool = False) -> dict[int, d
     """Sheet row number (1-based) -> {column index (0-based, A = 0): error value}.
 
     ``scanned``: the caller found ERROR_MARK in the sheet already (:func:`sheet_marks`)."""
-    if not scanned and not sheet_marks(path, sheet, [ERROR_MARK]):
+    if not scanned and not sheet_marks(path, sheet, {"error": ERROR_MARK}):
         return {}
     with zipfile.ZipFile(path) as book:
         part = _sheet_part(book, sheet)
@@ -82,11 +82,11 @@ def error_cells(path: Path, sheet: str, *, scanned: bool = False) -> dict[int, d
         return found
 
 
-def shared_strings_hold(path: Path, marks: Collection[bytes]) -> bool:
-    """Does the workbook's shared strings part (if any) hold one of ``marks``?"""
+def shared_strings_hold(path: Path, mark: re.Pattern[bytes]) -> bool:
+    """Does the workbook's shared strings part (if any) hold ``mark``?"""
     with zipfile.ZipFile(path) as book:
         parts = [n for n in book.namelist() if n.lower().endswith("sharedstrings.xml")]
-        return any(m in book.read(part) for part in parts for m in marks)
+        return any(mark.search(book.read(part)) for part in parts)
 
 
 def _sheet_part(book: zipfile.ZipFile, sheet: str) -> str:

@@ -6,7 +6,7 @@ row-by-row reader then reads:
 
 * ``skip_rows`` is set, or the sheet holds error cells (both need the row-by-row reader);
 * a text cell reads as one of fastexcel's "missing value" words (``NA``, ``n/a``, ``null``,
-  ``nan`` ...: :data:`NA_MARKS`): fastexcel would make it an empty cell (or NaN) of a number,
+  ``nan`` ...: :data:`NA_MARK`): fastexcel would make it an empty cell (or NaN) of a number,
   date or boolean column, where the row-by-row reader reports the row;
 * a column mixes kinds of cells anywhere in the sheet (fastexcel's strict inference over every
   row: text in a number column, a number in a text column ...), or holds durations;
@@ -31,22 +31,18 @@ from crmbridge.core.schema import Field, FieldType, ObjectSchema
 #: fastexcel's name of a column without a header cell
 _UNNAMED = "__UNNAMED__"
 _REPEATED = re.compile(r"(.+)_[0-9]+")
-#: the texts fastexcel reads as a missing value (or NaN) in a typed column, as they end a
-#: cell's text in the XML (``>n/a</``), XML-escaped
-NA_MARKS = frozenset(
-    b">" + word + b"</"
-    for word in (
-        b"#N/A", b"#N/A N/A", b"#NA", b"-1.#IND", b"-1.#QNAN", b"-NaN", b"-nan", b"1.#IND",
-        b"1.#QNAN", b"&lt;NA&gt;", b"N/A", b"NA", b"NULL", b"NaN", b"None", b"n/a", b"nan",
-        b"null",
-    )
-)  # fmt: skip
+#: a text fastexcel reads as a missing value (or NaN) in a typed column, as it ends a cell's
+#: text in the XML (``>n/a</``, XML-escaped)
+NA_MARK = re.compile(
+    rb">(?:#N/A(?: N/A)?|#NA|-1\.#IND|-1\.#QNAN|-NaN|-nan|1\.#IND|1\.#QNAN|&lt;NA&gt;"
+    rb"|N/A|NA|NULL|NaN|None|n/a|nan|null)</"
+)
 
 
-def missing_words(path: Path, found: set[bytes]) -> bool:
+def missing_words(path: Path, found: set[str]) -> bool:
     """Does the workbook hold a text fastexcel would read as missing? ``found``: the marks
-    the sheet's own XML holds (``error_cells.sheet_marks``)."""
-    return bool(found & NA_MARKS) or shared_strings_hold(path, NA_MARKS)
+    the sheet's own XML holds (``error_cells.sheet_marks``), ``"missing"`` for NA_MARK."""
+    return "missing" in found or shared_strings_hold(path, NA_MARK)
 
 
 def read_sheet(

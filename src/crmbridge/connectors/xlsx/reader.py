@@ -91,9 +91,9 @@ class SheetReader:
         #: the whole sheet, typed, when fastexcel read it
         self._table: pa.Table | None = None
         self._sample: list[tuple[int, list[Any]]] = []
-        found = sheet_marks(path, sheet, {ERROR_MARK, *fast.NA_MARKS})
+        found = sheet_marks(path, sheet, {"error": ERROR_MARK, "missing": fast.NA_MARK})
         #: the error cells (calamine reads them as empty) by sheet row and column
-        self._errors = error_cells(path, sheet, scanned=True) if ERROR_MARK in found else {}
+        self._errors = error_cells(path, sheet, scanned=True) if "error" in found else {}
         if not self._errors and not options.skip_rows and not fast.missing_words(path, found):
             whole = fast.read_sheet(
                 path, sheet, object, header=options.header, infer_rows=options.infer_rows
