@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,9 @@ from crmbridge.connectors.xlsx.error_cells import (
 )
 from crmbridge.core.schema import Field, ObjectSchema
 from crmbridge.errors import ConfigError
+
+#: what the sheet's XML is scanned for: error cells, fastexcel's missing-value words
+_MARKS = {"error": ERROR_MARK, "missing": fast.NA_MARK}
 
 
 @dataclass(frozen=True)
@@ -91,19 +95,22 @@ class SheetReader:
         #: the whole sheet, typed, when fastexcel read it
         self._table: pa.Table | None = None
         self._sample: list[tuple[int, list[Any]]] = []
-        found = sheet_marks(path, sheet, {"error": ERROR_MARK, "missing": fast.NA_MARK})
+        # the sheet's XML is scanned while fastexcel reads it (both in native code mostly)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            scan = pool.submit(sheet_marks, path, sheet, _MARKS)
+            whole = None
+            if not options.skip_rows:
+                whole = fast.read_sheet(
+                    path, sheet, object, header=options.header, infer_rows=options.infer_rows
+                )
+            found = scan.result()
         #: the error cells (calamine reads them as empty) by sheet row and column
         self._errors = error_cells(path, sheet, scanned=True) if "error" in found else {}
-        if not self._errors and not options.skip_rows and not fast.missing_words(path, found):
-            whole = fast.read_sheet(
-                path, sheet, object, header=options.header, infer_rows=options.infer_rows
-            )
-            if whole is not None:
-                self.schema, self._table = whole
-                #: read through fastexcel (else row by row)
-                self.fast = True
-                return
-        self.fast = False
+        #: read through fastexcel (else row by row)
+        self.fast = whole is not None and not self._errors and not fast.missing_words(path, found)
+        if whole is not None and self.fast:
+            self.schema, self._table = whole
+            return
         self.book = _open(path)
         try:
             data = self.book.get_sheet_by_name(sheet)
