@@ -9,8 +9,9 @@ Each source batch goes through the same steps (all vectorized over Arrow):
          -> ledger: intent -> apply -> links -> success / error files -> ledger: confirm
 
 A record rejected at any step is in the error file with its reason; nothing is dropped
-silently. Only the main thread writes the target, the files and the ledger; the source is read
-in a background thread a couple of batches ahead.
+silently. Only the main thread writes the target and the ledger (the files' own thread writes
+the files, runner/outputs.py); the source is read in a background thread a couple of batches
+ahead.
 """
 
 from __future__ import annotations
