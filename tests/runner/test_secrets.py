@@ -163,6 +163,21 @@ def test_a_password_written_in_the_url_is_stored_encrypted_and_never_shown(
     assert SECRET not in str(info.value)
 
 
+def test_a_secret_left_at_its_default_is_not_said_to_be_inside_another_setting(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SugarCRM's client_secret defaults to "": nothing was written in another setting
+    monkeypatch.setenv("CRMBRIDGE_HOME", str(home))
+    monkeypatch.setenv("CRMBRIDGE_SECRET_PASSWORD", SECRET)
+    args = ["connection", "add", "crm", "--type", "sugarcrm", "--set", "url=http://127.0.0.1:1"]
+    with pytest.raises(SystemExit) as info:
+        main([*args, "--set", "username=admin"])
+    assert info.value.code in (0, None)
+    out = capsys.readouterr().out
+    assert "Saved connection 'crm'" in out
+    assert "written in another setting" not in out
+
+
 def test_a_password_in_an_inline_url_is_refused(tmp_path: Path) -> None:
     from crmbridge.connections import inline_connection
     from crmbridge.errors import ConfigError

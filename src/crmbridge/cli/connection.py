@@ -94,9 +94,7 @@ def _secrets_inside(model: type[ConnectorSettings], settings: dict[str, Any]) ->
     except ValidationError:
         return []
     return [
-        s
-        for s in secret_fields(model)
-        if s not in settings and getattr(validated, s, None) is not None
+        s for s in secret_fields(model) if s not in settings and s in validated.model_fields_set
     ]
 
 
