@@ -102,3 +102,17 @@ def test_outcomes_of_some_records_hold_those_records(tmp_path: Path) -> None:
     with files.success_path.open(newline="") as f:
         rows = [(r["crmbridge_row"], r["name"]) for r in csv.DictReader(f)]
     assert rows == [("14", "n14"), ("12", "n12")]
+
+
+def test_source_records_with_gaps_in_their_numbers_are_found_by_number(tmp_path: Path) -> None:
+    # a plan file holds only the records that passed the filter: rows 1, 4, 6 of the source
+    batch = pa.record_batch(
+        {ROW_COLUMN: pa.array([1, 4, 6], pa.int64()), "name": ["n1", "n4", "n6"]}
+    )
+    some = _outcomes(batch).take(pa.array([2, 0]))
+    files = RunFiles(tmp_path, ["name"])
+    files.add(batch, some)
+    files.close()
+    with files.success_path.open(newline="") as f:
+        rows = [(r["crmbridge_row"], r["name"]) for r in csv.DictReader(f)]
+    assert rows == [("6", "n6"), ("1", "n1")]

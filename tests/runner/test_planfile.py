@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -86,6 +87,47 @@ def test_apply_carries_out_exactly_the_plan(
     # applied once: applying the same file again carries out nothing more
     again = apply_plan(planned, connections=store, state=state, output_dir=tmp_path / "b")
     assert nonzero(again.counts) == {}
+
+
+def test_a_plan_of_a_filtered_source_is_carried_out(
+    tmp_path: Path, store: ConnectionStore, state: StateStore
+) -> None:
+    # the filter leaves gaps in the record numbers of the plan (it was a traceback)
+    _sql(tmp_path, "CREATE TABLE people (email TEXT PRIMARY KEY, name TEXT)")
+    write_csv(
+        tmp_path / "people.csv",
+        "email,name\na@x.com,Ann\nb@x.com,Bob\nc@x.com,Cy\nd@x.com,Di\ne@x.com,Eve\n",
+    )
+    filtered = PROFILE.replace(
+        "object: people.csv}", "object: people.csv, filter: name <> 'Bob' and name <> 'Di'}"
+    )
+    path = tmp_path / "filtered.plan.parquet"
+    run(write_profile(tmp_path, filtered), store, state, dry_run=True, plan_out=path)
+    summary = apply_plan(path, connections=store, state=state, output_dir=tmp_path / "a")
+    assert summary.status is RunStatus.SUCCEEDED
+    assert nonzero(summary.counts) == {"created": 3}
+    with (tmp_path / "a" / "success.csv").open(encoding="utf-8", newline="") as f:
+        lines = list(csv.reader(f))
+    assert [line[:2] for line in lines[1:]] == [
+        ["1", "a@x.com"],
+        ["3", "c@x.com"],
+        ["5", "e@x.com"],
+    ]
+
+
+def test_apply_creates_a_target_the_profile_creates(
+    tmp_path: Path, store: ConnectionStore, state: StateStore
+) -> None:
+    write_csv(tmp_path / "people.csv", "email,name\na@x.com,Ann\nb@x.com,Bob\n")
+    text = PROFILE.replace("mode: upsert,", "mode: upsert, create: true,").replace(
+        "db.sqlite", "new.sqlite"
+    )
+    path = tmp_path / "new.plan.parquet"
+    run(write_profile(tmp_path, text), store, state, dry_run=True, plan_out=path)
+    assert not (tmp_path / "new.sqlite").exists()  # a dry run writes nothing
+    summary = apply_plan(path, connections=store, state=state, output_dir=tmp_path / "a")
+    assert summary.status is RunStatus.SUCCEEDED, summary.error
+    assert nonzero(summary.counts) == {"created": 2}
 
 
 def test_records_that_changed_since_the_plan_are_refused(

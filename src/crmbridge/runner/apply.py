@@ -25,7 +25,7 @@ from crmbridge.profiles.loader import LoadedProfile, load_profile
 from crmbridge.runner.ledger import RunLock
 from crmbridge.runner.outputs import OUTCOME, RunFiles
 from crmbridge.runner.planfile import PlanHeader, read_header, refuse, row_groups, split, stale
-from crmbridge.runner.prepare import resolve
+from crmbridge.runner.prepare import prepare, resolve
 from crmbridge.runner.run import COUNT_NAMES, RunSummary
 from crmbridge.runner.writing import TargetWriter
 from crmbridge.state import BatchStatus, RunStatus, StateStore, home_dir
@@ -88,6 +88,9 @@ def _apply(
         connection = resolve(loaded, "target", connections)
         target = connection.connector(base_dir=loaded.base_dir)
         target.open()
+        if loaded.profile.target.create and header.object not in target.objects():
+            # the dry run that made the plan created nothing: create the target as a run does
+            prepare(loaded, connections, create=True).close()
         writer = TargetWriter(
             target,
             header.spec(),

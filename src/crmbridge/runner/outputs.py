@@ -130,10 +130,14 @@ class RunFiles:
         self._submit(lambda: self._add_source(source, outcomes))
 
     def _add_source(self, source: pa.RecordBatch, outcomes: pa.Table) -> None:
-        first = source.column(ROW_COLUMN)[0].as_py()
+        rows = source.column(ROW_COLUMN)
+        first = rows[0].as_py()
         index = pc.subtract(outcomes.column(ROW_COLUMN), first)
         records = pa.Table.from_batches([source])
         if not _in_place(index, source.num_rows):  # else: one outcome per record, in order
+            if rows[-1].as_py() - first + 1 != source.num_rows:
+                # the records' numbers have gaps (a plan file holds the records it acts on)
+                index = pc.index_in(outcomes.column(ROW_COLUMN), value_set=rows)
             records = records.take(index)
         self._add(records, outcomes)
 
