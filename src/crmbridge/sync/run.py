@@ -245,7 +245,8 @@ class _Run:
     # -- resuming -------------------------------------------------------------------------
     def _resume(self, executor: Executor) -> int | None:
         """Carry out the batch in flight of an interrupted run of this sync (its process is
-        gone: this run holds the lock) and close that run."""
+        gone: this run holds the lock) and close that run, linked to this one when it wrote
+        anything."""
         assert self.state is not None
         assert self.run_id is not None
         resumed = None
@@ -260,9 +261,10 @@ class _Run:
                 elif record.plan:
                     batch = SyncBatch.loads(record.plan)
                     done = executor.run(batch, attempt=2)
+                    # counted once: in this run, which wrote it (the interrupted run keeps
+                    # the counts of what it confirmed)
                     self.counts.update(done.counts)
                     self.report.add(batch, done)
-                    counts.update(done.counts)
                     self.state.ledger.confirm(
                         run.id,
                         record.seq,
@@ -271,11 +273,14 @@ class _Run:
                         success_bytes=0,
                         error_bytes=0,
                     )
-                    resumed = run.id
+            # a run that wrote anything is continued by this one (which reads again what it
+            # did not get to), with its batch in flight or without
+            if batches:
+                resumed = run.id
             self.state.mark_interrupted(
                 run.id,
                 counts=dict(counts),
-                error=f"interrupted; its batch in flight was carried out by run {self.run_id}",
+                error=f"interrupted; continued by run {self.run_id}",
                 resumed_by=self.run_id if resumed == run.id else None,
             )
         return resumed
