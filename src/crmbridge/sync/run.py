@@ -30,7 +30,13 @@ from crmbridge.runner.run import side_text
 from crmbridge.state import BatchStatus, RunStatus, StateStore
 from crmbridge.sync.execute import Executor
 from crmbridge.sync.linking import LinkFinder, load_links
-from crmbridge.sync.merge import RESOLUTIONS_DDL, create_base_sql, merge_sql, rules_of
+from crmbridge.sync.merge import (
+    RECORD_FIELD,
+    RESOLUTIONS_DDL,
+    create_base_sql,
+    merge_sql,
+    rules_of,
+)
 from crmbridge.sync.plan import Planner, SyncBatch, decode, encode
 from crmbridge.sync.report import RunReport
 from crmbridge.sync.sides import SideSetup, open_sides
@@ -361,8 +367,21 @@ class _Run:
             take = choice.get("take", "value")
             rows.append((conflict.a_id, conflict.field, take, choice.get("value"), conflict.id))
         if rows:
-            ws.con.executemany("INSERT INTO resolutions VALUES (?, ?, ?, ?, ?)", rows)
             finder.load_links("a", sorted({r[0] for r in rows}))
+        # open conflicts of fields (take "open"): closed when their field is no longer in
+        # conflict (made equal by hand, changed back), so a stale one is never resolved later
+        decided = {(r[0], r[1]) for r in rows}
+        for conflict in self.state.sync.conflicts(self.key, status="open", limit=100_000):
+            where = (conflict.a_id, conflict.field)
+            if (
+                conflict.a_id is not None
+                and conflict.field != RECORD_FIELD
+                and where not in decided
+            ):
+                rows.append((conflict.a_id, conflict.field, "open", None, conflict.id))
+                decided.add(where)
+        if rows:
+            ws.con.executemany("INSERT INTO resolutions VALUES (?, ?, ?, ?, ?)", rows)
 
     def _partners(self, ws: Workspace, finder: LinkFinder, a: SideSetup, b: SideSetup) -> None:
         """Every linked record of the workspace's links, fetched when the read did not
