@@ -45,6 +45,8 @@ from crmbridge.sync.workspace import LINKS_SCHEMA, Workspace
 #: pairs per planned batch (one ledger entry, one transaction of links)
 PAIRS_PER_BATCH = 2_000
 CURSOR_KEY = "cursor"
+#: the records whose writes failed in the last run, looked at again by the next
+RETRY_KEY = "retry"
 
 
 class NeedsAcceptanceError(ConfigError):
@@ -134,6 +136,8 @@ class _Run:
         self.seq = 0
         self.run_id: int | None = None
         self.reads: dict[str, str] = {}
+        #: side -> ids of records whose writes failed in this run (tried again next run)
+        self.retry: dict[str, set[str]] = {"a": set(), "b": set()}
 
     # -- the run --------------------------------------------------------------------------
     def go(self) -> SyncSummary:
@@ -185,6 +189,8 @@ class _Run:
                 for name, value in cursors.items():
                     if value is not None:
                         state.set_value(self.key, f"{CURSOR_KEY}:{name}", encode_value(value))
+                retry = {name: sorted(ids) for name, ids in self.retry.items()}
+                state.set_value(self.key, RETRY_KEY, retry)
         except NeedsAcceptanceError:
             if state is not None and self.run_id is not None:
                 state.discard_run(self.run_id)
@@ -267,6 +273,7 @@ class _Run:
                 elif record.plan:
                     batch = SyncBatch.loads(record.plan)
                     done = executor.run(batch, attempt=2)
+                    self._failed(done)
                     # counted once: in this run, which wrote it (the interrupted run keeps
                     # the counts of what it confirmed)
                     self.counts.update(done.counts)
@@ -324,9 +331,24 @@ class _Run:
             highest[side.name] = (
                 top if top is not None else (decode_value(saved) if saved else None)
             )
+        self._again(ws, a, b, full_sides)
         self._load_links(ws, full_sides)
         self.full_sides = full_sides
         return highest
+
+    def _again(self, ws: Workspace, a: SideSetup, b: SideSetup, full_sides: list[str]) -> None:
+        """The records whose writes failed in the last run, fetched when a read of changes
+        did not return them: their writes are tried again (their links come with them)."""
+        saved = self.state.get_value(self.key, RETRY_KEY) if self.state else None
+        for side in (a, b):
+            ids = (saved or {}).get(side.name) or []
+            if side.name in full_sides or not ids:
+                continue
+            fetched = side.fetch(ids)
+            if fetched is not None and fetched.num_rows:
+                rows, problems = side.rows(fetched, src="fetched", whole_condition=True)
+                ws.add_rows(side.name, rows)
+                self.report.problems(side.name, problems)
 
     def _load_links(self, ws: Workspace, full_sides: list[str]) -> None:
         if self.state is None:
@@ -372,12 +394,10 @@ class _Run:
         # conflict (made equal by hand, changed back), so a stale one is never resolved later
         decided = {(r[0], r[1]) for r in rows}
         for conflict in self.state.sync.conflicts(self.key, status="open", limit=100_000):
+            if conflict.a_id is None or conflict.field == RECORD_FIELD:
+                continue
             where = (conflict.a_id, conflict.field)
-            if (
-                conflict.a_id is not None
-                and conflict.field != RECORD_FIELD
-                and where not in decided
-            ):
+            if where not in decided:
                 rows.append((conflict.a_id, conflict.field, "open", None, conflict.id))
                 decided.add(where)
         if rows:
@@ -454,6 +474,7 @@ class _Run:
                 plan=batch.dumps(),
             )
         done = executor.run(batch)
+        self._failed(done)
         self.counts.update(done.counts)
         self.counts["links.saved"] += done.links_saved
         self.counts["links.removed"] += done.links_removed
@@ -468,6 +489,10 @@ class _Run:
                 success_bytes=0,
                 error_bytes=0,
             )
+
+    def _failed(self, done: Any) -> None:
+        for name, ids in done.retry.items():
+            self.retry[name] |= ids
 
     def _acceptance_message(self, ws: Workspace) -> str:
         made = ws.scalar("SELECT count(*) FROM links WHERE kind <> 'old'") or 0
