@@ -69,7 +69,10 @@ class World:
             self._add("b", vat, edit[2], None)
         else:
             side, pick = edit[1], edit[2]
-            ids = sorted(pair.rows_a()) if side == "a" else sorted(pair.rows_b())
+            # in an order that does not depend on the ids the sync gives (they vary by folder)
+            rows = pair.rows_a() if side == "a" else pair.rows_b()
+            key = "vat" if side == "a" else "sic_code"
+            ids = sorted(rows, key=lambda i: (rows[i][key] or "", str(i)))
             if not ids:
                 return
             record = ids[pick % len(ids)]

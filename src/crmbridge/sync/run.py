@@ -45,7 +45,7 @@ from crmbridge.sync.workspace import LINKS_SCHEMA, Workspace
 #: pairs per planned batch (one ledger entry, one transaction of links)
 PAIRS_PER_BATCH = 2_000
 CURSOR_KEY = "cursor"
-#: the records whose writes failed in the last run, looked at again by the next
+#: the records whose writes failed or that were held in the last run, looked at again
 RETRY_KEY = "retry"
 
 
@@ -136,7 +136,8 @@ class _Run:
         self.seq = 0
         self.run_id: int | None = None
         self.reads: dict[str, str] = {}
-        #: side -> ids of records whose writes failed in this run (tried again next run)
+        #: side -> ids of records whose writes failed or that were held in this run: the
+        #: next run looks at them again
         self.retry: dict[str, set[str]] = {"a": set(), "b": set()}
 
     # -- the run --------------------------------------------------------------------------
@@ -185,6 +186,10 @@ class _Run:
                     raise NeedsAcceptanceError(self._acceptance_message(ws))
                 for batch in self._batches(ws, a, b):
                     self._step(batch, executor)
+                # held records are looked at again next time (what held them may go away
+                # without them changing)
+                for side, record in ws.con.execute("SELECT side, id FROM holds").fetchall():
+                    self.retry[side].add(record)
             if state is not None and not self.options.dry_run:
                 for name, value in cursors.items():
                     if value is not None:
@@ -337,8 +342,9 @@ class _Run:
         return highest
 
     def _again(self, ws: Workspace, a: SideSetup, b: SideSetup, full_sides: list[str]) -> None:
-        """The records whose writes failed in the last run, fetched when a read of changes
-        did not return them: their writes are tried again (their links come with them)."""
+        """The records whose writes failed or that were held in the last run, fetched when a
+        read of changes did not return them: they are tried again (their links come with
+        them)."""
         saved = self.state.get_value(self.key, RETRY_KEY) if self.state else None
         for side in (a, b):
             ids = (saved or {}).get(side.name) or []
