@@ -5,8 +5,9 @@ subset, a record entered on both sides by hand) followed by a sync, under a poli
 holds nothing (``a`` or ``b`` wins; a change against a delete revives or deletes). After each
 sync: links are 1:1 and name records that exist, every record in its subset is linked, linked
 records in their subsets are equal on the synced fields, a conflict is logged exactly for each
-field both sides changed to different values since the last sync, and a second sync writes
-nothing on either side.
+field both sides changed to different values since the last sync, and (in rounds that ask
+for it; the others edit records the sync just wrote) a second sync writes nothing on either
+side. ``CRMBRIDGE_SYNC_EXAMPLES`` sets the number of examples.
 """
 
 from __future__ import annotations
@@ -178,7 +179,7 @@ def _norm(value: Any) -> Any:
 
 
 @settings(
-    max_examples=int(os.environ.get("CRMBRIDGE_SYNC_EXAMPLES", "25")),  # ~2 s each
+    max_examples=int(os.environ.get("CRMBRIDGE_SYNC_EXAMPLES", "25")),  # ~1 s each
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
