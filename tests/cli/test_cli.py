@@ -127,6 +127,9 @@ def test_profile_schema_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert _run(["profile", "schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert "source" in schema["properties"]
+    assert _run(["profile", "schema", "--sync"]) == 0
+    sync_schema = json.loads(capsys.readouterr().out)
+    assert {"a", "b", "link", "fields", "conflicts"} <= set(sync_schema["properties"])
     (tmp_path / "in.csv").write_text("a\n1\n", encoding="utf-8")
     (tmp_path / "p.yaml").write_text(
         "source: {connection: {type: csv, path: .}, object: in.csv, filter: a = '1'}\n"

@@ -14,7 +14,18 @@ import typer
 import typer.main
 
 from crmbridge import __version__
-from crmbridge.cli import connection, discover, profile, runs, sandbox, sync
+from crmbridge.cli import (
+    connection,
+    copy,
+    discover,
+    profile,
+    runs,
+    sandbox,
+    schedule,
+    serve,
+    sync,
+    worker,
+)
 from crmbridge.cli.render import console_err
 from crmbridge.errors import ConfigError, CrmBridgeError
 
@@ -47,16 +58,39 @@ def _root(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
+    log_format: Annotated[
+        str | None,
+        typer.Option(
+            "--log-format",
+            help="Write crmbridge's log records to stderr as text or json (one object per "
+            "line); default: $CRMBRIDGE_LOG_FORMAT, else log_format in settings.yaml, else "
+            "only warnings.",
+            metavar="FORMAT",
+        ),
+    ] = None,
 ) -> None:
     """crmbridge: profiles move records from a source object to a target object."""
+    import os
+
+    from crmbridge.ops.logs import LOG_FORMAT_ENV, chosen_format, configure_logging
+
+    fmt = chosen_format(log_format)
+    if fmt is not None:
+        configure_logging(fmt)
+        os.environ[LOG_FORMAT_ENV] = fmt  # for the commands that configure again, and the
+        # runs a scheduler starts
 
 
 app.add_typer(connection.app, name="connection")
 app.add_typer(profile.app, name="profile")
 app.add_typer(sandbox.app, name="sandbox")
+app.add_typer(schedule.app, name="schedule")
 discover.register(app)
 runs.register(app)
+copy.register(app)
 sync.register(app)
+worker.register(app)
+serve.register(app)
 
 
 def _tidy_help(command: Any, *, settings: bool) -> None:

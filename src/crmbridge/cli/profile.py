@@ -33,8 +33,13 @@ def check(
 
 
 @app.command()
-def schema() -> None:
+def schema(
+    sync: Annotated[
+        bool, typer.Option("--sync", help="The schema of sync profiles (crmbridge sync).")
+    ] = False,
+) -> None:
     """Print the JSON Schema of profile files, for editors (yaml-language-server)."""
-    from crmbridge.profiles.model import json_schema
+    from crmbridge.profiles import model, sync_model
 
-    typer.echo(json.dumps(json_schema(), indent=2))
+    found = sync_model.json_schema() if sync else model.json_schema()
+    typer.echo(json.dumps(found, indent=2))

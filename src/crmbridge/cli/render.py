@@ -133,6 +133,8 @@ def print_summary(summary: RunSummary) -> None:
     )
     if summary.error:
         console_err.print(f"[red]{summary.error}[/red]", highlight=False, soft_wrap=True)
+    if summary.note:
+        console.print(summary.note, highlight=False, soft_wrap=True)
     if summary.success_file:
         console.print(f"success file: {summary.success_file}")
     if summary.error_file:

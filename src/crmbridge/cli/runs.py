@@ -20,9 +20,12 @@ from crmbridge.cli.render import (
     print_summary,
     progress_bar,
 )
+from crmbridge.cli.worker import Broker, Queue, submit
+from crmbridge.errors import ConfigError
 
 if TYPE_CHECKING:
     from crmbridge.profiles.loader import LoadedProfile
+    from crmbridge.runner import RunSummary
 
 EXAMPLE_DIR = "crmbridge-example"
 EXAMPLE_PROFILE = "contacts-to-sqlite.yaml"
@@ -118,7 +121,9 @@ def run(
     restart: Annotated[
         bool,
         typer.Option(
-            "--restart", help="Do not continue an interrupted run of the profile: start over."
+            "--restart",
+            help="Do not continue an interrupted run of the profile: start over (and read a "
+            "source file even if it is unchanged since the last successful run).",
         ),
     ] = False,
     again: Annotated[
@@ -137,6 +142,31 @@ def run(
             "it out later with `crmbridge apply`.",
         ),
     ] = None,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue", help="Send the run to the Celery workers instead (docs/workers.md)."
+        ),
+    ] = False,
+    partitions: Annotated[
+        int,
+        typer.Option(
+            "--partitions",
+            min=1,
+            help="With --queue: cut the run in N key ranges, one task each.",
+            metavar="N",
+        ),
+    ] = 1,
+    partition_by: Annotated[
+        str | None,
+        typer.Option(
+            "--partition-by",
+            help="With --partitions: the source field of the ranges (default: source.key).",
+            metavar="FIELD",
+        ),
+    ] = None,
+    broker: Broker = None,
+    queue_name: Queue = "crmbridge",
 ) -> None:
     """Run a profile: every record is created, updated, unchanged, deleted or rejected.
 
@@ -145,6 +175,20 @@ def run(
     from crmbridge.runner import run_profile
     from crmbridge.state import StateStore
 
+    if queue and profile is not None:
+        args = pairs(param, "--param")
+        submit(
+            profile,
+            args,
+            state_url=state_url,
+            partitions=partitions,
+            by=partition_by,
+            broker=broker,
+            queue_name=queue_name,
+        )
+        return
+    if partitions > 1 or queue or partition_by is not None:
+        raise ConfigError("--queue needs a profile; --partitions and --partition-by need --queue")
     loaded = _load(profile, pairs(param, "--param"))
     show = sys.stderr.isatty() if progress is None else progress
     with StateStore(state_url) as state, progress_bar(show) as on_progress:
@@ -161,6 +205,8 @@ def run(
             plan_out=plan_out,
         )
     print_summary(summary)
+    if summary.status.value != "dry_run":
+        _ended(summary, loaded)
     if plan_out is not None and summary.error is None:
         console.print(
             f"plan written to {plan_out}; carry it out with: crmbridge apply {plan_out}",
@@ -170,8 +216,28 @@ def run(
     raise typer.Exit(summary.exit_code)
 
 
+def _ended(summary: RunSummary, loaded: LoadedProfile) -> None:
+    """Log how the run ended and send the profile's notifications."""
+    from crmbridge.ops.notify import RunEvent, run_ended
+
+    event = RunEvent(
+        profile=summary.profile,
+        kind="transfer",
+        run_id=summary.run_id,
+        status=summary.status.value,
+        counts=dict(summary.counts),
+        error=summary.error,
+        error_file=str(summary.error_file) if summary.error_file else None,
+    )
+    for sent in run_ended(event, loaded.profile.notify):
+        console.print(f"notified: {sent}", soft_wrap=True, highlight=False)
+
+
 def apply(
-    plan: Annotated[Path, typer.Argument(help="Plan file written by `run --dry-run --plan-out`.")],
+    plan: Annotated[
+        Path,
+        typer.Argument(help="Plan file written by `run` or `sync` with --dry-run --plan-out."),
+    ],
     output_dir: Annotated[
         Path | None,
         typer.Option("--output-dir", "-o", help="Where to put the success and error files."),
@@ -187,6 +253,12 @@ def apply(
     from crmbridge.connections import ConnectionStore
     from crmbridge.runner.apply import apply_plan
     from crmbridge.state import StateStore
+    from crmbridge.sync.planfile import is_sync_plan
+
+    if is_sync_plan(plan):
+        from crmbridge.cli.sync import apply_sync
+
+        apply_sync(plan, output_dir, state_url, wait)
 
     with StateStore(state_url) as state:
         summary = apply_plan(

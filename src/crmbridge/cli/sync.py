@@ -53,6 +53,15 @@ def sync(
         Path | None,
         typer.Option("--output-dir", "-o", help="Where to put the run's files.", metavar="DIR"),
     ] = None,
+    plan_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan-out",
+            help="With --dry-run: write the plan to FILE; carry it out later with "
+            "`crmbridge apply FILE`.",
+            metavar="FILE",
+        ),
+    ] = None,
     limit: Limit = 50,
     state_url: StateUrl = None,
     param: Params = None,
@@ -69,14 +78,53 @@ def sync(
 
     loaded = load_sync(profile, pairs(param, "--param"))
     options = SyncOptions(
-        dry_run=dry_run, accept_links=accept_links, full=full, wait=wait, output_dir=output_dir
+        dry_run=dry_run,
+        accept_links=accept_links,
+        full=full,
+        wait=wait,
+        output_dir=output_dir,
+        plan_out=plan_out,
     )
     with StateStore(state_url) as state:
         summary = run_sync(loaded, connections=ConnectionStore(), state=state, options=options)
+    if not dry_run:
+        from crmbridge.ops.notify import RunEvent, run_ended
+
+        event = RunEvent(
+            profile=summary.name,
+            kind="sync",
+            run_id=summary.run_id,
+            status=summary.status.value,
+            counts=dict(summary.counts),
+            error=summary.error,
+        )
+        run_ended(event, loaded.profile.notify)
     if as_json:
         print_json(_summary_json(summary))
     else:
         _print_summary(summary, limit)
+        if plan_out is not None and summary.error is None:
+            console.print(
+                f"plan written to {plan_out}; carry it out with: crmbridge apply {plan_out}",
+                highlight=False,
+                soft_wrap=True,
+            )
+    raise typer.Exit(summary.exit_code)
+
+
+def apply_sync(
+    plan: Path, output_dir: Path | None, state_url: str | None, wait: bool, limit: int = 50
+) -> None:
+    """``crmbridge apply FILE`` for a sync's plan (see crmbridge.sync.apply)."""
+    from crmbridge.connections import ConnectionStore
+    from crmbridge.state import StateStore
+    from crmbridge.sync.apply import apply_sync_plan
+
+    with StateStore(state_url) as state:
+        summary = apply_sync_plan(
+            plan, connections=ConnectionStore(), state=state, output_dir=output_dir, wait=wait
+        )
+    _print_summary(summary, limit)
     raise typer.Exit(summary.exit_code)
 
 

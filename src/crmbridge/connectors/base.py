@@ -230,6 +230,8 @@ class ApplyRequest:
     #: ``attempt > 1``: what is found already applied is confirmed, never applied twice
     attempt: int = 1
     context: ErrorContext = field(default_factory=ErrorContext)
+    #: the writing profile's identity (operation keys are unique within it)
+    namespace: str = ""
 
 
 @dataclass(frozen=True)
@@ -332,6 +334,13 @@ class Connector(abc.ABC):
         ``date_modified, id``). ``()``: no such fields, but the order repeats exactly (a
         file), so the engine resumes by counting. None (default): no stable order; a resumed
         run reads everything again, which repeatable writes make safe."""
+        return None
+
+    def fingerprint(self, object: str) -> str | None:
+        """A text that changes whenever the content of ``object`` changes (a file's hash), if
+        the system can tell for much less than reading it; None (default): it cannot. A run
+        whose source has the fingerprint of the last successful run of the same profile
+        reads nothing (``docs/state.md``)."""
         return None
 
     # -- write ---------------------------------------------------------------------------

@@ -18,6 +18,8 @@ import pyarrow.compute as pc
 
 from crmbridge.core.duck import connect, duckdb_type
 from crmbridge.core.expressions import KIND_WORDS, convert_sql, kind_of
+from crmbridge.core.nested import describe as describe_nested
+from crmbridge.core.nested import is_nested, json_sql
 from crmbridge.core.outcomes import RejectCode
 from crmbridge.core.schema import ROW_COLUMN
 
@@ -45,6 +47,8 @@ def _quote(name: str) -> str:
 
 def describe_type(dtype: pa.DataType) -> str:
     """What a value of ``dtype`` is, for messages: 'whole number', 'date (YYYY-MM-DD)'."""
+    if is_nested(dtype):
+        return describe_nested(dtype)
     name = _sql_type(dtype)
     if name.startswith("DECIMAL"):
         return f"decimal number (at most {dtype.precision - dtype.scale} digits before the point)"
@@ -69,6 +73,12 @@ class Coercer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @staticmethod
+    def _convert(name: str, dtype: pa.DataType) -> str:
+        if is_nested(dtype):  # JSON text of a declared record or list (core/nested.py)
+            return json_sql(_quote(name), dtype)
+        return convert_sql(_quote(name), _sql_type(dtype), try_=True)
+
     def apply(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[Rejection]]:
         """``batch`` with the typed columns converted; records that did not convert are
         removed from it and returned as rejections (one per record, first failing field)."""
@@ -80,9 +90,7 @@ class Coercer:
         if not todo or batch.num_rows == 0:
             return batch, []
         selects = [
-            f"{convert_sql(_quote(n), _sql_type(todo[n]), try_=True)} AS {_quote(n)}"
-            if n in todo
-            else _quote(n)
+            f"{self._convert(n, todo[n])} AS {_quote(n)}" if n in todo else _quote(n)
             for n in batch.schema.names
         ]
         self._con.register("source", batch)

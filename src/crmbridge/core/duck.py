@@ -53,4 +53,10 @@ def duckdb_type(dtype: pa.DataType) -> str | None:
     if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
         item = duckdb_type(dtype.value_type)
         return f"{item}[]" if item is not None else None
+    if pa.types.is_struct(dtype):
+        fields = [(f.name, duckdb_type(f.type)) for f in dtype]
+        if any(t is None for _, t in fields):
+            return None
+        inner = ", ".join('"' + n.replace('"', '""') + f'" {t}' for n, t in fields)
+        return f"STRUCT({inner})"
     return None

@@ -8,12 +8,12 @@ import json
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from crmbridge.core.schema import suggest
 from crmbridge.errors import ProfileError, ProfileProblem
@@ -49,6 +49,10 @@ class _Loaded(Generic[M]):
     @property
     def name(self) -> str:
         return self.profile.name or self.path.stem
+
+    def with_profile(self, profile: M) -> Self:
+        """The same file with another model: a variant made in code (a partition of a run)."""
+        return type(self)(profile, self.path, self._tree, self.params, self.problems)
 
     @property
     def key(self) -> str:
@@ -98,6 +102,15 @@ def _connection_text(ref: str | InlineConnection, folder: Path) -> str:
         return f"connection:{ref}"
     settings = json.dumps(ref.settings(), sort_keys=True, default=str)
     return f"{ref.type}:{settings}@{folder.resolve()}"
+
+
+def profile_kind(path: str | Path) -> str:
+    """``sync`` for a sync profile file (it has sides ``a`` and ``b``), else ``transfer``."""
+    try:
+        tree = YAML(typ="safe").load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, YAMLError):
+        return "transfer"  # loading it reports the problem
+    return "sync" if isinstance(tree, dict) and "a" in tree and "b" in tree else "transfer"
 
 
 def load_profile(

@@ -10,15 +10,65 @@ from __future__ import annotations
 import enum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from crmbridge.core.identity import KeyRule
 from crmbridge.core.outcomes import WriteMode
 from crmbridge.core.plan import OnMultiple
 from crmbridge.core.schema import FieldType
+from crmbridge.profiles.ops_model import Notify, Schedule
 from crmbridge.profiles.params import ParamType
 
 Scalar = str | int | float | bool | None
+
+
+def _type_declaration(value: Any) -> Any:
+    """A field type name, ``{field: type, ...}`` (a record) or ``[type]`` (a list of them)."""
+    if isinstance(value, FieldType):
+        return value
+    if isinstance(value, str):
+        try:
+            return FieldType(value)
+        except ValueError:
+            known = ", ".join(t.value for t in FieldType)
+            raise ValueError(f"unknown type {value!r}; use one of {known}") from None
+    if isinstance(value, dict) and value:
+        return {str(k): _type_declaration(v) for k, v in value.items()}
+    if isinstance(value, list) and len(value) == 1:
+        return [_type_declaration(value[0])]
+    raise ValueError("a type is a type name, {field: type, ...} for a record, or [type] for a list")
+
+
+_TYPE_NAMES: dict[str, Any] = {"enum": [t.value for t in FieldType]}
+_NESTED: list[dict[str, Any]] = [
+    _TYPE_NAMES,
+    {"type": "object", "minProperties": 1},
+    {"type": "array", "minItems": 1, "maxItems": 1},
+]
+_TYPE_JSON_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        _TYPE_NAMES,
+        {"type": "object", "minProperties": 1, "additionalProperties": {"anyOf": _NESTED}},
+        {"type": "array", "minItems": 1, "maxItems": 1, "items": {"anyOf": _NESTED}},
+    ],
+    "description": "a type name, {field: type, ...} for a record (JSON object), or [type] "
+    "for a list (JSON array)",
+}
+
+#: what ``source.types`` says of one field (see core/nested.py)
+TypeDeclaration = Annotated[
+    Any,
+    PlainValidator(_type_declaration),
+    WithJsonSchema(_TYPE_JSON_SCHEMA),
+]
 
 
 class _Strict(BaseModel):
@@ -66,10 +116,10 @@ class Source(_Strict):
     filter: str | None = Field(
         default=None, description="SQL condition; records for which it is not TRUE are skipped"
     )
-    types: dict[str, FieldType] = Field(
+    types: dict[str, TypeDeclaration] = Field(
         default_factory=dict,
-        description="types of untyped source fields (CSV); a value that does not convert "
-        "rejects its record",
+        description="types of untyped source fields (CSV), records and lists (JSON text); "
+        "a value that does not convert rejects its record",
     )
     key: list[str] | None = Field(
         default=None,
@@ -192,6 +242,47 @@ class Deduplicate(_Strict):
     )
 
 
+class Children(_Strict):
+    """A list of records in each source record written as child records of the record
+    written from it: an order's lines as rows of a line table carrying the order's key, an
+    account's people as Salesforce Contacts with its AccountId (docs/profiles.md)."""
+
+    field: str = Field(
+        description="the source field holding the list, declared in source.types as "
+        "[{field: type, ...}]"
+    )
+    object: str = Field(description="the child object (table, module) in the target connection")
+    parent_key: str = Field(
+        description="the child field that gets the id of its parent record in the target"
+    )
+    match_keys: list[str] = Field(
+        min_length=1,
+        description="child fields that tell the children of one parent apart (with "
+        "parent_key they find a child again, so a rerun never duplicates one)",
+    )
+    mapping: dict[str, str] = Field(
+        min_length=1,
+        description="child field -> expression over the item's fields and crmbridge_position "
+        "(its place in the list, from 1)",
+    )
+    constants: dict[str, Scalar] = Field(
+        default_factory=dict, description="child field -> fixed value"
+    )
+    create: bool = Field(
+        default=False, description="create the child table when it does not exist (SQL)"
+    )
+
+    @model_validator(mode="after")
+    def _keys_are_mapped(self) -> Children:
+        written = set(self.mapping) | set(self.constants)
+        missing = [k for k in self.match_keys if k not in written]
+        if missing:
+            raise ValueError(f"match keys are not mapped: {', '.join(missing)}")
+        if self.parent_key in written:
+            raise ValueError(f"{self.parent_key!r} is the parent key: crmbridge fills it in")
+        return self
+
+
 class TruncationAction(enum.StrEnum):
     REJECT = "reject"
     TRUNCATE = "truncate"
@@ -272,6 +363,11 @@ class Profile(_Strict):
     )
     links: list[Link] = Field(default_factory=list)
     deduplicate: Deduplicate | None = None
+    children: list[Children] = Field(
+        default_factory=list,
+        description="lists of records in a source record, written as child records of the "
+        "record written from it",
+    )
     value_maps: dict[str, dict[str, Scalar]] = Field(
         default_factory=dict,
         description="name -> {value: replacement}; use as a function, e.g. status_map(status); "
@@ -280,6 +376,12 @@ class Profile(_Strict):
     batch_size: int = Field(default=10_000, ge=1, le=1_000_000)
     errors: Errors = Field(default_factory=Errors)
     dry_run: bool = False
+    schedule: Schedule | None = Field(
+        default=None, description="when it runs by itself (docs/schedules.md)"
+    )
+    notify: Notify | None = Field(
+        default=None, description="whom to tell when a run fails or rejects records"
+    )
 
     def ends(self) -> list[tuple[Any, str]]:
         """(connection, object) of the source and the target, for the profile's identity."""

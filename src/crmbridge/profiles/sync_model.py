@@ -24,6 +24,7 @@ from pydantic import Field, field_validator, model_validator
 
 from crmbridge.core.identity import KeyRule
 from crmbridge.profiles.model import ConnectionRef, Scalar, _Strict
+from crmbridge.profiles.ops_model import Notify, Schedule
 
 
 class Direction(enum.StrEnum):
@@ -168,7 +169,8 @@ class FieldPair(_Strict):
     too_long: TooLong | None = Field(
         default=None,
         description="a value longer than the other side allows: reject (the record's write), "
-        "truncate (cut, counted), hold (as a conflict); default: conflicts.too_long",
+        "truncate (cut to fit, as changes.csv shows), hold (as a conflict); default: "
+        "conflicts.too_long",
     )
 
 
@@ -219,6 +221,12 @@ class SyncProfile(_Strict):
     deletes: Deletes = Field(default_factory=Deletes)
     inserts: Inserts = Field(default_factory=Inserts)
     batch_size: int = Field(default=10_000, ge=1, le=1_000_000)
+    schedule: Schedule | None = Field(
+        default=None, description="when it runs by itself (docs/schedules.md)"
+    )
+    notify: Notify | None = Field(
+        default=None, description="whom to tell when a run fails or rejects records"
+    )
 
     def ends(self) -> list[tuple[Any, str]]:
         """(connection, object) of each side, for the sync's identity."""

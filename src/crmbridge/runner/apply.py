@@ -66,7 +66,7 @@ def _apply(
     output_dir: Path | None,
     lock: RunLock,
 ) -> RunSummary:
-    done, in_flight = _earlier(state, loaded.key, str(path))
+    done, in_flight = earlier_applies(state, loaded.key, str(path))
     started = dt.datetime.now(dt.UTC)
     run_id = state.start_run(
         profile=loaded.name,
@@ -186,23 +186,26 @@ def _current(writer: TargetWriter, plan: Plan) -> pa.RecordBatch | None:
     return writer.match_candidates(shown)
 
 
-def _earlier(state: StateStore, key: str, plan: str) -> tuple[set[int], set[int]]:
-    """The row groups earlier applies of this plan file confirmed, and those they left in
-    flight; their unfinished runs are marked interrupted."""
+def earlier_applies(
+    state: StateStore, key: str, plan: str, *, mode: str = APPLY_MODE, position: str = "row_group"
+) -> tuple[set[int], set[int]]:
+    """The parts (``position`` in the ledger's batch position) that earlier applies (runs of
+    ``mode``) of the plan file ``plan`` confirmed, and those they left in flight; their
+    unfinished runs are marked interrupted."""
     done: set[int] = set()
     pending: set[int] = set()
     for run in reversed(state.list_runs(limit=1000)):
-        if run.mode != APPLY_MODE or run.profile_key != key:
+        if run.mode != mode or run.profile_key != key:
             continue
         if (run.read_state or {}).get("plan") != plan:
             continue
         for batch in state.ledger.batches(run.id):
-            group = int((batch.position or {}).get("row_group", -1))
+            part = int((batch.position or {}).get(position, -1))
             if batch.status is BatchStatus.CONFIRMED:
-                done.add(group)
-                pending.discard(group)
-            elif group not in done:
-                pending.add(group)
+                done.add(part)
+                pending.discard(part)
+            elif part not in done:
+                pending.add(part)
         if run.status is RunStatus.RUNNING:
             state.mark_interrupted(run.id, counts=run.counts, error="interrupted; applied again")
     return done, pending
@@ -214,4 +217,4 @@ def _empty(table: pa.Table) -> pa.RecordBatch:
     )
 
 
-__all__ = ["APPLY_MODE", "apply_plan"]
+__all__ = ["APPLY_MODE", "apply_plan", "earlier_applies"]

@@ -9,8 +9,9 @@ Each source batch goes through the same steps (all vectorized over Arrow):
          -> ledger: intent -> apply -> links -> success / error files -> ledger: confirm
 
 A record rejected at any step is in the error file with its reason; nothing is dropped
-silently. Only the main thread writes the target, the files and the ledger; the source is read
-in a background thread a couple of batches ahead.
+silently. Only the main thread writes the target and the ledger (the files' own thread writes
+the files, runner/outputs.py); the source is read in a background thread a couple of batches
+ahead.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from crmbridge.core.plan import SOURCE_KEY_COLUMN, Plan
 from crmbridge.core.validate import validate
 from crmbridge.errors import CrmBridgeError, RecordError
 from crmbridge.profiles.model import OnReject
+from crmbridge.runner.children import ChildWriter
+from crmbridge.runner.children import count as count_children
 from crmbridge.runner.incremental import Cursor
 from crmbridge.runner.ledger import Recovery, RunLedger
 from crmbridge.runner.outputs import OUTCOME, OUTCOME_SCHEMA, REASON, RunFiles, outcome_table
@@ -85,6 +88,18 @@ class StepResult:
     plan: Plan | None = None
     mapped: pa.RecordBatch | None = None  # the records as they were (or would be) written
     sent: list[Sent] = field(default_factory=list)
+    #: children section (its list field) -> the outcome of each child (runner/children.py)
+    children: dict[str, pa.Table] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        """This batch's counts: per outcome, filtered, and ``<field>.<outcome>`` of children."""
+        found: dict[str, int] = {}
+        for item in pc.value_counts(self.outcomes.column(OUTCOME)).to_pylist():
+            found[item["values"]] = item["counts"]
+        found[FILTERED] = self.filtered
+        for name, table in self.children.items():
+            found.update(count_children(name, table))
+        return found
 
 
 @dataclass
@@ -103,6 +118,8 @@ class Totals:
         for item in pc.value_counts(outcome).to_pylist():
             self.counts[item["values"]] += item["counts"]
         self.counts[FILTERED] += result.filtered
+        for name, table in result.children.items():
+            self.counts.update(count_children(name, table))
         if self.counts[Outcome.SKIPPED.value]:
             skipped = result.outcomes.filter(pc.equal(outcome, Outcome.SKIPPED.value))
             self.skip_reasons.update(skipped.column(REASON).to_pylist())
@@ -164,6 +181,10 @@ class Pipeline:
             remember=dry_run,
         )
         self._next_row = first_row
+        self.children = [
+            ChildWriter(child, prepared.target, prepared.context, dry_run=dry_run)
+            for child in prepared.children
+        ]
 
     def __enter__(self) -> Pipeline:
         return self
@@ -175,6 +196,8 @@ class Pipeline:
         self._source_coercer.close()
         self._transform.close()
         self._target_coercer.close()
+        for writer in self.children:
+            writer.close()
 
     @property
     def rows_read(self) -> int:
@@ -243,11 +266,14 @@ class Pipeline:
     def finish(self, mapped: Mapped, plan: Plan, outcomes: pa.Table) -> StepResult:
         """Links for the written records, and what to remember of them."""
         outcomes = self.relations.link(mapped.proposed, outcomes)
+        children = {
+            w.child.section.field: w.write(mapped.proposed, outcomes) for w in self.children
+        }
         outcomes = pa.concat_tables([rejections_table(mapped.rejected), outcomes])
         outcomes = outcomes.take(pc.sort_indices(outcomes, [(ROW_COLUMN, "ascending")]))
         sent = [] if self.dry_run else self._sent(mapped, outcomes)
         shown = mapped.proposed.select([*self.columns, ROW_COLUMN])
-        return StepResult(outcomes, mapped.filtered, plan, shown, sent)
+        return StepResult(outcomes, mapped.filtered, plan, shown, sent, children)
 
     def step(self, source: pa.RecordBatch, *, stop_at_reject: bool = False) -> StepResult:
         """Every step for one numbered source batch, without the ledger (preview, dry run)."""
@@ -389,13 +415,15 @@ def execute(
                     mapped = _until_first_reject(mapped)
                 mapped = pipeline.references(mapped)
                 if ledger is not None:
-                    result = ledger.step(pipeline, mapped)
+                    result = ledger.step(pipeline, mapped, files.children_sizes)
                 else:
                     plan = pipeline.plan(mapped)
                     if plans is not None:
                         plans(plan, numbered)
                     result = pipeline.finish(mapped, plan, pipeline.apply(plan))
                 files.add(numbered, result.outcomes)
+                for name, table in result.children.items():
+                    files.add_children(name, table)
                 record_unreadable()
                 totals.add(result)
                 if ledger is not None:

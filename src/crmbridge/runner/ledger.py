@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -29,7 +30,7 @@ import pyarrow.compute as pc
 from crmbridge.core.plan import ACTION_COLUMN, SOURCE_KEY_COLUMN, Plan
 from crmbridge.core.schema import ROW_COLUMN
 from crmbridge.errors import ConfigError
-from crmbridge.runner.outputs import RunFiles, truncate
+from crmbridge.runner.outputs import CHILDREN_PREFIX, RunFiles, truncate
 from crmbridge.state import (
     Acquired,
     BatchRecord,
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
     from crmbridge.runner.engine import Mapped, Pipeline, StepResult, Totals
     from crmbridge.runner.prepare import Prepared
 
+#: in a batch's recorded position: the children files' sizes when it was planned
+CHILDREN_BYTES = "children_bytes"
 #: seconds between two heartbeats of a running run's lock
 HEARTBEAT_SECONDS = 10.0
 #: seconds between two tries of a run that waits for the lock (``--wait``)
@@ -134,6 +137,7 @@ def recover(
             continue
         counts, last = _confirmed(state, run)
         _cut_files(run, last.success_bytes if last else None, last.error_bytes if last else None)
+        _cut_children(state, run)
         at = f"after record {last.rows_read}" if last else "before its first batch"
         linked = resume and previous is not None and run.id == previous.id
         state.mark_interrupted(
@@ -223,6 +227,7 @@ def close_dead_runs(state: StateStore) -> list[int]:
                 counts[name] = counts.get(name, 0) + n
         last = confirmed[-1] if confirmed else None
         _cut_files(run, last.success_bytes if last else None, last.error_bytes if last else None)
+        _cut_children(state, run)
         at = f"after record {last.rows_read}" if last else "before its first batch"
         state.mark_interrupted(
             run.id,
@@ -231,6 +236,23 @@ def close_dead_runs(state: StateStore) -> list[int]:
         )
         closed.append(run.id)
     return closed
+
+
+def _cut_children(state: StateStore, run: RunRecord) -> None:
+    """Cut the children files (runner/children.py) back to their sizes when the first batch
+    not confirmed was planned: the sizes after the last confirmed one, since a batch's files
+    are written between its intent and its confirmation."""
+    if not run.success_file:
+        return
+    open_batches = [
+        b for b in state.ledger.batches(run.id) if b.status is not BatchStatus.CONFIRMED
+    ]
+    if not open_batches or not open_batches[0].position:
+        return
+    sizes = open_batches[0].position.get(CHILDREN_BYTES) or {}
+    for path in Path(run.success_file).parent.glob(f"{CHILDREN_PREFIX}*.csv"):
+        if path.exists():
+            os.truncate(path, min(int(sizes.get(path.name, 0)), path.stat().st_size))
 
 
 def _cut_files(run: RunRecord, success: int | None, error: int | None) -> None:
@@ -257,8 +279,12 @@ class RunLedger:
             self._last = self.recovery.rows_read
 
     # -- one batch ------------------------------------------------------------------------
-    def step(self, pipeline: Pipeline, mapped: Mapped) -> StepResult:
-        """Plan, record the intent, apply, and finish one batch (links, keys to remember)."""
+    def step(
+        self, pipeline: Pipeline, mapped: Mapped, children: Mapping[str, int] | None = None
+    ) -> StepResult:
+        """Plan, record the intent, apply, and finish one batch (links, keys to remember).
+
+        ``children``: the sizes of the children files now (cut back to after a crash)."""
         recorded, todo = self._recorded_for(mapped)
         plan = pipeline.plan(todo)
         self._seq += 1
@@ -267,7 +293,9 @@ class RunLedger:
         last = rows[-1].as_py() if len(rows) else self._last
         self._last = last
         raw = mapped.raw if mapped.raw is not None else mapped.source
-        position = {"after": self._after(raw), "cursor": mapped.cursor}
+        position: dict[str, Any] = {"after": self._after(raw), "cursor": mapped.cursor}
+        if children:
+            position[CHILDREN_BYTES] = dict(children)
         ops = plan.ops if recorded is None else pa.concat_tables([recorded, plan.ops])
         self.state.ledger.plan(
             self.run_id,
@@ -287,10 +315,7 @@ class RunLedger:
 
     def confirm(self, result: StepResult, totals: Totals, files: RunFiles) -> None:
         success, error = files.sizes
-        counts: dict[str, int] = {}
-        for item in pc.value_counts(result.outcomes.column("crmbridge_outcome")).to_pylist():
-            counts[item["values"]] = item["counts"]
-        counts["filtered"] = result.filtered
+        counts = result.counts()
         self.state.ledger.confirm(
             self.run_id,
             self._seq,

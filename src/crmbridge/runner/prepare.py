@@ -27,19 +27,28 @@ from crmbridge.connectors.base import (
 )
 from crmbridge.core import expressions
 from crmbridge.core.identity import KeyRule
+from crmbridge.core.nested import spec_arrow_type
 from crmbridge.core.outcomes import WriteMode
 from crmbridge.core.plan import PlanSpec, effective_keys
-from crmbridge.core.schema import FieldType, ObjectSchema, arrow_type
+from crmbridge.core.schema import FieldType, ObjectSchema
 from crmbridge.core.validate import TargetRules
 from crmbridge.errors import ConfigError, ErrorContext, ProfileProblem
 from crmbridge.profiles.loader import LoadedProfile
 from crmbridge.profiles.model import InlineConnection, Missing, Profile, TruncationAction
+from crmbridge.runner.children import (
+    ChildSpec,
+    create_children,
+    extra_lists,
+    prepare_children,
+)
 from crmbridge.runner.create import infer_target_schema
 from crmbridge.runner.incremental import Cursor
 from crmbridge.runner.relations import extra_texts
 from crmbridge.runner.value_maps import ValueMaps, expand_value_maps, is_free_function_name
 
 Location = tuple[str | int, ...]
+#: the columns an expression may read, with their types
+Columns = Mapping[str, FieldType | pa.DataType]
 T = TypeVar("T")
 
 
@@ -71,6 +80,8 @@ class Prepared:
     #: False in a preview / dry run of a profile whose target would be created by the run
     target_exists: bool = True
     pushed: list[str] = field(default_factory=list)  # filter parts the source evaluates
+    #: the ``children:`` sections, checked (runner/children.py)
+    children: list[ChildSpec] = field(default_factory=list)
 
     @property
     def profile_key(self) -> str:
@@ -214,10 +225,10 @@ def _plan(
         for i, name in enumerate(profile.source.fields):
             if problems.attempt(("source", "fields", i), partial(described.field, name)):
                 names.append(name)
-    typed: dict[str, FieldType] = {}
-    for name, ftype in profile.source.types.items():
+    typed: dict[str, pa.DataType] = {}
+    for name, declared in profile.source.types.items():
         if problems.attempt(("source", "types", name), partial(described.field, name)):
-            typed[name] = ftype
+            typed[name] = spec_arrow_type(declared)
     for i, name in enumerate(profile.source.key or []):
         if problems.attempt(("source", "key", i), partial(described.field, name)):
             names += [] if name in names else [name]
@@ -228,13 +239,15 @@ def _plan(
             if problems.attempt(where, partial(described.field, name)) and name not in names:
                 names.append(name)
     source_schema = described.select(names)
-    source_types = {n: arrow_type(t) for n, t in typed.items()}
-    column_types: dict[str, FieldType] = {f.name: f.type for f in source_schema.fields}
+    source_types = typed
+    column_types: dict[str, FieldType | pa.DataType] = {
+        f.name: f.type for f in source_schema.fields
+    }
     column_types.update(typed)
 
     filter_tree = _parse_filter(profile, problems, column_types)
     outputs = _outputs(profile, problems, column_types, source_schema, target_schema)
-    extras = {
+    extras = extra_lists(profile) | {
         name: tree
         for name, (where, text) in extra_texts(profile).items()
         if (
@@ -259,8 +272,8 @@ def _plan(
         typed_source = ObjectSchema(
             source_schema.name,
             tuple(
-                replace(f, type=profile.source.types[f.name], length=None)
-                if f.name in profile.source.types
+                replace(f, type=declared, length=None)
+                if isinstance(declared := profile.source.types.get(f.name), FieldType)
                 else f
                 for f in source_schema.fields
             ),
@@ -274,10 +287,13 @@ def _plan(
             list(profile.references),
         )
     _check_target(profile, problems, target, target_caps, target_schema, written)
+    children = prepare_children(profile, problems.attempt, target, source_types, loaded.key)
     problems.raise_if_any(final=True)
     if not target_exists and create:
         target_schema = target.create_object(target_schema, profile.target.match_keys)
         target_exists = True
+    if create:
+        children = create_children(children, target)
 
     since = cursor.since() if cursor is not None and source_caps.incremental else None
     local_since = cursor.predicate() if cursor is not None and since is None else None
@@ -349,6 +365,7 @@ def _plan(
         read_order=read_order,
         target_exists=target_exists,
         pushed=[p.sql(dialect="duckdb") for p in pushed] + _since_text(cursor, since),
+        children=children,
     )
 
 
@@ -398,9 +415,7 @@ def _transform_schema(source: ObjectSchema, types: dict[str, pa.DataType]) -> pa
     return pa.schema([*fields, pa.field(ROW_COLUMN, pa.int64())])
 
 
-def _parse_filter(
-    profile: Profile, problems: _Problems, columns: dict[str, FieldType]
-) -> exp.Expression | None:
+def _parse_filter(profile: Profile, problems: _Problems, columns: Columns) -> exp.Expression | None:
     text = profile.source.filter
     if not text:
         return None
@@ -408,9 +423,7 @@ def _parse_filter(
     return problems.attempt(("source", "filter"), parse)
 
 
-def _expression(
-    text: str, columns: dict[str, FieldType], maps: ValueMaps, what: str | int
-) -> exp.Expression:
+def _expression(text: str, columns: Columns, maps: ValueMaps, what: str | int) -> exp.Expression:
     tree = expressions.parse(expand_value_maps(text, maps), what=str(what))
     expressions.check_columns(tree, columns, what=str(what))
     return tree
@@ -447,7 +460,7 @@ def _related(
 def _outputs(
     profile: Profile,
     problems: _Problems,
-    columns: dict[str, FieldType],
+    columns: Columns,
     source_schema: ObjectSchema,
     target_schema: ObjectSchema | None,
 ) -> dict[str, exp.Expression]:
@@ -564,6 +577,7 @@ def _split_filter(
     for part in expressions.conjuncts(tree):
         # a field typed by the profile is text at the source: compare it here, typed
         pushable = not (expressions.columns_of(part) & converted)
+        pushable = pushable and not expressions.has_paths(part)  # records, JSON: evaluated here
         if pushable and source.can_push_down(profile.source.object, part):
             pushed.append(part)
         else:

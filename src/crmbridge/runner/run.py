@@ -9,18 +9,22 @@ rejections``, ``failed`` or ``interrupted``, with counts.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import hashlib
+import json
 import re
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
 from crmbridge.connections import ConnectionStore
 from crmbridge.connectors.base import ROW_COLUMN, BadRecord
-from crmbridge.core.outcomes import Outcome
+from crmbridge.core.outcomes import Outcome, WriteMode
 from crmbridge.errors import ConfigError, CrmBridgeError, ProfileError
 from crmbridge.profiles.loader import LoadedProfile
 from crmbridge.runner.engine import FILTERED, Pipeline, Progress, Totals, execute
@@ -39,6 +43,8 @@ from crmbridge.runner.prepare import Prepared, prepare
 from crmbridge.state import RunStatus, StateStore, home_dir
 
 COUNT_NAMES = [o.value for o in Outcome] + [FILTERED]
+#: state value (scope: the profile's identity): the source version of the last success
+SOURCE_VERSION = "source:version"
 
 
 @dataclass
@@ -57,6 +63,8 @@ class RunSummary:
     resumed_from: int | None = None
     #: what the skipped records were skipped for ("inserted by run 12": 3000)
     skipped: dict[str, int] = field(default_factory=dict)
+    #: why the run read nothing, when it did not need to (an unchanged source file)
+    note: str | None = None
 
     @property
     def seconds(self) -> float:
@@ -72,7 +80,12 @@ class RunSummary:
         usage errors)."""
         if self.status in (RunStatus.FAILED, RunStatus.INTERRUPTED):
             return 3
-        return 1 if self.counts.get(Outcome.REJECTED.value) else 0
+        return 1 if rejected(self.counts) else 0
+
+
+def rejected(counts: Mapping[str, int]) -> bool:
+    """Were records rejected, parents or children (``lines.rejected``)?"""
+    return any(n for name, n in counts.items() if name.split(".")[-1] == Outcome.REJECTED.value)
 
 
 def _slug(name: str) -> str:
@@ -102,6 +115,11 @@ def run_profile(
     dry = loaded.profile.dry_run if dry_run is None else dry_run
     if plan_out is not None and not dry:
         raise ConfigError("--plan-out writes the plan of a dry run: add --dry-run")
+    if plan_out is not None and loaded.profile.children:
+        raise ConfigError(
+            "--plan-out cannot keep the child records of `children:` in a plan file; "
+            "use --dry-run without it"
+        )
     lock = RunLock.take(state, loaded.key, loaded.name, wait=wait) if state and not dry else None
     try:
         return _run(
@@ -186,6 +204,18 @@ def _run(
     except BaseException:
         prepared.close()
         raise
+    # an upsert or update of an unchanged file would find every record as it left it
+    # (child records are counted per child: such runs always read)
+    repeatable = (
+        profile.target.mode in (WriteMode.UPSERT, WriteMode.UPDATE) and not profile.children
+    )
+    version = _source_version(prepared) if state is not None and repeatable else None
+    if state is not None and version is not None and not (restart or again or recovery or plan_out):
+        previous = state.get_value(loaded.key, SOURCE_VERSION)
+        if isinstance(previous, dict) and previous.get("version") == version:
+            files.close()
+            prepared.close()
+            return _unchanged_source(summary, state, previous, dry=dry, pushed=prepared.pushed)
     ledger = None
     if state is not None and run_id is not None and not dry:
         ledger = RunLedger(state, run_id, prepared, recovery)
@@ -236,12 +266,15 @@ def _run(
         status = RunStatus.FAILED
     elif dry:
         status = RunStatus.DRY_RUN
-    elif counts.get(Outcome.REJECTED.value):
+    elif rejected(counts):
         status = RunStatus.FINISHED_WITH_REJECTS
     else:
         status = RunStatus.SUCCEEDED
     if cursor is not None and status in (RunStatus.SUCCEEDED, RunStatus.FINISHED_WITH_REJECTS):
         cursor.save(state)  # a failed run or a dry run leaves the cursor where it was
+    if state is not None and not dry:  # only a complete success lets the next run skip
+        done = {"version": version, "run": run_id} if status is RunStatus.SUCCEEDED else None
+        state.set_value(loaded.key, SOURCE_VERSION, done if version is not None else None)
     result = summary.finish(status, counts, error, pushed)
     result.resumed_from = recovery.run_id if recovery is not None else None
     result.skipped = dict(totals.skip_reasons)
@@ -266,7 +299,8 @@ class _Summary:
     def finish(
         self, status: RunStatus, counts: dict[str, int], error: str | None, pushed: list[str] | None
     ) -> RunSummary:
-        counts = {n: int(counts.get(n, 0)) for n in COUNT_NAMES}
+        children = {n: int(c) for n, c in sorted(counts.items()) if "." in n}  # lines.created
+        counts = {n: int(counts.get(n, 0)) for n in COUNT_NAMES} | children
         files = self.files
         if self.state is not None and self.run_id is not None:
             self.state.finish_run(
@@ -289,6 +323,48 @@ class _Summary:
             error=error,
             pushed_filter=pushed or [],
         )
+
+
+def _unchanged_source(
+    summary: _Summary,
+    state: StateStore,
+    previous: dict[str, Any],
+    *,
+    dry: bool,
+    pushed: list[str] | None,
+) -> RunSummary:
+    """The run of a source that did not change since the last run, which succeeded: nothing
+    is read; that run's records are all ``unchanged`` (its filtered and skipped ones stay so)."""
+    before: dict[str, int] = {}
+    with contextlib.suppress(ConfigError, KeyError, TypeError):
+        before = state.get_run(int(previous["run"])).counts
+    written = (Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED, Outcome.DELETED)
+    counts = {
+        Outcome.UNCHANGED.value: sum(int(before.get(o.value, 0)) for o in written),
+        Outcome.SKIPPED.value: int(before.get(Outcome.SKIPPED.value, 0)),
+        FILTERED: int(before.get(FILTERED, 0)),
+    }
+    status = RunStatus.DRY_RUN if dry else RunStatus.SUCCEEDED
+    result = summary.finish(status, counts, None, pushed)
+    result.note = (
+        f"the source is unchanged since run {previous.get('run')}, which succeeded: nothing "
+        "was read, every record is as that run left it (--restart reads it again)"
+    )
+    return result
+
+
+def _source_version(prepared: Prepared) -> str | None:
+    """What the next run compares to tell that nothing changed: the source's fingerprint
+    (None when the source cannot give one cheaply), the profile's text and parameters."""
+    loaded = prepared.loaded
+    found = prepared.source.fingerprint(prepared.profile.source.object)
+    if found is None:
+        return None
+    digest = hashlib.sha256(found.encode())
+    with contextlib.suppress(OSError):
+        digest.update(loaded.path.read_bytes())
+    digest.update(json.dumps(loaded.params, sort_keys=True).encode())
+    return digest.hexdigest()
 
 
 def plan_header(prepared: Prepared) -> PlanHeader:

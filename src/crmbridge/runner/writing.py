@@ -178,7 +178,13 @@ class TargetWriter:
             for name in spec.fields
         }
         request = ApplyRequest(
-            spec.object, ops, keys=spec.keys, unset=unset, context=self.context, attempt=attempt
+            spec.object,
+            ops,
+            keys=spec.keys,
+            unset=unset,
+            context=self.context,
+            attempt=attempt,
+            namespace=spec.namespace,
         )
 
         def once(retry: int) -> WriteResult:

@@ -4,6 +4,7 @@ from crmbridge.state.ledger import BatchRecord, BatchStatus, Sent
 from crmbridge.state.locks import Acquired, Holder
 from crmbridge.state.migrations import LATEST as SCHEMA_VERSION
 from crmbridge.state.paths import HOME_ENV, home_dir
+from crmbridge.state.schedules import ScheduleRecord
 from crmbridge.state.store import STATE_URL_ENV, RunRecord, RunStatus, StateStore, lock_name
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "Holder",
     "RunRecord",
     "RunStatus",
+    "ScheduleRecord",
     "Sent",
     "StateStore",
     "home_dir",

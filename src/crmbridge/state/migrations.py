@@ -155,12 +155,30 @@ def _create_sync(conn: sa.Connection) -> None:
     )
 
 
+def _create_schedules(conn: sa.Connection) -> None:
+    sa.Table(
+        "schedules",
+        sa.MetaData(),
+        sa.Column("name", sa.Text, primary_key=True),
+        sa.Column("path", sa.Text, nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("cron", sa.Text),
+        sa.Column("timezone", sa.Text),
+        sa.Column("missed", sa.String(16)),
+        sa.Column("created_at", UtcDateTime, nullable=False),
+        sa.Column("handled_until", UtcDateTime, nullable=False),
+        sa.Column("last_fired_at", UtcDateTime),
+        sa.Column("last_outcome", sa.Text),
+    ).create(conn)
+
+
 STEPS: tuple[Step, ...] = (
     Step(1, "run history", _create_runs),
     Step(2, "key/value state; runs indexed by profile", _create_state_values),
     Step(3, "keys of records already sent (deduplicate)", _create_sent_keys),
     Step(4, "run ledger: batches and locks; runs know their profile and process", _create_ledger),
     Step(5, "two-way sync: linked records and the conflict log", _create_sync),
+    Step(6, "schedules of profiles", _create_schedules),
 )
 
 #: the schema version this code reads and writes

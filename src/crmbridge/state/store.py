@@ -30,6 +30,7 @@ from crmbridge.state.ledger import Ledger, insert_sent_keys
 from crmbridge.state.locks import Locks, process_alive, this_host
 from crmbridge.state.migrations import migrate
 from crmbridge.state.paths import home_dir
+from crmbridge.state.schedules import Schedules
 from crmbridge.state.syncstate import SyncState
 from crmbridge.state.tables import run_batches, runs, sent_keys, state_values
 
@@ -114,6 +115,7 @@ class StateStore:
         self.ledger = Ledger(self._engine)
         self.locks = Locks(self._engine)
         self.sync = SyncState(self._engine)
+        self.schedules = Schedules(self._engine)
 
     @classmethod
     def default_url(cls) -> str:

@@ -159,3 +159,21 @@ sync_conflicts = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("resolved_at", UtcDateTime),
 )
+
+schedules = sa.Table(
+    "schedules",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("path", sa.Text, nullable=False),
+    #: transfer or sync
+    sa.Column("kind", sa.String(16), nullable=False),
+    #: None: the profile file's own ``schedule:``
+    sa.Column("cron", sa.Text),
+    sa.Column("timezone", sa.Text),
+    sa.Column("missed", sa.String(16)),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    #: every scheduled time up to this instant has been handled (run, skipped or missed)
+    sa.Column("handled_until", UtcDateTime, nullable=False),
+    sa.Column("last_fired_at", UtcDateTime),
+    sa.Column("last_outcome", sa.Text),
+)

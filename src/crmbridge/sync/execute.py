@@ -154,7 +154,7 @@ class Executor:
                 for n in names
             },
             reasons=[op.reason for op in ops],
-            codes=["invalid_value" if op.reason else None for op in ops],
+            codes=[op.code or ("invalid_value" if op.reason else None) for op in ops],
         )
         writer = TargetWriter(
             setup.connector,

@@ -5,7 +5,8 @@ A record of one side without a link is paired with a record of the other side, i
 1. **stored id**: the other side's record names it in its ``link.store_in`` field;
 2. **link key**: the link fields are equal under the link's rules (:mod:`crmbridge.core.identity`)
    — looked for among the records read *and* with the other connector's ``match`` (so a
-   record outside the other side's read, or outside its filter, is found too);
+   record outside the other side's read, or outside its filter, is found too; a side read
+   whole and without a filter needs no such look-up);
 3. **fuzzy** (``link.fuzzy``): the link fields' text is this similar (rapidfuzz ratio) —
    a *proposal*, made a link only with ``--accept-links`` (or at ``link.accept_above``).
 
@@ -44,6 +45,8 @@ class LinkFinder:
     fuzzy: float | None = None
     accept_above: float | None = None
     accept_links: bool = False
+    #: the sides this run read whole: their records are all in the workspace already
+    whole: frozenset[str] = frozenset()
 
     def run(self) -> None:
         for this, other in ((self.a, self.b), (self.b, self.a)):
@@ -125,7 +128,9 @@ class LinkFinder:
         free = self._free(this, "AND r.lk IS NOT NULL")
         if not self.ws.scalar(f"SELECT count(*) FROM ({free})"):
             return
-        if other.caps.match:
+        # a side read whole and without a subset holds every record the match could find
+        read_all = other.name in self.whole and other.condition is None
+        if other.caps.match and not read_all:
             self._match_in(other, free)
         candidates = self.ws.table(
             f"SELECT f.id AS this_id, f.lk AS lk, o.id AS other_id, o.st AS other_st "

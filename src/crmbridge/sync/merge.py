@@ -103,9 +103,10 @@ def _path(name: str, part: int) -> str:
     return _text(f'$."{key}"[{part}]')
 
 
-def merge_sql(rules: list[FieldRule], link_fields: int) -> str:
-    """The query: one row per link of the workspace with its kind and, per field, the
-    decision, the old and the new base, both values and what is written."""
+def merge_sql(rules: list[FieldRule], link_fields: int, where: str = "") -> str:
+    """The query: one row per link of the workspace (those of ``where``, a condition on
+    ``l.a_id``) with its kind and, per field, the decision, the old and the new base, both
+    values and what is written."""
     select = [
         "l.a_id AS a_id",
         "l.b_id AS b_id",
@@ -211,6 +212,8 @@ def merge_sql(rules: list[FieldRule], link_fields: int) -> str:
         "ELSE 'out' END"
     )
     inner = "SELECT " + ",\n  ".join(select) + "\n" + "\n".join(joins)
+    if where:
+        inner += f"\nWHERE {where}"
     bases, parts = [], []
     for rule in rules:
         i = rule.i

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -52,6 +52,8 @@ class Op:
     unlink: str | None = None
     #: the id a create gives its record (when the sync chooses it)
     id_given: str | None = None
+    #: a rejected operation's code (RejectCode value; default: invalid_value)
+    code: str | None = None
 
 
 @dataclass
@@ -98,7 +100,17 @@ class SyncBatch:
         )
 
     def dumps(self) -> bytes:
-        return json.dumps(asdict(self), default=encode).encode()
+        # by hand: dataclasses.asdict deep-copies every value, the most of a batch's cost
+        data = {
+            "creates": {s: [vars(op) for op in ops] for s, ops in self.creates.items()},
+            "changes": {s: [vars(op) for op in ops] for s, ops in self.changes.items()},
+            "links": [vars(link) for link in self.links],
+            "unlink": self.unlink,
+            "conflicts": self.conflicts,
+            "resolved": self.resolved,
+            "unchanged": self.unchanged,
+        }
+        return json.dumps(data, default=encode).encode()
 
     @classmethod
     def loads(cls, data: bytes) -> SyncBatch:
@@ -136,7 +148,7 @@ def decode(item: dict[str, Any]) -> Any:
     return item
 
 
-class Planner:
+class SyncPlanner:
     """Turns merged pairs and new records into batches (one owner: what a sync writes)."""
 
     def __init__(
@@ -450,4 +462,4 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-__all__ = ["LinkChange", "Op", "Planner", "SyncBatch", "decode", "encode"]
+__all__ = ["LinkChange", "Op", "SyncBatch", "SyncPlanner", "decode", "encode"]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from crmbridge.connections import ConnectionStore
@@ -37,13 +38,16 @@ from crmbridge.sync.merge import (
     merge_sql,
     rules_of,
 )
-from crmbridge.sync.plan import Planner, SyncBatch, decode, encode
+from crmbridge.sync.plan import SyncBatch, SyncPlanner, decode, encode
+from crmbridge.sync.planfile import SyncPlanHeader, SyncPlanWriter, now_text
 from crmbridge.sync.report import RunReport
 from crmbridge.sync.sides import SideSetup, open_sides
 from crmbridge.sync.workspace import LINKS_SCHEMA, Workspace
 
 #: pairs per planned batch (one ledger entry, one transaction of links)
 PAIRS_PER_BATCH = 2_000
+#: links merged per query: a query's answer is held whole, so the memory of a sync stays flat
+MERGE_PAGE = 50_000
 CURSOR_KEY = "cursor"
 #: the records whose writes failed or that were held in the last run, looked at again
 RETRY_KEY = "retry"
@@ -62,6 +66,8 @@ class SyncOptions:
     full: bool = False
     wait: bool = False
     output_dir: Path | None = None
+    #: a dry run: write its plan to this file (``crmbridge apply`` carries it out)
+    plan_out: Path | None = None
     on_batch: Callable[[SyncBatch], None] | None = None
 
 
@@ -103,6 +109,8 @@ def run_sync(
     """Run (or dry-run) the sync ``loaded`` and record the run. Problems with the profile or
     its connections raise ConfigError; failures during the run are in the summary."""
     options = options or SyncOptions()
+    if options.plan_out is not None and (not options.dry_run or state is None):
+        raise ConfigError("--plan-out writes the plan of a dry run: add --dry-run")
     key = sync_key(loaded)
     dry = options.dry_run
     lock = RunLock.take(state, key, loaded.name, wait=options.wait) if state and not dry else None
@@ -139,6 +147,7 @@ class _Run:
         #: side -> ids of records whose writes failed or that were held in this run: the
         #: next run looks at them again
         self.retry: dict[str, set[str]] = {"a": set(), "b": set()}
+        self.plan_writer: SyncPlanWriter | None = None
 
     # -- the run --------------------------------------------------------------------------
     def go(self) -> SyncSummary:
@@ -166,6 +175,7 @@ class _Run:
             if state is not None and not self.options.dry_run:
                 resumed = self._resume(executor)
             first = state is None or state.sync.count_links(self.key) == 0
+            self._plan_file(first)
             with Workspace() as ws:
                 cursors = self._read(ws, a, b, first)
                 finder = LinkFinder(
@@ -177,6 +187,7 @@ class _Run:
                     fuzzy=profile.link.fuzzy,
                     accept_above=profile.link.accept_above,
                     accept_links=self.options.accept_links,
+                    whole=frozenset(self.full_sides),
                 )
                 self._resolutions(ws, finder)
                 finder.run()
@@ -190,6 +201,12 @@ class _Run:
                 # without them changing)
                 for side, record in ws.con.execute("SELECT side, id FROM holds").fetchall():
                     self.retry[side].add(record)
+            if self.plan_writer is not None:
+                self.plan_writer.close(
+                    cursors={n: encode_value(v) for n, v in cursors.items()},
+                    counts=dict(self.counts),
+                )
+                self.plan_writer = None
             if state is not None and not self.options.dry_run:
                 for name, value in cursors.items():
                     if value is not None:
@@ -208,9 +225,14 @@ class _Run:
                 first=False,
                 resumed=resumed,
             )
+        except duckdb.Error as err:  # the scratch database (out of memory, out of disk)
+            why = f"profile {self.loaded.name!r}: the sync's scratch database failed: {err}"
+            return self._finish(started, RunStatus.FAILED, why, first=False, resumed=resumed)
         finally:
-            a.connector.close()
-            b.connector.close()
+            if self.plan_writer is not None:
+                self.plan_writer.abandon()
+            a.close()
+            b.close()
         status = RunStatus.DRY_RUN if self.options.dry_run else RunStatus.SUCCEEDED
         if not self.options.dry_run and any(
             n for k, n in self.counts.items() if k.endswith(".rejected")
@@ -258,6 +280,24 @@ class _Run:
         if self.options.output_dir is not None:
             return self.options.output_dir
         return home_dir() / "runs" / f"{self.run_id}-{_slug(self.loaded.name)}"
+
+    def _plan_file(self, first: bool) -> None:
+        """Start the plan file of a dry run with ``plan_out``."""
+        path = self.options.plan_out
+        if path is None:
+            return
+        assert self.run_id is not None
+        header = SyncPlanHeader(
+            profile_path=str(self.loaded.path),
+            profile_key=self.key,
+            name=self.loaded.name,
+            params=dict(self.loaded.params),
+            created_at=now_text(),
+            first=first,
+            accept_links=self.options.accept_links,
+            made_by_run=self.run_id,
+        )
+        self.plan_writer = SyncPlanWriter(path, header)
 
     # -- resuming -------------------------------------------------------------------------
     def _resume(self, executor: Executor) -> int | None:
@@ -327,8 +367,9 @@ class _Run:
             ):
                 if raw.num_rows == 0:
                     continue
+                self.counts[f"{side.name}.read"] += raw.num_rows
                 rows, problems = side.rows(raw, src="read")
-                ws.add_rows(side.name, rows)
+                ws.add_rows(side.name, rows, latest=True)
                 self.report.problems(side.name, problems)
                 self.counts[f"{side.name}.unreadable"] += len(problems)
                 if side.modified:
@@ -422,6 +463,7 @@ class _Run:
                 continue
             fetched = side.fetch(missing) if side.caps.match else None
             if fetched is not None and fetched.num_rows:
+                self.counts[f"{n}.fetched"] += fetched.num_rows
                 rows, problems = side.rows(fetched, src="fetched", whole_condition=True)
                 ws.add_rows(n, rows)
                 self.report.problems(n, problems)
@@ -436,15 +478,16 @@ class _Run:
 
     # -- planning -------------------------------------------------------------------------
     def _batches(self, ws: Workspace, a: SideSetup, b: SideSetup) -> Iterator[SyncBatch]:
-        planner = Planner(self.profile, self.rules, a, b, namespace=self.key)
-        sql = merge_sql(self.rules, len(a.link_fields))
-        for chunk in ws.batches(sql, PAIRS_PER_BATCH):
-            batch = SyncBatch()
-            planner.pairs(chunk.to_pylist(), batch)
-            if not batch.empty:
-                yield batch
-            else:
-                self.counts["pairs.unchanged"] += batch.unchanged
+        planner = SyncPlanner(self.profile, self.rules, a, b, namespace=self.key)
+        for where in _link_pages(ws, MERGE_PAGE):
+            sql = merge_sql(self.rules, len(a.link_fields), where)
+            for chunk in ws.batches(sql, PAIRS_PER_BATCH):
+                batch = SyncBatch()
+                planner.pairs(chunk.to_pylist(), batch)
+                if not batch.empty:
+                    yield batch
+                else:
+                    self.counts["pairs.unchanged"] += batch.unchanged
         for side in (a, b):
             n = side.name
             free = (
@@ -465,6 +508,8 @@ class _Run:
         if self.options.on_batch is not None:
             self.options.on_batch(batch)
         if self.options.dry_run:
+            if self.plan_writer is not None:
+                self.plan_writer.add(batch)
             self.report.add(batch, None)
             self.counts.update(self.report.planned_counts(batch))
             return
@@ -510,6 +555,28 @@ class _Run:
             f"`crmbridge sync {self.loaded.path} --dry-run`, then run "
             f"`crmbridge sync {self.loaded.path} --accept-links`"
         )
+
+
+def _link_pages(ws: Workspace, size: int) -> Iterator[str]:
+    """Conditions on ``l.a_id`` that cut the workspace's links into pages of ``size``, in
+    a's id order."""
+    bounds = ws.column(
+        f"SELECT a_id FROM (SELECT a_id, row_number() OVER (ORDER BY a_id) AS n FROM links) "
+        f"WHERE n % {size} = 0 ORDER BY a_id"
+    )
+    low = None
+    for high in [*bounds, None]:
+        parts = []
+        if low is not None:
+            parts.append(f"l.a_id > {_quoted(low)}")
+        if high is not None:
+            parts.append(f"l.a_id <= {_quoted(high)}")
+        yield " AND ".join(parts) or "TRUE"
+        low = high
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _slug(name: str) -> str:

@@ -50,7 +50,14 @@ from crmbridge.core.validate import TargetRules, validate
 from crmbridge.errors import ConfigError, ErrorContext
 from crmbridge.profiles.loader import LoadedSync
 from crmbridge.profiles.model import InlineConnection
-from crmbridge.profiles.sync_model import Direction, Side, SyncProfile, TooLong
+from crmbridge.profiles.sync_model import (
+    DeletePolicy,
+    Direction,
+    InsertPolicy,
+    Side,
+    SyncProfile,
+    TooLong,
+)
 from crmbridge.sync.canon import canon, instants
 
 #: ids per fetch (match) call
@@ -81,8 +88,18 @@ class SideSetup:
     pushed: exp.Expression | None = None
     local: exp.Expression | None = None
     other: SideSetup = field(init=False, repr=False)
+    #: compiled transforms, by what they compute and over which columns (compiling one costs
+    #: more than evaluating it on a batch)
+    _transforms: dict[tuple[str, ...], BatchTransform] = field(default_factory=dict, repr=False)
     #: the other side's link field -> the rule both sides' link values compare under
     link_rules: dict[str, KeyRule] = field(default_factory=dict)
+
+    def close(self) -> None:
+        """Close the side's transforms and its connector."""
+        for transform in self._transforms.values():
+            transform.close()
+        self._transforms.clear()
+        self.connector.close()
 
     # -- what is read ---------------------------------------------------------------------
     @property
@@ -239,8 +256,13 @@ class SideSetup:
         """``outputs`` evaluated over ``batch``, one value per row (null where a row fails),
         and the failing rows: (index, message)."""
         numbered = batch.append_column(ROW_COLUMN, pa.array(range(batch.num_rows), pa.int64()))
-        with BatchTransform(numbered.schema, outputs, output_types=types) as transform:
-            result = transform.apply(numbered)
+        # the trees are the side's own (its condition, its expressions): their ids name them
+        key = (*(f"{name}:{id(tree)}" for name, tree in outputs.items()), str(numbered.schema))
+        transform = self._transforms.get(key)
+        if transform is None:
+            transform = BatchTransform(numbered.schema, outputs, output_types=types)
+            self._transforms[key] = transform
+        result = transform.apply(numbered)
         got = result.batch
         failed = [(e.row, f"{e.field or 'filter'}: {e.message}") for e in result.errors]
         if got.num_rows == batch.num_rows:
@@ -338,6 +360,8 @@ def open_sides(loaded: LoadedSync, store: ConnectionStore | None) -> tuple[SideS
         a.other, b.other = b, a
         _link_rules(profile, a, b)
         _expressions(profile, a, b)
+        for side in (a, b):
+            _writable(profile, side)
         return a, b
     except BaseException:
         for connector in opened:
@@ -416,6 +440,34 @@ def _expressions(profile: SyncProfile, a: SideSetup, b: SideSetup) -> None:
             expressions.check_columns(tree, columns, what=what)
             this.towards[i] = tree
             this.too_long[i] = pair.too_long or default
+
+
+def _writable(profile: SyncProfile, side: SideSetup) -> None:
+    """A side whose connector cannot update records (a file is written whole) takes no
+    writes: say so before anything is read, not when its first write fails."""
+    if WriteMode.UPDATE in side.caps.write_modes:
+        return
+    n, o = side.name, side.other.name
+    towards = f"{o}_to_{n}"
+    wants = [
+        f"fields {p.a}/{p.b} go {p.direction.value}"
+        for i, p in enumerate(profile.fields)
+        if i in side.other.towards
+    ]
+    insert = getattr(profile.inserts, towards)
+    if insert is not InsertPolicy.NEVER:
+        wants.append(f"inserts.{towards} is {insert.value}")
+    delete = getattr(profile.deletes, towards)
+    if delete in (DeletePolicy.SOFT, DeletePolicy.HARD):
+        wants.append(f"deletes.{towards} is {delete.value}")
+    if side.store_in:
+        wants.append(f"link.store_in names a field of {n}")
+    if wants:
+        raise ConfigError(
+            f"{n}.object: {side.spec.object} cannot be updated (a file is only written whole), "
+            f"so a sync writes nothing to it, but {'; '.join(wants)}: make those fields "
+            f"{n}_to_{o}, inserts.{towards} never and deletes.{towards} ignore"
+        )
 
 
 def _always(answer: bool) -> Callable[[str], bool]:

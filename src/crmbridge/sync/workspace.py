@@ -1,7 +1,8 @@
 """The scratch database of one sync run: both sides' rows and the links they take part in.
 
-A DuckDB database with a memory limit and a temporary folder: what does not fit in memory
-spills to disk there, so a sync of millions of linked records runs in bounded memory. Tables:
+A DuckDB database file in a temporary folder, with a memory limit: what does not fit in
+memory is evicted to the file or spilled beside it, and the merge reads the links page by page,
+so a sync of millions of linked records runs in bounded memory. Tables:
 
 ``a_rows`` / ``b_rows``
     each side's rows (:mod:`crmbridge.sync.sides`), one per record id;
@@ -56,7 +57,7 @@ class Workspace:
         self._folder = Path(tempfile.mkdtemp(prefix="crmbridge-sync-", dir=folder))
         # in memory up to the limit, then spilled to files in the folder
         self.con = duckdb.connect(
-            ":memory:",
+            str(self._folder / "workspace.duckdb"),
             config={"memory_limit": MEMORY_LIMIT, "temp_directory": str(self._folder / "spill")},
         )
         self.con.execute("SET TimeZone = 'UTC'")
@@ -87,12 +88,24 @@ class Workspace:
         self._create(f"{side}_rows", empty.schema, key="id")
         self._sides.add(side)
 
-    def add_rows(self, side: str, rows: pa.RecordBatch) -> None:
-        """Add rows; a record already there stays as it was (read before fetched)."""
+    def add_rows(self, side: str, rows: pa.RecordBatch, *, latest: bool = False) -> None:
+        """Add rows; a record already there stays as it was (read before fetched), unless
+        ``latest``: then the last copy of a record wins (a read that returns a record edited
+        while it ran twice, the second time with its new values)."""
         if rows.num_rows == 0:
             return
-        self.con.register("_rows", rows)
-        self.con.execute(f"INSERT OR IGNORE INTO {side}_rows SELECT * FROM _rows")
+        if not latest:
+            self.con.register("_rows", rows)
+            self.con.execute(f"INSERT OR IGNORE INTO {side}_rows SELECT * FROM _rows")
+            self.con.unregister("_rows")
+            return
+        numbered = rows.append_column("_pos", pa.array(range(rows.num_rows), pa.int64()))
+        self.con.register("_rows", numbered)
+        self.con.execute(f"DELETE FROM {side}_rows WHERE id IN (SELECT id FROM _rows)")
+        self.con.execute(
+            f"INSERT INTO {side}_rows SELECT * EXCLUDE (_pos) FROM _rows "
+            "QUALIFY row_number() OVER (PARTITION BY id ORDER BY _pos DESC) = 1"
+        )
         self.con.unregister("_rows")
 
     def add_links(self, links: pa.Table) -> None:

@@ -1,4 +1,5 @@
-"""The shared conformance suite (reading) on the QuickBooks sandbox."""
+"""The shared conformance suite (reading and writing) on the QuickBooks sandbox, served on a
+real port."""
 
 from __future__ import annotations
 
@@ -13,8 +14,14 @@ from crmbridge.connectors.base import Connector
 from crmbridge.connectors.quickbooks import QuickBooksConnector
 from crmbridge.connectors.quickbooks.operations import Operation
 from crmbridge.sandbox.quickbooks import QuickBooksSandbox
-from crmbridge.testing.conformance import ConnectorConformance, Sample
+from crmbridge.testing.conformance import ConnectorConformance, Sample, WriteTarget
 
+#: items to write (the account "1" is made by the fixture)
+NEW_ITEMS = (
+    {"Name": "Consulting", "Description": "by the hour", "IncomeAccountRef_value": "1"},
+    {"Name": "Training", "Description": "by the day", "IncomeAccountRef_value": "1"},
+    {"Name": "Support", "Description": None, "IncomeAccountRef_value": "1"},
+)
 CUSTOMERS = (
     {"DisplayName": "Alpha & Co", "GivenName": "Al", "Notes": "x < y"},
     {"DisplayName": "O'Gamma", "GivenName": None, "Notes": "Zürich"},
@@ -27,6 +34,7 @@ class TestQuickBooksConformance(ConnectorConformance):
     def box(self) -> Iterator[QuickBooksSandbox]:
         box = QuickBooksSandbox(seed=False)
         box.clock.set(dt.datetime(2024, 3, 1, 12, 0, 0, tzinfo=dt.UTC))
+        box.api.write("Account", "", {"Name": "Services", "AccountType": "Income"})
         yield box
         box.close()
 
@@ -63,4 +71,10 @@ class TestQuickBooksConformance(ConnectorConformance):
                 for i, name, given, notes in rows
             ],
             key="Id",
+        )
+
+    @pytest.fixture
+    def write_target(self, connector: Connector) -> WriteTarget:
+        return WriteTarget(
+            "Item", rows=[dict(r) for r in NEW_ITEMS], key="Name", changeable="Description"
         )

@@ -157,6 +157,21 @@ def test_the_client_keeps_to_the_rate_limit(connect: Connect, sandbox: QuickBook
     assert "POST /oauth2/v1/tokens/bearer" in sandbox.faults.call_counts()
 
 
+def test_connections_to_one_company_share_its_limits(connect: Connect) -> None:
+    first, second = connect(requests_per_minute=3), connect(requests_per_minute=3)
+    assert first.transport.limits is second.transport.limits
+    waits: list[float] = []
+    limits = first.transport.limits
+    limits._sleep = waits.append  # type: ignore[assignment]
+    limits._monotonic = lambda: 500.0 + len(waits) * 30  # type: ignore[assignment]
+    for _ in range(2):
+        first.check()
+        assert not waits
+        second.check()
+    assert waits  # the fourth call of the two connections waited for the minute to move on
+    assert connect(requests_per_minute=4).transport.limits is not limits
+
+
 def test_a_token_answer_lost_on_the_way_is_a_dead_refresh_token(
     qb: QuickBooksConnector, sandbox: QuickBooksSandbox
 ) -> None:

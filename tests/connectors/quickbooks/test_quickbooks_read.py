@@ -15,6 +15,8 @@ from crmbridge.connectors.base import ROW_COLUMN, ReadRequest, Since
 from crmbridge.connectors.quickbooks import QuickBooksConnector
 from crmbridge.connectors.quickbooks.operations import Operation
 from crmbridge.core.expressions import BatchTransform, parse
+from crmbridge.core.identity import KeyRule
+from crmbridge.core.outcomes import WriteMode
 from crmbridge.core.schema import FieldType
 from crmbridge.errors import ConfigError, ConnectionFailedError
 from crmbridge.sandbox.quickbooks import QuickBooksSandbox, RunningServer, seed_counts
@@ -36,7 +38,11 @@ def test_discovery_of_the_entities_and_their_fields(qb: QuickBooksConnector) -> 
     assert invoice.field("Line").type is FieldType.TEXT
     with pytest.raises(ConfigError, match="did you mean 'Invoice'"):
         qb.describe("Invoise")
-    assert not qb.capabilities().write_modes
+    caps = qb.capabilities()
+    assert caps.write_modes == frozenset(WriteMode)
+    assert caps.match
+    assert caps.max_batch_size == 30
+    assert customer.field("DisplayName").key_rule is KeyRule.CASEFOLD
 
 
 def test_check_reports_the_company_and_sends_minorversion(

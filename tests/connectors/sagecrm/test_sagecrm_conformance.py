@@ -1,4 +1,5 @@
-"""The shared connector conformance suite (reading), on each API family of the sandbox."""
+"""The shared connector conformance suite (reading and writing), on each API family of the
+sandbox on a real port."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sagecrm_helpers import ZONE, connector_factory
 
 from crmbridge.connectors.base import Connector
 from crmbridge.sandbox.sagecrm import SageSandbox
-from crmbridge.testing.conformance import ConnectorConformance, Sample
+from crmbridge.testing.conformance import ConnectorConformance, Sample, WriteTarget
 
 UTC = dt.UTC
 OPPORTUNITIES = [
@@ -44,6 +45,12 @@ OPPORTUNITIES = [
         "note": "Müller",
         "updateddate": dt.datetime(2024, 7, 2, 8, 0, 0, tzinfo=UTC),
     },
+]
+
+#: companies to write: supplierid (comp_supplierid) is the match key
+COMPANIES = [
+    {"supplierid": f"SUP-{n}", "name": name, "website": f"www.s{n}.example"}
+    for n, name in enumerate(["Alpha & Co", "O'Brien Supplies", "Zürich Teile AG"], 1)
 ]
 
 
@@ -90,7 +97,18 @@ class _SageConformance(ConnectorConformance):
 
     @pytest.fixture
     def sample(self, connector: Connector) -> Sample:
-        return Sample("opportunity", rows=[dict(r) for r in OPPORTUNITIES], key="opportunityid")
+        return Sample(
+            "opportunity",
+            rows=[dict(r) for r in OPPORTUNITIES],
+            key="opportunityid",
+            cursor="updateddate",
+        )
+
+    @pytest.fixture
+    def write_target(self, connector: Connector) -> WriteTarget:
+        return WriteTarget(
+            "company", rows=[dict(r) for r in COMPANIES], key="supplierid", changeable="website"
+        )
 
 
 class TestSageSoapConformance(_SageConformance):

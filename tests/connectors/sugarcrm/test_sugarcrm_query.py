@@ -11,7 +11,7 @@ from sugarcrm_helpers import batch_of, check_equivalence, read_all
 
 from crmbridge.connectors.sugarcrm import SugarCrmConnector
 from crmbridge.connectors.sugarcrm.discovery import RawField, RawModule, build_meta
-from crmbridge.connectors.sugarcrm.query import FilterBuilder, quote, to_filter, to_sql
+from crmbridge.connectors.sugarcrm.query import FilterBuilder, keyset, quote, to_filter, to_sql
 from crmbridge.core.expressions import parse
 from crmbridge.core.outcomes import WriteMode
 from crmbridge.testing.writes import write_records
@@ -230,3 +230,30 @@ def test_constant_expressions_are_evaluated_before_pushing(crm: SugarCrmConnecto
 def test_seed_dates_are_what_the_equivalence_tests_expect(crm: SugarCrmConnector) -> None:
     dates = {r["date_modified"] for r in read_all(crm, "Contacts", fields=["date_modified"])}
     assert min(dates) < dt.datetime(2024, 1, 3, 13, tzinfo=dt.UTC) < max(dates)
+
+
+def test_keyset_conditions_in_both_forms() -> None:
+    """The records after (date_modified, id) of the last one read; v10 says "the same
+    second" with $gte and $lte, never $equals (a whole day on Sugar for a date alone)."""
+    moment = dt.datetime(2024, 3, 1, 12, 0, 5, tzinfo=dt.UTC)
+    after = keyset(("date_modified", "id"), (moment, "o'b-1"))
+    assert to_sql(after, META) == (
+        "(contacts.date_modified > '2024-03-01 12:00:05' OR "
+        "(contacts.date_modified = '2024-03-01 12:00:05' AND contacts.id > 'o''b-1'))"
+    )
+    iso = "2024-03-01T12:00:05+00:00"
+    assert to_filter(after, META) == {
+        "$or": [
+            {"date_modified": {"$gt": iso}},
+            {
+                "$and": [
+                    {"$and": [{"date_modified": {"$gte": iso}}, {"date_modified": {"$lte": iso}}]},
+                    {"id": {"$gt": "o'b-1"}},
+                ]
+            },
+        ]
+    }
+    assert to_sql(keyset(("id",), ("40",), "<"), META) == "contacts.id < '40'"
+    assert to_sql(keyset(("id",), ("40",), ">="), META) == "contacts.id >= '40'"
+    with pytest.raises(ValueError, match="backslash"):  # never pasted into the SQL
+        to_sql(keyset(("id",), ("a\\b",)), META)

@@ -212,7 +212,7 @@ def test_a_refused_filter_is_named(crm: SugarCrmConnector, api: str) -> None:
         else [{"name": {"$sounds_like": "x"}}]
     )
     with pytest.raises(RemoteError, match="the CRM refused the filter: ") as info:
-        crm.api.list_page(meta, bad, ["id"], 0, 10)
+        crm.api.list_page(meta, bad, ["id"], 10, order=("id",))
     assert ("DELETE FROM accounts" if api == "v4_1" else "$sounds_like") in str(info.value)
 
 
@@ -221,7 +221,7 @@ def test_a_database_failure_is_not_retried(connect: Connect, sandbox: SugarSandb
     meta = crm.meta("Accounts")
     sandbox.faults.reset()
     with pytest.raises(RemoteError, match="Database failure") as info:
-        crm.api.list_page(meta, "accounts.no_such_column = 1", ["id"], 0, 10)
+        crm.api.list_page(meta, "accounts.no_such_column = 1", ["id"], 10, order=("id",))
     assert "with the filter: accounts.no_such_column = 1" in str(info.value)
     assert sandbox.faults.calls == 1
 

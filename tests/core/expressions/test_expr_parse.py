@@ -91,8 +91,7 @@ def error_of(text: str, what: str = "filter") -> str:
         ("email = ?", 'parameters (?, $1) are not allowed in filter "email = ?"'),
         (
             "t.email IS NULL",
-            "qualified column name 't.email' is not allowed in filter \"t.email IS NULL\"; "
-            'quote a name that contains a dot, e.g. "a.b"',
+            "unknown column 't' in filter \"t.email IS NULL\"",
         ),
         (
             "cast(email AS JSON) IS NULL",
@@ -251,5 +250,6 @@ def _example_call(name: str) -> str:
         "now": "now()",
         "cast": "cast(lead_score AS VARCHAR)",
         "try_cast": "try_cast(email AS INTEGER)",
+        "json_extract_string": "json_extract_string(email, '$.name')",
     }
     return calls.get(name, f"{name}(email)")

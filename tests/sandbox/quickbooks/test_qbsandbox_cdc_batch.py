@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import httpx
 from qb_sandbox_helpers import Qbo, fault
 
 from crmbridge.sandbox.quickbooks import QuickBooksSandbox
@@ -127,3 +128,17 @@ def test_the_same_requestid_answers_the_same_result_without_applying_twice(
     )
     assert one.json() == two.json()
     assert "Customer" in two.json()["BatchItemResponse"][0]
+
+
+def test_the_batch_limit_is_a_setting() -> None:
+    box = QuickBooksSandbox(customers=1, batch_limit=50)
+    with httpx.Client(
+        transport=httpx.WSGITransport(app=box.wsgi_app), base_url="http://qbo.test"
+    ) as http:
+        qbo = Qbo(http, box)
+        items = [{"bId": str(i), "Query": "select count(*) from Item"} for i in range(51)]
+        too_many = qbo.request("POST", "batch", json={"BatchItemRequest": items})
+        assert "at most 50" in fault(too_many)["Detail"]
+        fifty = qbo.request("POST", "batch", json={"BatchItemRequest": items[:50]})
+        assert fifty.status_code == 200
+    box.close()

@@ -164,3 +164,20 @@ def test_payments_reduce_the_invoice_balance_and_change_its_synctoken(
     qbo.ok("Payment", {"Id": payment["Id"], "SyncToken": "0"}, operation="delete")
     restored = qbo.request("GET", f"invoice/{invoice['Id']}").json()["Invoice"]
     assert restored["Balance"] == 150.0
+
+
+def test_a_sparse_update_replaces_a_nested_object_whole(qbo: Qbo, customer: dict[str, Any]) -> None:
+    """The sandbox's choice where Intuit's documentation is silent: a nested object given in a
+    sparse update replaces the stored one (the connector sends nested objects whole)."""
+    placed = qbo.ok(
+        "Customer",
+        {"Id": customer["Id"], "SyncToken": "0", "sparse": True,
+         "BillAddr": {"Line1": "1 Main St", "City": "Oslo"}},
+    )  # fmt: skip
+    moved = qbo.ok(
+        "Customer",
+        {"Id": customer["Id"], "SyncToken": placed["SyncToken"], "sparse": True,
+         "BillAddr": {"City": "Bergen"}},
+    )  # fmt: skip
+    assert moved["BillAddr"] == {"City": "Bergen"}
+    assert moved["GivenName"] == "Tess"

@@ -49,6 +49,15 @@ def test_lose_answer_applies_the_call_then_drops_it(soap: Soap, sandbox: SageSan
     assert sandbox.execute("SELECT 1 FROM Company WHERE comp_name = 'Applied'")
 
 
+def test_lose_answer_can_wait_for_one_operation(soap: Soap, sandbox: SageSandbox) -> None:
+    sandbox.faults.lose_answer_next(1, call="soap:add")
+    assert soap.call("getversionstring")  # not this one
+    with pytest.raises(httpx.TransportError):
+        soap.post("add", entityname="company", records=[record(name="Applied")])
+    assert sandbox.execute("SELECT 1 FROM Company WHERE comp_name = 'Applied'")
+    soap.call("add", entityname="company", records=[record(name="Answered")])
+
+
 def test_lose_answer_in_process_is_a_504(sandbox: SageSandbox) -> None:
     transport = httpx.WSGITransport(app=sandbox.wsgi_app)
     with httpx.Client(transport=transport, base_url="http://sage.test") as client:

@@ -211,3 +211,26 @@ def test_the_seed_is_deterministic(sandbox: SageSandbox) -> None:
         assert other.execute("SELECT COUNT(*) AS n FROM Person")[0]["n"] == counts["person"][0]
     finally:
         other.close()
+
+
+@pytest.mark.parametrize(
+    ("operation", "params"),
+    [
+        ("queryrecord", {"fieldlist": "comp_companyid", "queryString": "", "orderby": ""}),
+        ("queryid", {"queryString": "", "fromdate": "2000-01-01T00:00:00"}),
+    ],
+)
+def test_the_record_limit_holds_for_queryrecord_and_queryid(
+    soap: Soap, operation: str, params: dict[str, str]
+) -> None:
+    first = soap.call(operation, entityname="company", **params)
+    assert len(first["records"]) == 5
+    assert more(first)
+    seen = len(first["records"])
+    while True:
+        page = soap.call("next")
+        seen += len(page.get("records", []))
+        if not more(page):
+            break
+    live, deleted = seed_counts(20)["company"]
+    assert seen == (live + deleted if operation == "queryid" else live)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
-from sage_helpers import Soap, SoapFaultError, record, records
+from sage_helpers import REST_PATH, Soap, SoapFaultError, record, records
 
-from crmbridge.sandbox.sagecrm import SageSandbox
+from crmbridge.sandbox.sagecrm import RunningServer, SageSandbox
 
 
 def company(sandbox: SageSandbox, company_id: str) -> dict[str, object]:
@@ -124,3 +125,21 @@ def test_queryid_flags_added_updated_and_deleted_records(soap: Soap, sandbox: Sa
         "3": ("false", "false", "true"),
         new_id: ("true", "false", "false"),
     }
+
+
+def test_a_right_the_security_profile_withholds_refuses_the_record(
+    server: RunningServer, sandbox: SageSandbox
+) -> None:
+    sandbox.configure(denied=frozenset({("admin", "company", "delete")}))
+    with httpx.Client(base_url=server.url) as http:
+        soap = Soap(http)
+        soap.logon()
+        with pytest.raises(SoapFaultError, match=r"^Record 1: User 'admin' has no right to delete"):
+            soap.call("delete", entityname="company", id=["4"])
+        soap.call("delete", entityname="person", id=["4"])  # other entities are allowed
+    assert company(sandbox, "4")["comp_deleted"] is None
+    with httpx.Client(base_url=server.url + REST_PATH, auth=("admin", "admin")) as rest:
+        answer = rest.delete("/company('4')")
+        assert answer.status_code == 403
+        assert "no right to delete company records" in answer.json()["$diagnoses"][0]["message"]
+        assert rest.put("/company('4')", json={"comp_website": "x.ie"}).status_code == 200

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+from crmbridge.core.identity import KeyRule
 from crmbridge.core.schema import Field, FieldType, ObjectSchema
 
 #: the connector's field that marks deleted transactions
@@ -36,6 +37,8 @@ class Spec:
     query: str | None = None
     scale: int | None = None
     allowed: tuple[str, ...] | None = None
+    #: how a match key on it compares: names are unique case-insensitively in QuickBooks
+    key_rule: KeyRule = KeyRule.EXACT
 
     @property
     def path(self) -> tuple[str, ...]:
@@ -53,6 +56,7 @@ class Spec:
             key=self.name == "Id",
             read_only=self.read_only,
             allowed_values=self.allowed,
+            key_rule=self.key_rule,
         )
 
 
@@ -143,7 +147,7 @@ ENTITIES: dict[str, EntityDef] = {
             "list",
             (
                 *_HEAD,
-                Spec("DisplayName", length=500, query="DisplayName"),
+                Spec("DisplayName", length=500, query="DisplayName", key_rule=KeyRule.CASEFOLD),
                 Spec("Title", length=16),
                 Spec("GivenName", length=100, query="GivenName"),
                 Spec("MiddleName", length=100),
@@ -173,7 +177,13 @@ ENTITIES: dict[str, EntityDef] = {
             "list",
             (
                 *_HEAD,
-                Spec("Name", length=100, required=True, query="Name"),
+                Spec(
+                    "Name",
+                    length=100,
+                    required=True,
+                    query="Name",
+                    key_rule=KeyRule.CASEFOLD,
+                ),
                 Spec("FullyQualifiedName", read_only=True),
                 Spec("Description", T, length=4000),
                 Spec(

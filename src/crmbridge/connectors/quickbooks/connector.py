@@ -1,9 +1,6 @@
 """The QuickBooks Online connector: discovery, reads (query language and change data
-capture) and the API-level write operations (:mod:`.operations`).
-
-The write side of the connector contract (``write``/``lookup``) is not offered yet: it will
-sit on :class:`~crmbridge.connectors.quickbooks.operations.Operations`.
-"""
+capture), ``match`` (:mod:`.matching`) and ``apply`` (:mod:`.applying`, on the API-level
+write operations of :mod:`.operations`)."""
 
 from __future__ import annotations
 
@@ -19,21 +16,26 @@ from pydantic import SecretStr
 from sqlglot import exp
 
 from crmbridge.connectors.base import (
+    ApplyRequest,
     Capabilities,
     ConnectionInfo,
     Connector,
     ConnectorSettings,
     CreateIdentity,
     DeleteReporting,
+    MatchRequest,
     ReadRequest,
 )
+from crmbridge.connectors.quickbooks.applying import ObjectWriter, RequestIds
 from crmbridge.connectors.quickbooks.catalog import ENTITIES, EntityDef
+from crmbridge.connectors.quickbooks.matching import Finder, stored_form
 from crmbridge.connectors.quickbooks.operations import Operations
 from crmbridge.connectors.quickbooks.query import Planner
 from crmbridge.connectors.quickbooks.reader import Reader, plan_read
 from crmbridge.connectors.quickbooks.settings import QuickBooksSettings
 from crmbridge.connectors.quickbooks.transport import Transport
 from crmbridge.core.expressions import evaluate_constant
+from crmbridge.core.outcomes import WriteMode, WriteResult
 from crmbridge.core.schema import ObjectSchema, unknown_name_error
 from crmbridge.errors import ConfigError, ErrorContext
 
@@ -77,6 +79,7 @@ class QuickBooksConnector(Connector):
         self._sleep = sleep or time.sleep
         self._transport: Transport | None = None
         self._lock = threading.RLock()
+        self._request_ids = RequestIds()
 
     # -- lifecycle ------------------------------------------------------------------------
     def open(self) -> None:
@@ -97,11 +100,16 @@ class QuickBooksConnector(Connector):
                 transport.close()
 
     def _rotated(self, token: SecretStr) -> None:
-        """Keep the new refresh token in the settings and hand it on to be stored."""
+        """Keep the new refresh token in the settings and hand it on to be stored: to
+        ``on_refresh_token`` and to the connection store (``settings_changed``), which saves
+        it with the connection; with neither, ``settings_changed`` warns that it is lost."""
         self.config = self.config.model_copy(update={"refresh_token": token})
-        self.settings = self.config
         if self.on_refresh_token is not None:
             self.on_refresh_token(token)
+        if self.on_settings_changed is not None or self.on_refresh_token is None:
+            self.settings_changed(self.config)
+        else:
+            self.settings = self.config
 
     @property
     def transport(self) -> Transport:
@@ -117,10 +125,11 @@ class QuickBooksConnector(Connector):
     def capabilities(self) -> Capabilities:
         return Capabilities(
             read=True,
-            write_modes=frozenset(),
+            write_modes=frozenset(WriteMode),
             incremental=True,
+            match=True,
             deletes=DeleteReporting.FLAG,
-            create_identity=CreateIdentity.CLIENT_ID,
+            create_identity=CreateIdentity.KEY,
             max_batch_size=self.config.batch_size,
             pushdown=PUSHDOWN,
         )
@@ -171,13 +180,42 @@ class QuickBooksConnector(Connector):
             return None
         return reader.count()
 
-    # -- the write operations (the contract's write side comes later) ---------------------
-    def operations(self, object: str) -> Operations:
+    # -- writing --------------------------------------------------------------------------
+    def operations(self, object: str, context: ErrorContext | None = None) -> Operations:
         """Create / sparse update / delete / deactivate operations on ``object``."""
         return Operations(
             self.transport,
             self.entity(object),
             batch_size=self.config.batch_size,
             stale_retries=self.config.stale_retries,
-            context=self._context(object),
+            context=context or self._context(object),
         )
+
+    def _finder(self, object: str, context: ErrorContext) -> Finder:
+        where = context.merge(connection=self.name, object=object)
+        return Finder(
+            self.transport, self.entity(object), page_size=self.config.page_size, context=where
+        )
+
+    def match(self, request: MatchRequest) -> pa.RecordBatch:
+        """Candidates by ``IN`` queries (:mod:`.matching`): id ``Id``, version ``SyncToken``."""
+        found = self._finder(request.object, request.context).find(
+            request.keys, request.values, request.rules, request.fields
+        )
+        if not found.num_rows:
+            return pa.RecordBatch.from_pylist([], schema=found.schema)
+        return found.combine_chunks().to_batches()[0]
+
+    def stored_form(self, object: str, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """``Line`` in its canonical form (:func:`.lines.canonical`)."""
+        self.entity(object)
+        return stored_form(batch)
+
+    def apply(self, request: ApplyRequest) -> WriteResult:
+        """Creates, sparse updates and deletes (deactivations) in batches (:mod:`.applying`)."""
+        finder = self._finder(request.object, request.context)
+        operations = self.operations(request.object, finder.context)
+        entity = self.entity(request.object)
+        with self._lock:
+            writer = ObjectWriter(operations, finder, entity, finder.context, self._request_ids)
+            return writer.apply(request)

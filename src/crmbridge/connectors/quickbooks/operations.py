@@ -4,22 +4,27 @@ entities) through the batch endpoint, with one outcome per operation.
 This is the layer a write contract sits on; it knows nothing of Arrow batches or write modes.
 
 * Operations go out ``batch_size`` (30) at a time, each batch call with its own
-  ``requestid``. The transport retries a call whose answer was lost (timeout, dropped
+  ``requestid``: the transport retries a call whose answer was lost (timeout, dropped
   connection, 5xx, 429) with the *same* requestid, so QuickBooks does not apply it twice.
+  ``new_request_id`` chooses it (the write contract keeps it across repeats of a call:
+  :mod:`.applying`).
 * An update is sparse (``"sparse": true``: only the fields given change) and carries the
-  current SyncToken; a delete or deactivation too. When none is given, the current one is
-  read first (one query for the whole batch).
+  current SyncToken; a delete or deactivation too. When none is given, the current object is
+  read first (one query for the whole batch). QuickBooks replaces a nested object
+  (``BillAddr``) of a sparse update whole, so its parts not given are sent as they were read.
 * A stale SyncToken (5010) means the object changed since it was read: it is read again,
   the same change applied on the fresh SyncToken and sent again (a new requestid: it is a
   new request), ``stale_retries`` times at most.
 * Every other fault of an item is that operation's error (6240 duplicate name, 610 not found
   or inactive, 2020/2050/2170/2500 validation, 6000 business rule ...); the batch goes on.
 * List entities (Customer, Item) cannot be deleted: ``delete`` makes them inactive
-  (``Active: false``), which is what QuickBooks offers instead.
+  (``Active: false``), which is what QuickBooks offers instead. So an update of an inactive
+  one is refused (610) unless it makes it active again (``Active: true``).
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -49,6 +54,8 @@ class Operation:
     id: str | None = None
     #: the SyncToken the change is based on; None: the current one is read first
     sync_token: str | None = None
+    #: a stable key of the operation (the plan's operation key): part of the requestid
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,8 +72,21 @@ class OperationResult:
     attempts: int = 1
 
 
+#: namespace of the content keys of batch calls (uuid5)
+CALL_NAMESPACE = uuid.UUID("0f6f2c4e-6a57-4d1e-8f0c-3b1b2f6f5d21")
+
+
+def call_key(where: str, items: Sequence[Mapping[str, Any]], keys: Sequence[str | None]) -> str:
+    """What a batch call sends, as one key: the same items (objects, SyncTokens) with the
+    same operation keys give the same one."""
+    text = json.dumps([where, list(items), list(keys)], sort_keys=True, default=str)
+    return str(uuid.uuid5(CALL_NAMESPACE, text))
+
+
 class Operations:
-    """Applies operations to one entity. ``new_request_id`` makes the requestids (tests)."""
+    """Applies operations to one entity. ``new_request_id(items, keys)`` gives the
+    requestid of a batch call from its items and operation keys (default: a new one per
+    call, kept across the transport's retries of it)."""
 
     def __init__(
         self,
@@ -76,15 +96,18 @@ class Operations:
         batch_size: int,
         stale_retries: int,
         context: ErrorContext,
-        new_request_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        new_request_id: Callable[[Sequence[Mapping[str, Any]], Sequence[str | None]], str]
+        | None = None,
     ) -> None:
         self.transport = transport
         self.entity = entity
         self.batch_size = batch_size
         self.stale_retries = stale_retries
         self.context = context
-        self.new_request_id = new_request_id
+        self.new_request_id = new_request_id or (lambda items, keys: uuid.uuid4().hex)
         self._specs = {s.name: s for s in entity.specs}
+        #: the objects as last read for their SyncTokens (Id -> object)
+        self._current: dict[str, Mapping[str, Any]] = {}
 
     def apply(self, operations: Sequence[Operation]) -> list[OperationResult]:
         """One result per operation, in order."""
@@ -150,6 +173,8 @@ class Operations:
         if not wanted:
             return
         current: dict[str, str] = {}
+        inactive: set[str] = set()
+        self._current.clear()
         name = self.entity.name
         for start in range(0, len(wanted), 1000):
             ids = tuple(wanted[start : start + 1000])
@@ -165,11 +190,20 @@ class Operations:
             )
             for obj in answer.get("QueryResponse", {}).get(name) or []:
                 current[str(obj["Id"])] = str(obj["SyncToken"])
+                self._current[str(obj["Id"])] = obj
+                if obj.get("Active") is False:
+                    inactive.add(str(obj["Id"]))
         for n, op in list(todo.items()):
             if op.kind == "create" or op.sync_token is not None:
                 continue
             token = current.get(str(op.id))
-            if token is None:
+            asleep = str(op.id) in inactive and op.values.get("Active") is not True
+            if token is not None and op.kind == "update" and asleep:  # "deleted" in QuickBooks
+                results[n] = OperationResult(
+                    False, op.id, reason=f"the {name} {op.id} is inactive (610)", code="610"
+                )
+                del todo[n]
+            elif token is None:
                 results[n] = OperationResult(
                     False, op.id, reason=f"no {name} with Id {op.id} (610 not found)", code="610"
                 )
@@ -182,7 +216,8 @@ class Operations:
             return to_object(op.values, self._specs)
         body: dict[str, Any] = {"Id": op.id, "SyncToken": op.sync_token}
         if op.kind == "update":
-            body.update(to_object(op.values, self._specs), sparse=True)
+            given = to_object(op.values, self._specs)
+            body.update(_merged(given, self._current.get(str(op.id), {})), sparse=True)
         elif op.kind == "deactivate":
             body.update(Active=False, sparse=True)
         return body
@@ -204,7 +239,7 @@ class Operations:
                 "batch",
                 what=f"batch of {len(items)} {name} operations",
                 object=name,
-                params={"requestid": self.new_request_id()},
+                params={"requestid": self.new_request_id(items, [ops[n].key for n in chunk])},
                 json={"BatchItemRequest": items},
             )
             by_bid = {str(i.get("bId")): i for i in answer.get("BatchItemResponse") or []}
@@ -217,6 +252,18 @@ class Operations:
                 else:
                     out[n] = dict(item.get(name) or {})
         return out
+
+
+def _merged(given: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
+    """``given`` with each nested object (``BillAddr``) completed from ``current``: a sparse
+    update replaces a nested object whole, so the parts not given must be sent as they are.
+    References (``CustomerRef``) are sent as given."""
+    out = dict(given)
+    for key, value in given.items():
+        now = current.get(key)
+        if isinstance(value, dict) and isinstance(now, Mapping) and not key.endswith("Ref"):
+            out[key] = {**now, **_merged(value, now)}
+    return out
 
 
 def _failure(op: Operation, errors: list[FaultError], attempts: int) -> OperationResult:

@@ -2,10 +2,14 @@
 
 * Limits are kept on our side so the server rarely has to refuse: at most
   ``requests_per_minute`` calls (``batch_requests_per_minute`` batch calls) in any 60
-  seconds and ``max_concurrent`` in flight.
+  seconds and ``max_concurrent`` in flight, per company: the connections of one process to
+  the same company share them (:func:`company_limiter`).
 * Retried with exponential backoff: 429 ThrottleExceeded, 5xx, timeouts and dropped
   connections. Writes carry a ``requestid`` the caller keeps across retries, so a retry of a
-  write whose answer was lost is answered without being applied twice.
+  write whose answer was lost is answered without being applied twice. A write that still
+  fails after the last retry, and may have been applied (no answer, or a 5xx), raises
+  :class:`~crmbridge.errors.AmbiguousWriteError`: the engine repeats it, with the same
+  requestid.
 * 401: the access token is renewed once and the call repeated.
 * Every call sends ``minorversion``. A fault answer (HTTP 400 ``{"Fault": ...}``) raises
   :class:`QuickBooksFault` with the errors, for the caller to map.
@@ -29,6 +33,7 @@ from pydantic import SecretStr
 from crmbridge.connectors.quickbooks.auth import TokenSource
 from crmbridge.connectors.quickbooks.settings import QuickBooksSettings
 from crmbridge.errors import (
+    AmbiguousWriteError,
     ConnectionFailedError,
     ErrorContext,
     RemoteError,
@@ -133,6 +138,32 @@ class RateLimiter:
         self._slots.release()
 
 
+_LIMITERS: dict[tuple[object, ...], RateLimiter] = {}
+_LIMITERS_LOCK = threading.Lock()
+
+
+def company_limiter(
+    settings: QuickBooksSettings, sleep: Callable[[float], None] = time.sleep
+) -> RateLimiter:
+    """The one limiter of a company in this process: every connection to it (a run's source
+    and target, a sync's two sides) counts against the same limits."""
+    key = (
+        settings.company_url,
+        settings.requests_per_minute,
+        settings.batch_requests_per_minute,
+        settings.max_concurrent,
+    )
+    with _LIMITERS_LOCK:
+        if key not in _LIMITERS:
+            _LIMITERS[key] = RateLimiter(
+                settings.requests_per_minute,
+                settings.batch_requests_per_minute,
+                settings.max_concurrent,
+                sleep=sleep,
+            )
+        return _LIMITERS[key]
+
+
 class Transport:
     """Sends the calls of one connection; thread-safe."""
 
@@ -158,12 +189,7 @@ class Transport:
                 max_keepalive_connections=settings.max_concurrent,
             ),
         )
-        self.limits = RateLimiter(
-            settings.requests_per_minute,
-            settings.batch_requests_per_minute,
-            settings.max_concurrent,
-            sleep=sleep,
-        )
+        self.limits = company_limiter(settings, sleep)
         self.tokens = TokenSource(
             settings, self._client, context=self.context(), on_refresh_token=on_refresh_token
         )
@@ -202,6 +228,7 @@ class Transport:
         attempts = self.settings.retries + 1
         renewed = False
         attempt = 0
+        maybe_applied = False
         while True:
             attempt += 1
             try:
@@ -212,6 +239,8 @@ class Transport:
                 response, failure, wait = self._send(
                     method, url, query, json, content, headers, token, path
                 )
+                sent = not failure.startswith("the connection failed (Connect")
+                maybe_applied = maybe_applied or (response is None and sent)
             if response is not None:
                 status = response.status_code
                 if status == 401 and not renewed:
@@ -225,6 +254,7 @@ class Transport:
                 if status not in (429,) and status < 500:
                     raise self._failure(response, what, object)
                 failure = f"HTTP {status}" + (" (throttled)" if status == 429 else "")
+                maybe_applied = maybe_applied or status >= 500
                 wait = _retry_after(response)
                 if wait is not None and wait > self.settings.max_retry_after:
                     raise RetryableError(
@@ -233,7 +263,8 @@ class Transport:
                         retry_after=wait,
                     )
             if attempt >= attempts:
-                raise RetryableError(
+                kind = AmbiguousWriteError if is_write and maybe_applied else RetryableError
+                raise kind(
                     f"{what}: {failure} (gave up after {attempts} attempts)",
                     context=self.context(object),
                 )

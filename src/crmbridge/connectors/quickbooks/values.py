@@ -1,9 +1,9 @@
 """QuickBooks JSON objects <-> Arrow columns, by the catalog's field paths.
 
 Reading: ``CustomerRef_value`` is ``obj["CustomerRef"]["value"]``; amounts become decimals,
-``MetaData`` datetimes UTC instants, ``Line`` its JSON text, and a deleted transaction
-(``{"Id", "status": "Deleted"}``) a row with ``Deleted`` true and nothing else but its id and
-time. Writing: :func:`to_object` builds the nested JSON of the fields given.
+``MetaData`` datetimes UTC instants, ``Line`` its JSON text (:mod:`.lines`), and a deleted
+transaction (``{"Id", "status": "Deleted"}``) a row with ``Deleted`` true and nothing else
+but its id and time. Writing: :func:`to_object` builds the nested JSON of the fields given.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from crmbridge.connectors.quickbooks.catalog import DELETED, Spec
+from crmbridge.connectors.quickbooks.lines import to_lines
 from crmbridge.core.schema import FieldType
 
 
@@ -77,8 +78,8 @@ def _encode(spec: Spec, value: Any) -> Any:
         return value.isoformat()
     if spec.type is FieldType.DATETIME:
         return value.astimezone(dt.UTC).isoformat()
-    if spec.name == "Line" and isinstance(value, str):
-        return json.loads(value)
+    if spec.name == "Line":
+        return to_lines(value)
     return value
 
 

@@ -8,6 +8,7 @@ See docs/connectors/sagecrm.md. The parts:
 * :mod:`.fields` metadata -> schema (prefixes, flattened children); :mod:`.values` wire values
   <-> Arrow;
 * :mod:`.query` filter pushdown; :mod:`.reader` reads; :mod:`.changes` API-level writes;
+  :mod:`.writing` the plan's operations carried out (match keys, repeated attempts, defaults);
 * :mod:`.connector` the connector class.
 """
 

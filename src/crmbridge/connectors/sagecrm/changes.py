@@ -11,7 +11,8 @@ server refuses it naming a record ("Record 2: ..."), that operation is rejected 
 is sent again without it; when it names none, the operations are sent one by one. REST sends
 one request per operation. A call whose outcome cannot be known raises
 :class:`~.robust.OutcomeUnknownError` naming the operations concerned, after the results
-known so far (``done``).
+known so far (``done``, also kept in :attr:`ChangeWriter.done` when a call failed without
+being applied: a RetryableError).
 """
 
 from __future__ import annotations
@@ -82,10 +83,13 @@ class ChangeWriter:
         self.meta = meta
         self.limit = max(1, limit)
         self.context = context.merge(object=meta.name)
+        #: the results of the last ``apply`` so far (None: not sent, or its answer lost)
+        self.done: list[OpResult | None] = []
 
     def apply(self, operations: Sequence[Operation]) -> list[OpResult]:
         """One result per operation, in order."""
         results: list[OpResult | None] = [None] * len(operations)
+        self.done = results
         for op in operations:
             self._check(op)
         batches: list[_Batch] = []

@@ -1,14 +1,16 @@
 """The Sage CRM connector: the SOAP web services or the sagecrm2 REST API behind one contract.
 
-Reads only for now: the write side (:class:`~.changes.ChangeWriter`, one result per operation)
-is ready for the engine's match / apply contract but not wired to ``Connector.write`` yet.
+Reads stream pages in a stable order (:mod:`.reader`); writes follow the engine's match ->
+plan -> apply contract: ``match`` looks the batch's keys up in one query per page of keys,
+``apply`` carries the plan's operations out (:mod:`.writing`).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
@@ -17,11 +19,16 @@ import pyarrow as pa
 from sqlglot import exp
 
 from crmbridge.connectors.base import (
+    ID_COLUMN,
+    VERSION_COLUMN,
+    ApplyRequest,
     Capabilities,
     ConnectionInfo,
     Connector,
     ConnectorSettings,
+    CreateIdentity,
     DeleteReporting,
+    MatchRequest,
     ReadRequest,
 )
 from crmbridge.connectors.sagecrm.changes import ChangeWriter, Operation, OpResult
@@ -44,10 +51,15 @@ from crmbridge.connectors.sagecrm.reader import (
 from crmbridge.connectors.sagecrm.rest import RestApi
 from crmbridge.connectors.sagecrm.settings import SageCrmSettings
 from crmbridge.connectors.sagecrm.soap import SoapApi
-from crmbridge.connectors.sagecrm.values import decode, from_columns
+from crmbridge.connectors.sagecrm.values import decode, from_columns, stored_form
+from crmbridge.connectors.sagecrm.writing import EntityWriter, Memory, key_rows
+from crmbridge.core.identity import KeyRule
+from crmbridge.core.outcomes import WriteMode, WriteResult
 from crmbridge.core.schema import ObjectSchema, unknown_name_error
 from crmbridge.errors import ConfigError, ErrorContext
 
+#: most key values in one look-up query (fewer when the record limit is lower: one answer each)
+KEYS_PER_QUERY = 200
 PUSHDOWN = (
     "text =, IN and LIKE (re-checked locally: the CRM compares text case-insensitively); "
     "=, <>, <, <=, >, >=, IN, BETWEEN on integers; ranges on numbers and datetimes; "
@@ -85,6 +97,7 @@ class SageCrmConnector(Connector):
         self._api: SoapApi | RestApi | None = None
         self._entities: list[str] | None = None
         self._meta: dict[str, EntityMeta] = {}
+        self._memory = Memory()
         self._lock = threading.RLock()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -118,20 +131,25 @@ class SageCrmConnector(Connector):
         soap = self.config.api == "soap"
         return Capabilities(
             read=True,
-            write_modes=frozenset(),
+            write_modes=frozenset(WriteMode),
             incremental=soap or self.config.rest_order_by,
+            match=True,
             max_batch_size=self.config.max_records,
             deletes=DeleteReporting.FLAG if soap else DeleteReporting.NONE,
+            create_identity=CreateIdentity.KEY,
             pushdown=PUSHDOWN,
         )
 
     def check(self) -> ConnectionInfo:
+        """The version string (SOAP ``getversionstring``; the REST API has no such call), the
+        API and the user."""
         text = self.api.version()
-        details = {"api": self.config.api, "user": self.config.username}
-        version = text
-        if text is not None:
-            details["version string"] = text
-            version = text.removeprefix("Sage CRM").strip() or text
+        details = {
+            "api": self.config.api,
+            "user": self.config.username,
+            "version string": text or "not reported by the sagecrm2 REST API (use api: soap)",
+        }
+        version = text.removeprefix("Sage CRM").strip() or text if text else None
         return ConnectionInfo(system="Sage CRM", version=version, details=details)
 
     def objects(self) -> list[str]:
@@ -173,8 +191,6 @@ class SageCrmConnector(Connector):
                 "deleted records can be read over SOAP only (set api: soap)", context=context
             )
         plan = plan_read(meta, request, rest=isinstance(api, RestApi), context=context)
-        zone = self.config.database_zone
-        answers = self.config.answer_zone
         since = request.since
         if since is not None and since.key not in (None, meta.id_field):
             raise ConfigError(
@@ -184,6 +200,14 @@ class SageCrmConnector(Connector):
             )
         if isinstance(api, SoapApi):
             return self._read_soap(api, meta, plan, request)
+        return self._read_rest(api, meta, plan, request.batch_size)
+
+    def _read_rest(
+        self, api: RestApi, meta: EntityMeta, plan: ReadPlan, batch_size: int
+    ) -> Iterator[pa.RecordBatch]:
+        zone = self.config.database_zone
+        answers = self.config.answer_zone
+        since = plan.since
         order = [meta.id_column]
         since_column = meta.column(since.field) if since is not None else None
         if since_column:
@@ -198,7 +222,7 @@ class SageCrmConnector(Connector):
             for rows in api.pages(meta.name, where, order, literal):
                 yield [from_columns(r, meta) for r in rows]
 
-        return Reader(plan, rest_pages, None, answers).batches(request.batch_size)
+        return Reader(plan, rest_pages, None, answers).batches(batch_size)
 
     def _read_soap(
         self, api: SoapApi, meta: EntityMeta, plan: ReadPlan, request: ReadRequest
@@ -231,7 +255,98 @@ class SageCrmConnector(Connector):
         )
         return Reader(plan, changes, None, answers).batches(request.batch_size)
 
-    # -- writing (API level; not wired to Connector.write yet) -----------------------------
+    # -- writing --------------------------------------------------------------------------
+    def match(self, request: MatchRequest) -> pa.RecordBatch:
+        """Candidates for the key values: one query per page of keys (the server compares
+        text without case, so this is a superset; the engine compares). The version of a
+        record is its ``updateddate`` and ``timestamp``."""
+        meta = self.meta(request.object)
+        names = list(request.keys)
+        version = [n for n in ("updateddate", "timestamp") if meta.schema.has(n)]
+        fields = list(dict.fromkeys([*names, *request.fields, meta.id_field, *version]))
+        found = self.find(meta, names, key_rows(request.values, names), fields, request.rules)
+        ids = pa.array([str(v) for v in found.column(meta.id_field).to_pylist()], pa.string())
+        stamps = [
+            "|".join(str(found.column(n)[i].as_py()) for n in version)
+            for i in range(found.num_rows)
+        ]
+        keep = list(dict.fromkeys([*names, *request.fields]))
+        out = found.select(keep).append_column(ID_COLUMN, ids)
+        return out.append_column(VERSION_COLUMN, pa.array(stamps, pa.string()))
+
+    def find(
+        self,
+        meta: EntityMeta,
+        names: Sequence[str],
+        rows: Sequence[tuple[object, ...]],
+        fields: Sequence[str],
+        rules: Mapping[str, KeyRule] | None = None,
+    ) -> pa.RecordBatch:
+        """The live records whose ``names`` may hold one of ``rows`` (a superset), with
+        ``fields``, each record once."""
+        schema = meta.schema
+        fetch = schema.select(list(dict.fromkeys([*fields, meta.id_field])))
+        normalised = [n for n, r in (rules or {}).items() if r in (KeyRule.EMAIL, KeyRule.PHONE)]
+        planner = Planner(meta, rest=self.config.api == "rest")
+        unique = list(dict.fromkeys(rows))
+        if any(r is KeyRule.CASEFOLD for r in (rules or {}).values()):  # "acme " finds "acme"
+            unique = list(dict.fromkeys([*unique, *(_trimmed(r) for r in unique)]))
+        size = max(1, min(KEYS_PER_QUERY, self.config.max_records))
+        batches: list[pa.RecordBatch] = []
+        for start in range(0, len(unique), size):
+            node = planner.keys(names, unique[start : start + size], normalised)
+            plan = ReadPlan(meta, fetch.field_names, fetch, node, None, False, None)
+            batches += [b for b in self._plan_batches(plan) if b.num_rows]
+            if node is None:  # every record was read
+                break
+        arrow = fetch.arrow_schema()
+        if not batches:
+            return pa.RecordBatch.from_pylist([], schema=arrow)
+        table = pa.Table.from_batches(batches, schema=arrow).combine_chunks()
+        seen: dict[object, int] = {}
+        for n, record_id in enumerate(table.column(meta.id_field).to_pylist()):
+            seen.setdefault(record_id, n)  # a record can come back for two pages of keys
+        unique_rows = table.take(pa.array(list(seen.values()), pa.int64()))
+        return unique_rows.combine_chunks().to_batches()[0]
+
+    def _plan_batches(self, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
+        api = self.api
+        if isinstance(api, SoapApi):
+            render = partial(to_query_string, zone=self.config.database_zone)
+            own = [plan.meta.column(n) for n in plan.fetch.field_names]
+            columns = [c for c in own if c] if all(own) else None  # no child field: untyped
+            pages = soap_pages(api, plan.meta, render, self.config.retries, columns)
+            return Reader(plan, pages, None, self.config.answer_zone).batches(10_000)
+        return self._read_rest(api, plan.meta, plan, 10_000)
+
+    def _live(self, meta: EntityMeta, ids: Sequence[int]) -> set[int]:
+        if not ids:
+            return set()
+        found = self.find(meta, [meta.id_field], [(i,) for i in ids], [meta.id_field])
+        return {int(v) for v in found.column(meta.id_field).to_pylist()}
+
+    def stored_form(self, object: str, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Values as the CRM keeps them: drop-down codes as listed, date-times to the
+        second, an unticked check box false."""
+        return stored_form(batch, self.meta(object).schema)
+
+    def apply(self, request: ApplyRequest) -> WriteResult:
+        meta = self.meta(request.object)
+        context = request.context.merge(connection=self.name, object=request.object)
+        changes = ChangeWriter(self.api, meta, limit=self.config.max_records, context=context)
+        writer = EntityWriter(
+            changes,
+            find=lambda names, rows: self.find(meta, names, rows, names).to_pylist(),
+            live=lambda ids: self._live(meta, ids),
+            memory=self._memory,
+            territory=self.config.territory,
+            owner=self.config.owner,
+            context=context,
+        )
+        with self._lock:
+            return writer.apply(request)
+
+    # -- writing at the level of the API ----------------------------------------------------
     def apply_operations(self, entity: str, operations: Sequence[Operation]) -> list[OpResult]:
         """Create / update / soft-delete records of ``entity``: one result per operation.
         Raises OutcomeUnknownError when a call's outcome cannot be known."""
@@ -239,3 +354,7 @@ class SageCrmConnector(Connector):
             self.api, self.meta(entity), limit=self.config.max_records, context=self._context()
         )
         return writer.apply(operations)
+
+
+def _trimmed(row: tuple[object, ...]) -> tuple[object, ...]:
+    return tuple(v.strip() if isinstance(v, str) else v for v in row)

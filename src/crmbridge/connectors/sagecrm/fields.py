@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from crmbridge.core.identity import KeyRule
 from crmbridge.core.schema import Field, FieldType, ObjectSchema
 
 #: the prefixes of the standard tables
@@ -136,7 +137,20 @@ def to_field(raw: RawField, name: str, *, key: bool = False) -> Field:
         read_only=raw.read_only or key or system,
         allowed_values=raw.values if ftype is FieldType.ENUM and raw.values else None,
         label=raw.caption or None,
+        key_rule=key_rule(name, ftype),
     )
+
+
+def key_rule(name: str, ftype: FieldType) -> KeyRule:
+    """How the CRM compares a field's values when it finds records by them: text as SQL
+    Server's default collation does (without case), e-mail addresses as addresses, the rest
+    exactly."""
+    if not ftype.is_text:
+        return KeyRule.EXACT
+    short = name.split(".")[-1] if "." in name else name
+    if name.startswith("email.") or short.endswith(("email", "emailaddress")):
+        return KeyRule.EMAIL
+    return KeyRule.CASEFOLD
 
 
 def build_meta(

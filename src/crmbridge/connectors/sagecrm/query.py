@@ -113,6 +113,32 @@ class Planner:
             return self._null(inner.this.name, negated=negated)
         return None
 
+    def keys(
+        self, names: Sequence[str], rows: Sequence[Sequence[Any]], normalised: Sequence[str]
+    ) -> Node | None:
+        """A condition selecting at least the records whose ``names`` hold one of ``rows``
+        (a superset: the engine compares exactly). A key the server cannot compare as the
+        engine does (``normalised``: e-mail and phone rules, which normalise values) is left
+        out; None when no key is left: every record is a candidate."""
+        usable = [n for n in names if n not in normalised]
+        if not rows or not usable:
+            return None
+        if len(usable) == 1:
+            name = usable[0]
+            position = list(names).index(name)
+            return self._in(name, [_as_literal(r[position]) for r in rows])
+        options: list[Node] = []
+        for row in rows:
+            parts = []
+            for name in usable:
+                part = self.condition(name, "=", _as_literal(row[list(names).index(name)]))
+                if part is not None:
+                    parts.append(part)
+            if not parts:
+                return None
+            options.append(conjunction(parts))  # type: ignore[arg-type]
+        return options[0] if len(options) == 1 else Group("or", tuple(options))
+
     # -- parts ------------------------------------------------------------------------------
     def _category(self, name: str) -> str | None:
         """text | number | real | datetime, or None when the field cannot be pushed."""
@@ -188,6 +214,13 @@ class Planner:
         if category == "text":  # '' and NULL look alike to some clients: ask for both
             return Group("or", (Cond(column, "null"), Cond(column, "=", ("",))))
         return Cond(column, "null")
+
+
+def _as_literal(value: Any) -> Any:
+    """A key value as the planner takes literals (numbers as Decimal)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return Decimal(str(value))
+    return value
 
 
 def _literal(node: exp.Expr) -> Any:

@@ -3,7 +3,8 @@
 SOAP: ``query`` answers the first "Maximum number of records to return" records in id order
 and ``more``; ``next`` the following ones. The cursor lives in the server's session and any
 other call made with it closes it, so ``next`` is never retried: when it fails (or finds its
-cursor closed) the read asks a new ``query`` for the records after the last id it has. REST:
+cursor closed) the read asks a new ``query`` for the records after the last id it has; it gives
+up only after ``retries`` such losses in a row without a record between them. REST:
 see :meth:`.rest.RestApi.pages`.
 
 An incremental read over SOAP (``since`` on ``updateddate``) asks ``queryid`` for the changed
@@ -19,7 +20,7 @@ cursor order; a full read has them after the live records.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -31,7 +32,7 @@ from crmbridge.connectors.base import ROW_COLUMN, ReadRequest, Since
 from crmbridge.connectors.sagecrm.fields import EntityMeta
 from crmbridge.connectors.sagecrm.query import Cond, Node, Planner, conjunction
 from crmbridge.connectors.sagecrm.soap import FaultError, SoapApi
-from crmbridge.connectors.sagecrm.values import from_typed, to_batch, to_instant
+from crmbridge.connectors.sagecrm.values import from_columns, from_typed, to_batch, to_instant
 from crmbridge.core.expressions import BatchTransform
 from crmbridge.core.schema import ObjectSchema
 from crmbridge.errors import ConfigError, ErrorContext, RemoteError, RetryableError
@@ -183,9 +184,31 @@ def _tombstone(meta: EntityMeta, change: dict[str, Any]) -> dict[str, Any]:
 
 
 def soap_pages(
-    api: SoapApi, meta: EntityMeta, render: Callable[[Node], str], resumes: int
+    api: SoapApi,
+    meta: EntityMeta,
+    render: Callable[[Node], str],
+    resumes: int,
+    columns: Sequence[str] | None = None,
 ) -> Callable[[Node | None], Iterator[list[dict[str, Any]]]]:
-    """``pages(where)`` over SOAP query / next, resuming by id when a cursor is lost."""
+    """``pages(where)`` over SOAP query / next, resuming by id when a cursor is lost.
+
+    With ``columns`` (own columns, the id among them) the records are asked with
+    ``queryrecord`` for those columns only, in id order: much less to send than typed records
+    with their nested children (a match needs its keys, not the company's addresses)."""
+
+    def first(where: str) -> tuple[list[dict[str, Any]], bool]:
+        if columns is None:
+            records, more = api.query(meta.name, where)
+            return [from_typed(r, meta) for r in records], more
+        rows, more = api.queryrecord(meta.name, columns, where, meta.id_column)
+        return [from_columns(r, meta) for r in rows], more
+
+    def following() -> tuple[list[dict[str, Any]], bool]:
+        if columns is None:
+            records, more = api.next()
+            return [from_typed(r, meta) for r in records], more
+        rows, more = api.next_records()
+        return [from_columns(r, meta) for r in rows], more
 
     def pages(node: Node | None) -> Iterator[list[dict[str, Any]]]:
         last: int | None = None
@@ -195,20 +218,22 @@ def soap_pages(
             parts = [p for p in (node, Cond(meta.id_column, ">", (last,)) if last else None) if p]
             where = conjunction(parts)
             try:
-                records, more = api.query(meta.name, render(where) if where else "")
+                rows, more = first(render(where) if where else "")
             except FaultError as fault:
                 raise api.failed(fault, f"query {meta.name}", meta.name) from None
+            if rows:  # progress: the read resumes as often as it moves on (writes of the same
+                left = resumes  # user close the cursor every time)
             while True:
-                for record in records:
-                    current = int(record[meta.id_field])
+                for row in rows:
+                    current = int(row[meta.id_field])
                     ordered = ordered and (last is None or current > last)
                     last = current
-                if records:
-                    yield [from_typed(r, meta) for r in records]
+                if rows:
+                    yield rows
                 if not more:
                     return
                 try:
-                    records, more = api.next()
+                    rows, more = following()
                 except (FaultError, RetryableError) as err:
                     if left <= 0 or not ordered:
                         raise RemoteError(

@@ -53,11 +53,20 @@ class SharedSession:
                     raise
             self._users += 1
 
-    def renew(self, old_sid: str, logon: Callable[[], str]) -> None:
-        """Log on again after ``old_sid`` ended (unless another user of it did already)."""
+    def renew(self, old_sid: str, logon: Callable[[], str], password: str) -> None:
+        """Log on again after ``old_sid`` ended (unless another user of it did already); a
+        refused password is remembered as in :meth:`attach`."""
+        fingerprint = hashlib.sha256(password.encode()).hexdigest()
         with self._state:
+            refused = self._refused.get(fingerprint)
+            if refused is not None:
+                raise ConnectionFailedError(refused.message, context=refused.context)
             if self._sid == old_sid:
-                self._sid = logon()
+                try:
+                    self._sid = logon()
+                except ConnectionFailedError as err:
+                    self._refused[fingerprint] = err
+                    raise
 
     def detach(self, logoff: Callable[[str], None]) -> None:
         """Leave the session; the last one out logs off."""

@@ -41,6 +41,16 @@ class SageCrmSettings(ConnectorSettings):
     rest_order_by: bool = Field(
         False, description="REST: the server has orderBy (2024 R2 and later): page by id"
     )
+    territory: int | None = Field(
+        None,
+        description="the security territory (xxx_secterr) of created records that a profile "
+        "does not set (default: the CRM's, the user's primary territory)",
+    )
+    owner: int | None = Field(
+        None,
+        description="the user id that owns created records a profile does not give an owner "
+        "(primaryuserid or assigneduserid)",
+    )
     timeout: float = Field(180.0, gt=0, description="seconds to wait for one answer")
     retries: int = Field(4, ge=0, le=20, description="retries of a failed read call")
     retry_backoff: float = Field(

@@ -16,6 +16,7 @@ import requests
 import zeep
 import zeep.exceptions
 import zeep.helpers
+import zeep.xsd
 from lxml import etree
 
 from crmbridge.connectors.sagecrm.fields import RawField
@@ -210,7 +211,7 @@ class SoapApi:
                         "its own",
                         context=self.context,
                     ) from None
-                self.session.renew(sid, self._logon)
+                self.session.renew(sid, self._logon, self.settings.password.get_secret_value())
         raise AssertionError("unreachable")  # pragma: no cover
 
     def failed(self, fault: FaultError, what: str, entity: str | None = None) -> Exception:
@@ -291,6 +292,15 @@ class SoapApi:
         ]
         return rows, bool(getattr(answer, "more", False))
 
+    def next_records(self) -> tuple[list[dict[str, Any]], bool]:
+        """The next batch of a ``queryrecord``, untyped as :meth:`queryrecord` answers."""
+        answer = self.call("next", retry=False)
+        rows = [
+            {str(f["name"]).lower(): f.get("value") for f in (r.get("records") or [])}
+            for r in _records(answer)
+        ]
+        return rows, bool(getattr(answer, "more", False))
+
     def queryentity(self, entity: str, record_id: int) -> dict[str, Any] | None:
         answer = self.call("queryentity", entityname=entity, id=record_id)
         record = getattr(answer, "records", answer)
@@ -308,13 +318,14 @@ class SoapApi:
 
     # -- writing --------------------------------------------------------------------------
     def typed(self, entity: str, values: dict[str, Any]) -> Any:
-        """A typed record for ``add`` / ``update``: nested lists become child records."""
-        made = {}
+        """A typed record for ``add`` / ``update``: nested lists become child records, a
+        None an ``xsi:nil`` element (the field is cleared, not left out)."""
+        made: dict[str, Any] = {}
         for name, value in values.items():
             if isinstance(value, list):
                 made[name] = [self._types[name](**child) for child in value]
             else:
-                made[name] = value
+                made[name] = zeep.xsd.Nil if value is None else value
         return self._types[entity](**made)
 
     def add(self, entity: str, records: Sequence[dict[str, Any]]) -> list[int]:

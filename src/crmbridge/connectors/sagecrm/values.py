@@ -111,3 +111,30 @@ def to_wire(value: Any, field: Field, zone: ZoneInfo) -> Any:
     if field.type is FieldType.BOOLEAN:
         return "Y" if value else None
     return value
+
+
+def stored_form(batch: pa.RecordBatch, schema: ObjectSchema) -> pa.RecordBatch:
+    """``batch`` as the CRM keeps it: drop-down codes as the list spells them (the server
+    matches them without case), date-times to the second, an unticked check box false."""
+    columns = []
+    for name in batch.schema.names:
+        column = batch.column(name)
+        field = schema.field(name) if schema.has(name) else None
+        if field is None:
+            columns.append(column)
+            continue
+        if field.type is FieldType.ENUM and field.allowed_values:
+            listed = {v.lower(): v for v in field.allowed_values}
+            values = [
+                listed.get(v.lower(), v) if isinstance(v, str) else v for v in column.to_pylist()
+            ]
+            column = pa.array(values, column.type)
+        elif field.type is FieldType.DATETIME:
+            values = [
+                v.replace(microsecond=0) if v is not None else None for v in column.to_pylist()
+            ]
+            column = pa.array(values, column.type)
+        elif field.type is FieldType.BOOLEAN:
+            column = pa.array([bool(v) for v in column.to_pylist()], column.type)
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, schema=batch.schema)

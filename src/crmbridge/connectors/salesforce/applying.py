@@ -31,12 +31,13 @@ rejected with a reason saying it may exist.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
 from crmbridge.connectors.base import ACTION_COLUMN, ID_COLUMN, OP_KEY_COLUMN, ApplyRequest
+from crmbridge.connectors.common.answers import Done, Memory, write_result
 from crmbridge.connectors.salesforce.discovery import ObjectMeta
 from crmbridge.connectors.salesforce.matching import Finder
 from crmbridge.connectors.salesforce.values import canonical_id, stored_form
@@ -73,33 +74,6 @@ _CODES = {
     "INVALID_FIELD": RejectCode.INVALID_VALUE,
     "MISSING_ARGUMENT": RejectCode.MISSING_KEY,
 }
-
-
-@dataclass(frozen=True)
-class Done:
-    """The outcome of one operation."""
-
-    outcome: Outcome
-    id: str | None = None
-    reason: str | None = None
-    code: RejectCode | None = None
-
-
-@dataclass
-class Memory:
-    """What the attempts at one request's operations answered, for the next attempt (one per
-    connection: the engine repeats a request before it sends the next)."""
-
-    object: str = ""
-    #: operation -> its outcome, once Salesforce answered it
-    known: dict[str, Done] = field(default_factory=dict)
-    #: operations not sent yet
-    unsent: set[str] = field(default_factory=set)
-
-    def start(self, object: str, tokens: Sequence[str]) -> None:
-        self.object = object
-        self.known = {}
-        self.unsent = set(tokens)
 
 
 @dataclass
@@ -164,12 +138,7 @@ class ObjectWriter:
             group = [op for op in todo if op.action == action]
             if group:
                 step(group, list(request.keys), results)
-        return WriteResult.build(
-            [d.outcome.value if d else Outcome.REJECTED.value for d in results],
-            [d.id if d else None for d in results],
-            [d.reason if d else "no result" for d in results],
-            [d.code.value if d and d.code else None for d in results],
-        )
+        return write_result(results)
 
     # -- preparing ------------------------------------------------------------------------
     def _check_fields(self, names: Sequence[str]) -> None:

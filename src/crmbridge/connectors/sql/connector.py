@@ -22,6 +22,8 @@ from crmbridge.connectors.base import (
     ReadRequest,
 )
 from crmbridge.connectors.common.files import report_bad
+from crmbridge.connectors.sql.applied import TABLE_NAME as MARKER_TABLE
+from crmbridge.connectors.sql.applied import Markers
 from crmbridge.connectors.sql.engine import create_engine, system_name
 from crmbridge.connectors.sql.failures import connect_error, translate
 from crmbridge.connectors.sql.matching import match_rows
@@ -58,6 +60,7 @@ class SqlConnector(Connector):
     def __init__(self, name: str, settings: SqlSettings, *, base_dir: Path | None = None) -> None:
         super().__init__(name, settings, base_dir=base_dir)
         self._engine: sa.Engine | None = None
+        self._markers: dict[str | None, Markers] = {}
         self._url: sa.URL | None = None
         self._tables: dict[str, TableInfo] = {}
         #: a SQLite file that does not exist yet (see open())
@@ -73,6 +76,7 @@ class SqlConnector(Connector):
         self.close()
         engine, url = create_engine(self.settings, self.base_dir, context=self._context())
         self._tables = {}
+        self._markers = {}
         self._url = url
         self._missing_file = _missing_sqlite_file(url)
         if self._missing_file is not None:
@@ -177,7 +181,7 @@ class SqlConnector(Connector):
 
     def objects(self) -> list[str]:
         tables, views = self._names()
-        return sorted(tables | views)
+        return sorted((tables - {MARKER_TABLE}) | views)
 
     def _names(self) -> tuple[set[str], set[str]]:
         if self._still_missing():
@@ -321,8 +325,17 @@ class SqlConnector(Connector):
     def apply(self, request: ApplyRequest) -> WriteResult:
         info = self.table(request.object)
         context = request.context.merge(connection=self.name, object=request.object)
+        schema = info.table.schema
+        if schema not in self._markers:
+            self._markers[schema] = Markers(self.engine, schema)
         return apply_ops(
-            self.engine, self._writer(), info, request, context=context, secrets=self._secrets()
+            self.engine,
+            self._writer(),
+            info,
+            request,
+            context=context,
+            secrets=self._secrets(),
+            markers=self._markers[schema],
         )
 
     def _writer(self) -> BulkWriter:

@@ -133,7 +133,7 @@ def _any_of(
         condition: sa.ColumnElement[bool] = columns[0] == sa.any_(arrays[0])
         return condition
     names = [f"k{i}" for i in range(len(typed))]
-    pairs = sa.func.unnest(*arrays).table_valued(*names)
+    pairs = sa.func.unnest(*arrays).table_valued(*names).render_derived()  # AS t(k0, k1)
     return sa.tuple_(*columns).in_(sa.select(*(pairs.c[n] for n in names)))
 
 

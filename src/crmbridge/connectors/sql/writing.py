@@ -19,7 +19,7 @@ rejected with the database's message and every other row goes in.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Protocol, TypeVar
 
@@ -28,7 +28,14 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from crmbridge.connectors.base import ACTION_COLUMN, ID_COLUMN, ROW_COLUMN, ApplyRequest
+from crmbridge.connectors.base import (
+    ACTION_COLUMN,
+    ID_COLUMN,
+    OP_KEY_COLUMN,
+    ROW_COLUMN,
+    ApplyRequest,
+)
+from crmbridge.connectors.sql.applied import Markers, marker_keys, needs_markers
 from crmbridge.connectors.sql.failures import db_message, is_row_error, translate
 from crmbridge.connectors.sql.matching import decode_ids, encode_ids, locator
 from crmbridge.connectors.sql.reading import fetch_by_keys
@@ -54,6 +61,8 @@ class Target:
     columns: tuple[str, ...]
     #: the match keys (a create conflicts on them)
     keys: tuple[str, ...]
+    #: where creates that nothing else identifies are recorded (see ``applied.py``)
+    markers: Markers | None = None
 
     @property
     def locator(self) -> tuple[str, ...]:
@@ -95,14 +104,24 @@ def apply_ops(
     *,
     context: ErrorContext,
     secrets: Sequence[str | SecretStr],
+    markers: Markers | None = None,
 ) -> WriteResult:
-    """Carry out ``request.ops`` in one transaction; one outcome per operation, in order."""
+    """Carry out ``request.ops`` in one transaction; one outcome per operation, in order.
+    ``markers``: the marker table for creates nothing else identifies (``applied.py``)."""
     ops = request.ops
     n = ops.num_rows
     if n == 0:
         return WriteResult.empty()
     target = _target(info, request, context)
     actions = ops.column(ACTION_COLUMN)
+    if (
+        markers is not None
+        and OP_KEY_COLUMN in ops.schema.names
+        and needs_markers(info, target.columns, target.keys)
+        and pc.any(pc.equal(actions, "create")).as_py()
+        and markers.ready()
+    ):
+        target = replace(target, markers=markers)
     result = _Result(n)
     try:
         with engine.begin() as conn:
@@ -183,6 +202,18 @@ def _create(
     result: _Result,
     secrets: Sequence[str | SecretStr],
 ) -> None:
+    markers = target.markers
+    op_keys: list[str] = []
+    if markers is not None:
+        op_keys = marker_keys(
+            request.namespace,
+            request.object,
+            request.ops.column(OP_KEY_COLUMN).take(positions).to_pylist(),
+        )
+        if request.attempt > 1:  # applied by an earlier attempt whose answer was lost
+            positions, op_keys = _confirm_marked(conn, markers, positions, op_keys, result)
+            if not len(positions):
+                return
     rows = _typed(target, request.ops.take(positions), target.columns)
     guard = bool(target.keys)
     done, refused = _isolated(
@@ -194,6 +225,9 @@ def _create(
         ids = _created_ids(conn, target, part.rows, made_ids)
         new = pc.indices_nonzero(inserted).to_pylist()
         result.set([at[i] for i in new], Outcome.CREATED, [ids[i] for i in new])
+        if markers is not None:
+            keys_made = [op_keys[part.indices[i]] for i in new]
+            markers.record(conn, request.object, keys_made, [ids[i] for i in new])
         clashed = pc.indices_nonzero(pc.invert(inserted)).to_pylist()
         if not clashed:
             continue
@@ -211,6 +245,29 @@ def _create(
                 )
     for index, message in refused:
         result.set([where[index]], Outcome.REJECTED, reason=message, code=RejectCode.INVALID_VALUE)
+
+
+def _confirm_marked(
+    conn: sa.Connection,
+    markers: Markers,
+    positions: pa.Array,
+    op_keys: list[str],
+    result: _Result,
+) -> tuple[pa.Array, list[str]]:
+    """Confirm the creates the marker table knows; the positions and keys left to insert."""
+    applied = markers.found(conn, op_keys)
+    if not applied:
+        return positions, op_keys
+    where = positions.to_pylist()
+    done = [i for i, k in enumerate(op_keys) if k in applied]
+    result.set(
+        [where[i] for i in done],
+        Outcome.CREATED,
+        [applied[op_keys[i]] for i in done],
+        "already created (confirmed)",
+    )
+    left = [i for i, k in enumerate(op_keys) if k not in applied]
+    return positions.take(pa.array(left, pa.int64())), [op_keys[i] for i in left]
 
 
 def _created_ids(

@@ -22,19 +22,16 @@ from crmbridge.errors import RemoteError
 
 log = logging.getLogger("crmbridge.connectors.sugarcrm")
 
-#: the stable order every list is read in
-ORDER = ("date_modified", "id")
-
 
 @dataclass(frozen=True)
 class Page:
-    """One list call's answer."""
+    """One list call's answer: the first records matching the filter, in the order asked."""
 
     records: list[dict[str, Any]]
     #: records matching the filter, when the answer says (v4_1 does, v10 does not)
     total: int | None
-    #: offset of the next page, None after the last one
-    next_offset: int | None
+    #: more records match than the page holds (False: this is the last page)
+    more: bool
 
 
 @dataclass(frozen=True)
@@ -138,12 +135,16 @@ class Api(abc.ABC):
         meta: ModuleMeta,
         where: Any,
         fields: Sequence[str],
-        offset: int,
         limit: int,
         *,
+        order: Sequence[str],
         deleted: bool = False,
+        offset: int = 0,
     ) -> Page:
-        """Records ``offset`` .. ``offset + limit`` in :data:`ORDER`."""
+        """The first ``limit`` records matching ``where`` in ``order`` (ascending; fields
+        the module has), from ``offset`` on. Paging is the caller's, by keyset
+        (:mod:`.paging`): never by offset, which skips records when others change during the
+        read; an offset only picks the points where parallel ranges of a read meet."""
 
     @abc.abstractmethod
     def count(self, meta: ModuleMeta, where: Any, *, deleted: bool = False) -> int | None: ...

@@ -35,7 +35,7 @@ from crmbridge.connectors.sugarcrm.catalog import Catalog
 from crmbridge.connectors.sugarcrm.discovery import ModuleMeta
 from crmbridge.connectors.sugarcrm.lookup import Finder
 from crmbridge.connectors.sugarcrm.query import FilterBuilder
-from crmbridge.connectors.sugarcrm.reader import Reader, plan_read
+from crmbridge.connectors.sugarcrm.reader import Reader, plan_read, read_order
 from crmbridge.connectors.sugarcrm.settings import SugarCrmSettings
 from crmbridge.connectors.sugarcrm.transport import Transport
 from crmbridge.connectors.sugarcrm.v4_1 import V41Client
@@ -220,13 +220,16 @@ class SugarCrmConnector(Connector):
     def read(self, request: ReadRequest) -> Iterator[pa.RecordBatch]:
         with self._metadata_errors():
             meta = self.meta(request.object)
-            plan = plan_read(
-                self.api, self._filters(meta), request, context=self._context(request.object)
-            )
+            plan = plan_read(self._filters(meta), request, context=self._context(request.object))
         reader = Reader(
             self.api, plan, page_size=self.config.page_size, concurrency=self.api.parallel_reads
         )
         return self._watched(reader.batches(request.batch_size))
+
+    def read_order(self, request: ReadRequest) -> tuple[str, ...]:
+        """``id``; an incremental read ``<since field>, id``. Reads page by keyset in this
+        order, so a resumed read goes on after the last record processed."""
+        return read_order(request)
 
     def _watched(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         with self._metadata_errors():
@@ -235,10 +238,8 @@ class SugarCrmConnector(Connector):
     def count(self, request: ReadRequest) -> int | None:
         with self._metadata_errors():
             meta = self.meta(request.object)
-            plan = plan_read(
-                self.api, self._filters(meta), request, context=self._context(request.object)
-            )
-            return self.api.count(meta, plan.where, deleted=request.include_deleted)
+            plan = plan_read(self._filters(meta), request, context=self._context(request.object))
+            return self.api.count(meta, plan.where(self.api), deleted=request.include_deleted)
 
     @contextlib.contextmanager
     def _metadata_errors(self) -> Iterator[None]:

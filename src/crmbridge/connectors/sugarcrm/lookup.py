@@ -1,9 +1,9 @@
 """Finding candidate records for key values: one list call per page of keys, never one per key.
 
 The keys become one filter (``field IN (...)``; for several key fields an OR of ANDs; e-mail
-addresses through Sugar's e-mail tables). The server's answer is a candidate list (MySQL
-compares text without case): the engine decides which candidates match, under the key's rule
-(:mod:`crmbridge.core.identity`).
+addresses through Sugar's e-mail tables), paged by keyset on ``id``. The server's answer is a
+candidate list (MySQL compares text without case): the engine decides which candidates match,
+under the key's rule (:mod:`crmbridge.core.identity`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 import pyarrow as pa
 
 from crmbridge.connectors.sugarcrm.api import Api
+from crmbridge.connectors.sugarcrm.paging import Listing, pages
 from crmbridge.connectors.sugarcrm.query import FilterBuilder
-from crmbridge.connectors.sugarcrm.values import decode_records
 from crmbridge.core.schema import ObjectSchema
 from crmbridge.errors import ConfigError, ErrorContext
 
@@ -67,14 +67,6 @@ class Finder:
                 f"{'these fields' if len(names) > 1 else 'this field'} with these values",
                 context=self.context,
             )
-        meta = self.filters.meta
-        where = self.api.where(meta, node)
         limit = max(self.page_size, 2 * len(chunk))
-        html = self.api.kind == "v4_1"
-        out: list[pa.RecordBatch] = []
-        offset: int | None = 0
-        while offset is not None:
-            page = self.api.list_page(meta, where, fetch.field_names, offset, limit)
-            out.append(decode_records(page.records, fetch.fields, html=html))
-            offset = page.next_offset
-        return out
+        listing = Listing(self.api, self.filters.meta, node, fetch, ("id",), limit)
+        return list(pages(listing))

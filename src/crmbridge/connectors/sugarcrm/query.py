@@ -75,6 +75,20 @@ def conjunction(nodes: Sequence[Node]) -> Node | None:
     return nodes[0] if len(nodes) == 1 else Group("and", tuple(nodes))
 
 
+def keyset(order: Sequence[str], values: Sequence[Any], op: str = ">") -> Node:
+    """The records after ``values`` in ``order`` (ascending): ``(a, b) > (x, y)`` written as
+    ``a > x OR (a = x AND b > y)``, the form both APIs accept; ``op`` ``>=``, ``<``, ``<=``
+    compare the same way. ``values`` are those of a record read (typed, as decoded), so they
+    hold only what the server stored."""
+    strict = op[0]  # ">" or "<"
+    options: list[Node] = []
+    for n, name in enumerate(order):
+        same = [Cond(order[m], "=", (values[m],)) for m in range(n)]
+        last = Cond(name, op if n == len(order) - 1 else strict, (values[n],))
+        options.append(Group("and", (*same, last)) if same else last)
+    return options[0] if len(options) == 1 else Group("or", tuple(options))
+
+
 # -- planning -----------------------------------------------------------------------------
 class FilterBuilder:
     """Decides what can be pushed down for one module.
@@ -489,6 +503,9 @@ def to_filter(node: Node, meta: ModuleMeta) -> dict[str, Any] | None:
     if node.field == EMAIL_FIELD:  # Sugar matches addresses trimmed; most servers ignore case
         values = list(dict.fromkeys(f(str(v).strip()) for v in values for f in (str, str.lower)))
         return {name: {"$in": values}}
+    if node.op == "=" and isinstance(node.values[0], dt.datetime):
+        # a keyset's "same second": never $equals, a whole day on Sugar for a value without time
+        return {"$and": [{name: {"$gte": values[0]}}, {name: {"$lte": values[0]}}]}
     if node.op == "in":
         return {name: {"$in": values}}
     if node.op == "not_in":

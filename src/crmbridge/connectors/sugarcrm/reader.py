@@ -1,11 +1,11 @@
-"""Reading a module: pages in a stable order, fetched in parallel, decoded to Arrow batches.
+"""Reading a module: pages by keyset in a unique order, decoded to Arrow batches.
 
-Pages are read in ``date_modified, id`` order with offsets. Once the first page tells how many
-records match (v4_1 ``total_count``; v10 asks ``filter/count``), the other pages are fetched
-``concurrency`` at a time in a thread pool and yielded in order. Offset paging over records
-that change while they are read can skip or repeat a record (one that moves to the end of the
-order because it was modified is read again there); an incremental read by ``date_modified``
-picks up whatever a run skipped in the next run.
+A read is in ``id`` order, an incremental one (``ReadRequest.since``) in ``date_modified, id``
+order (:func:`read_order`); pages follow each other by keyset (:mod:`.paging`), so records
+that change during the read are never skipped. In ``id`` order every record is read once (on
+v4_1 in ranges read at once, one session each); in ``date_modified, id`` order a record edited
+during the read is read again at its new place, after the records read before the edit (so a
+cursor that moves past it has seen it). A resumed read starts after ``ReadRequest.after``.
 
 Every predicate pushed to the server is checked again on the decoded rows (see
 :mod:`~crmbridge.connectors.sugarcrm.query`): the server may return a few rows too many (MySQL
@@ -15,22 +15,19 @@ compares text case-insensitively), never too few.
 from __future__ import annotations
 
 import datetime as dt
-from collections import deque
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import islice
 from typing import Any
 
 import pyarrow as pa
 from sqlglot import exp
 
 from crmbridge.connectors.base import ROW_COLUMN, ReadRequest, Since
-from crmbridge.connectors.sugarcrm.api import Api, Page
+from crmbridge.connectors.sugarcrm.api import Api
 from crmbridge.connectors.sugarcrm.discovery import ModuleMeta
+from crmbridge.connectors.sugarcrm.paging import Key, Listing, pages, ranges
 from crmbridge.connectors.sugarcrm.query import FilterBuilder, Node, conjunction
-from crmbridge.connectors.sugarcrm.values import decode_records
 from crmbridge.core.expressions import BatchTransform
 from crmbridge.core.schema import ObjectSchema
 from crmbridge.errors import ConfigError, ErrorContext
@@ -43,17 +40,31 @@ class ReadPlan:
     meta: ModuleMeta
     #: the columns the caller gets, in order
     fields: list[str]
-    #: the columns fetched: ``fields`` plus those the re-check needs
+    #: the columns fetched: ``fields`` plus those the re-check and the order need
     fetch: ObjectSchema
-    where: Any
+    #: the pushed filter and since condition (None: every record)
+    node: Node | None
     #: the pushed predicate (and since condition), evaluated again on the decoded rows
     recheck: exp.Expression | None
     deleted: bool
+    #: the fields of the read's order (:func:`read_order`)
+    order: tuple[str, ...]
+    #: resume after this record (its ``order`` values)
+    after: Key | None = None
+
+    def where(self, api: Api) -> Any:
+        """The pushed part in ``api``'s form."""
+        return api.where(self.meta, self.node)
 
 
-def plan_read(
-    api: Api, filters: FilterBuilder, request: ReadRequest, *, context: ErrorContext
-) -> ReadPlan:
+def read_order(request: ReadRequest) -> tuple[str, ...]:
+    """``id``; for an incremental read the cursor field, then ``id``."""
+    if request.since is not None:
+        return tuple(dict.fromkeys([request.since.field, "id"]))
+    return ("id",)
+
+
+def plan_read(filters: FilterBuilder, request: ReadRequest, *, context: ErrorContext) -> ReadPlan:
     """The ReadPlan of ``request``; unknown fields are a ConfigError."""
     meta = filters.meta
     schema = meta.schema
@@ -69,7 +80,8 @@ def plan_read(
         since = _since_node(filters, request.since, context)
         nodes.append(since)
         checks.append(_since_predicate(request.since))
-    needed = [*fields]
+    order = read_order(request)
+    needed = [*fields, *order]
     for predicate in checks:
         needed += sorted(c.name for c in predicate.find_all(exp.Column))
     needed = list(dict.fromkeys([*needed, "id"] if schema.has("id") else needed))
@@ -82,9 +94,11 @@ def plan_read(
         meta=meta,
         fields=fields,
         fetch=schema.select(needed),
-        where=api.where(meta, conjunction(nodes)),
+        node=conjunction(nodes),
         recheck=recheck,
         deleted=request.include_deleted,
+        order=order,
+        after=tuple(request.after) if request.after is not None else None,
     )
 
 
@@ -119,10 +133,19 @@ class Reader:
     """Streams the records of one ReadPlan."""
 
     def __init__(self, api: Api, plan: ReadPlan, *, page_size: int, concurrency: int) -> None:
-        self.api = api
         self.plan = plan
-        self.page_size = page_size
+        self.listing = Listing(
+            api, plan.meta, plan.node, plan.fetch, plan.order, page_size, plan.deleted
+        )
         self.concurrency = concurrency
+
+    def _pages(self) -> Iterator[pa.RecordBatch]:
+        """Pages in order: a read in ``id`` order in parallel ranges when the API gains from
+        it; one in ``date_modified`` order one page after another, so that a record edited
+        during the read is found at its new place, after the others."""
+        if self.plan.order == ("id",) and self.concurrency > 1:
+            return ranges(self.listing, self.plan.after, self.concurrency)
+        return pages(self.listing, self.plan.after)
 
     def batches(self, batch_size: int) -> Iterator[pa.RecordBatch]:
         """Batches of at most ``batch_size`` rows with the plan's fields, in order."""
@@ -142,58 +165,6 @@ class Reader:
                 recheck.close()
         if not sent:
             yield pa.RecordBatch.from_pylist([], schema=out_schema)
-
-    def _fetch(self, offset: int) -> tuple[pa.RecordBatch, Page]:
-        plan = self.plan
-        page = self.api.list_page(
-            plan.meta,
-            plan.where,
-            plan.fetch.field_names,
-            offset,
-            self.page_size,
-            deleted=plan.deleted,
-        )
-        batch = decode_records(page.records, plan.fetch.fields, html=self.api.kind == "v4_1")
-        return batch, page
-
-    def _pages(self) -> Iterator[pa.RecordBatch]:
-        batch, first = self._fetch(0)
-        yield batch
-        if first.next_offset is None:
-            return
-        step = len(first.records)
-        total = first.total
-        if total is None and self.concurrency > 1:
-            total = self.api.count(self.plan.meta, self.plan.where, deleted=self.plan.deleted)
-        offset: int | None = first.next_offset
-        if total is not None and self.concurrency > 1:
-            offset = None
-            for batch, page in self._parallel(range(first.next_offset, total, step)):
-                yield batch
-                offset = page.next_offset  # not None after the last: more came meanwhile
-        while offset is not None:
-            batch, page = self._fetch(offset)
-            yield batch
-            offset = page.next_offset
-
-    def _parallel(self, offsets: Sequence[int]) -> Iterator[tuple[pa.RecordBatch, Page]]:
-        """Pages at ``offsets``, fetched ``concurrency`` at a time, in order (at most twice
-        ``concurrency`` pages are held at once)."""
-        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="sugarcrm-page")
-        todo = iter(offsets)
-        ahead = islice(todo, 2 * self.concurrency)
-        pending: deque[Future[tuple[pa.RecordBatch, Page]]] = deque(
-            pool.submit(self._fetch, offset) for offset in ahead
-        )
-        try:
-            while pending:
-                result = pending.popleft().result()
-                following = next(todo, None)
-                if following is not None:
-                    pending.append(pool.submit(self._fetch, following))
-                yield result
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _Recheck:

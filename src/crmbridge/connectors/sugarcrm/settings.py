@@ -29,7 +29,7 @@ class SugarCrmSettings(ConnectorSettings):
         "md5", description="v4_1 login: md5 hash (default) or plain text (LDAP setups)"
     )
     page_size: int = Field(200, ge=1, le=10_000, description="records per list call")
-    concurrency: int = Field(4, ge=1, le=32, description="pages fetched in parallel")
+    concurrency: int = Field(4, ge=1, le=32, description="ranges of a read fetched in parallel")
     max_connections: int = Field(
         8, ge=1, le=64, description="most calls in flight at once on this connection"
     )

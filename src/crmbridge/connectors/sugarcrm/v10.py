@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 import httpx
 
 from crmbridge.connectors.sugarcrm import related
-from crmbridge.connectors.sugarcrm.api import ORDER, Api, Op, Page, Saved
+from crmbridge.connectors.sugarcrm.api import Api, Op, Page, Saved
 from crmbridge.connectors.sugarcrm.discovery import ModuleMeta, RawField, RawModule
 from crmbridge.connectors.sugarcrm.failures import v10_error, v10_error_text
 from crmbridge.connectors.sugarcrm.query import Node, to_filter
@@ -255,21 +255,31 @@ class V10Client(Api):
         meta: ModuleMeta,
         where: Any,
         fields: Sequence[str],
-        offset: int,
         limit: int,
         *,
+        order: Sequence[str],
         deleted: bool = False,
+        offset: int = 0,
     ) -> Page:
         own = related.own_fields(meta, fields)
-        answer = self._filter(meta, where, _wire_fields(own), offset, limit, deleted=deleted)
+        body = {
+            "filter": where or [],
+            "fields": ",".join(_wire_fields(own)),
+            "max_num": limit,
+            "offset": offset,
+            "order_by": ",".join(f"{n}:ASC" for n in order if meta.schema.has(n)),
+            "deleted": deleted,
+        }
+        answer = self._filtered(meta, "filter", "list", body)
+        answer = answer if isinstance(answer, dict) else {}
         records = [r for r in answer.get("records") or [] if isinstance(r, dict)]
         _email1(records, own)
         links = related.wanted(meta, fields)
         if links and records:
             self._fill_related(meta, records, links)
         next_offset = answer.get("next_offset")
-        more = isinstance(next_offset, int) and next_offset > offset and records
-        return Page(records, None, next_offset if more else None)
+        more = isinstance(next_offset, int) and next_offset > offset and bool(records)
+        return Page(records, None, more)
 
     def _fill_related(
         self, meta: ModuleMeta, records: list[dict[str, Any]], links: dict[str, list[str]]
@@ -316,27 +326,6 @@ class V10Client(Api):
         rows = [r for r in contents.get("records") or [] if isinstance(r, dict)]
         _email1(rows, ["email1"])
         return rows[0] if rows else None
-
-    def _filter(
-        self,
-        meta: ModuleMeta,
-        where: Any,
-        fields: Sequence[str],
-        offset: int,
-        limit: int,
-        *,
-        deleted: bool,
-    ) -> dict[str, Any]:
-        body = {
-            "filter": where or [],
-            "fields": ",".join(fields),
-            "max_num": limit,
-            "offset": offset,
-            "order_by": ",".join(f"{n}:ASC" for n in ORDER if meta.schema.has(n)),
-            "deleted": deleted,
-        }
-        answer = self._filtered(meta, "filter", "list", body)
-        return answer if isinstance(answer, dict) else {}
 
     def count(self, meta: ModuleMeta, where: Any, *, deleted: bool = False) -> int | None:
         body = {"filter": where or [], "deleted": deleted}

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from crmbridge.connectors.sugarcrm import related
-from crmbridge.connectors.sugarcrm.api import ORDER, Api, Op, Page, Saved
+from crmbridge.connectors.sugarcrm.api import Api, Op, Page, Saved
 from crmbridge.connectors.sugarcrm.discovery import ModuleMeta, RawField, RawModule
 from crmbridge.connectors.sugarcrm.failures import (
     INVALID_SESSION,
@@ -261,17 +261,19 @@ class V41Client(Api):
         meta: ModuleMeta,
         where: Any,
         fields: Sequence[str],
-        offset: int,
         limit: int,
         *,
+        order: Sequence[str],
         deleted: bool = False,
+        offset: int = 0,
     ) -> Page:
-        order = ", ".join(f"{name} ASC" for name in ORDER if meta.schema.has(name))
+        # bare names: the server drops table-qualified ones silently (undefined order)
+        order_by = ", ".join(f"{name} ASC" for name in order if meta.schema.has(name))
         links = related.wanted(meta, fields)
         params = {
             "module_name": meta.name,
             "query": where or "",
-            "order_by": order,
+            "order_by": order_by,
             "offset": offset,
             "select_fields": related.own_fields(meta, fields),
             "link_name_to_fields_array": [
@@ -290,8 +292,7 @@ class V41Client(Api):
         if links:
             _fill_related(meta, records, links, answer.get("relationship_list"))
         total = int(str(answer.get("total_count") or 0))
-        after = offset + len(records)
-        return Page(records, total, after if records and after < total else None)
+        return Page(records, total, bool(records) and offset + len(records) < total)
 
     def count(self, meta: ModuleMeta, where: Any, *, deleted: bool = False) -> int | None:
         params = {"module_name": meta.name, "query": where or "", "deleted": 1 if deleted else 0}

@@ -81,6 +81,9 @@ class XlsxConnector(FileConnector):
         o = self.options
         return SheetOptions(header=o.header, skip_rows=o.skip_rows, infer_rows=o.infer_rows)
 
+    def file_of(self, object: str) -> str:
+        return split_object(object)[0]
+
     def objects(self) -> list[str]:
         return [
             f"{name}{SEPARATOR}{sheet}"

@@ -11,8 +11,8 @@ from __future__ import annotations
 import posixpath
 import re
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO
 from xml.etree import ElementTree
 
 from crmbridge.errors import ConfigError
@@ -20,7 +20,9 @@ from crmbridge.errors import ConfigError
 _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 _PACKAGE_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
-_MARK = b't="e"'
+#: in the sheet's XML where (and only where) a cell holds an error
+ERROR_MARK = re.compile(re.escape(b't="e"'))
+_OVERLAP = 64
 _CHUNK = 1 << 20
 _REFERENCE = re.compile(r"([A-Z]+)([0-9]+)")
 
@@ -42,13 +44,27 @@ def _column_index(letters: str) -> int:
     return index - 1
 
 
-def error_cells(path: Path, sheet: str) -> dict[int, dict[int, str]]:
-    """Sheet row number (1-based) -> {column index (0-based, A = 0): error value}."""
+def sheet_marks(path: Path, sheet: str, marks: Mapping[str, re.Pattern[bytes]]) -> set[str]:
+    """The names of the ``marks`` (patterns of at most ``_OVERLAP`` bytes) the XML of
+    ``sheet`` holds: one pass of decompression, no parsing."""
+    with zipfile.ZipFile(path) as book, book.open(_sheet_part(book, sheet)) as stream:
+        found: set[str] = set()
+        tail = b""
+        while len(found) < len(marks) and (chunk := stream.read(_CHUNK)):
+            window = tail + chunk
+            found.update(n for n, m in marks.items() if n not in found and m.search(window))
+            tail = chunk[-_OVERLAP:]
+        return found
+
+
+def error_cells(path: Path, sheet: str, *, scanned: bool = False) -> dict[int, dict[int, str]]:
+    """Sheet row number (1-based) -> {column index (0-based, A = 0): error value}.
+
+    ``scanned``: the caller found ERROR_MARK in the sheet already (:func:`sheet_marks`)."""
+    if not scanned and not sheet_marks(path, sheet, {"error": ERROR_MARK}):
+        return {}
     with zipfile.ZipFile(path) as book:
         part = _sheet_part(book, sheet)
-        with book.open(part) as stream:
-            if not _contains_mark(stream):
-                return {}
         found: dict[int, dict[int, str]] = {}
         with book.open(part) as stream:
             for _, element in ElementTree.iterparse(stream):
@@ -66,13 +82,11 @@ def error_cells(path: Path, sheet: str) -> dict[int, dict[int, str]]:
         return found
 
 
-def _contains_mark(stream: IO[bytes]) -> bool:
-    tail = b""
-    while chunk := stream.read(_CHUNK):
-        if _MARK in tail + chunk:
-            return True
-        tail = chunk[-len(_MARK) :]
-    return False
+def shared_strings_hold(path: Path, mark: re.Pattern[bytes]) -> bool:
+    """Does the workbook's shared strings part (if any) hold ``mark``?"""
+    with zipfile.ZipFile(path) as book:
+        parts = [n for n in book.namelist() if n.lower().endswith("sharedstrings.xml")]
+        return any(mark.search(book.read(part)) for part in parts)
 
 
 def _sheet_part(book: zipfile.ZipFile, sheet: str) -> str:

@@ -1,7 +1,9 @@
-"""Reading a worksheet with python-calamine: header, typed columns, rows that do not fit.
+"""Reading a worksheet: header, typed columns, rows that do not fit.
 
-calamine keeps the sheet's cells in compact native memory; Python values are made one row at
-a time by ``iter_rows`` and turned into Arrow batches of ``batch_size`` rows.
+A sheet is read through fastexcel (``fast.py``: Arrow from native code, no Python per cell)
+when that gives exactly what this module gives; otherwise row by row, with python-calamine,
+as follows. calamine keeps the sheet's cells in compact native memory; Python values are made
+one row at a time by ``iter_rows`` and turned into Arrow batches of ``batch_size`` rows.
 
 Types are inferred from the first ``infer_rows`` data rows (:func:`infer_type`). A later cell
 that does not fit its column's type makes its row a BadRecord (with the sheet's row number and
@@ -13,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +31,18 @@ from crmbridge.connectors.common.files import (
     infer_type,
     to_text,
 )
-from crmbridge.connectors.xlsx.error_cells import column_letters, error_cells
+from crmbridge.connectors.xlsx import fast
+from crmbridge.connectors.xlsx.error_cells import (
+    ERROR_MARK,
+    column_letters,
+    error_cells,
+    sheet_marks,
+)
 from crmbridge.core.schema import Field, ObjectSchema
 from crmbridge.errors import ConfigError
+
+#: what the sheet's XML is scanned for: error cells, fastexcel's missing-value words
+_MARKS = {"error": ERROR_MARK, "missing": fast.NA_MARK}
 
 
 @dataclass(frozen=True)
@@ -79,14 +91,31 @@ class SheetReader:
 
     def __init__(self, path: Path, sheet: str, object: str, options: SheetOptions) -> None:
         self.path = path
-        self.book = _open(path)
+        self.book: CalamineWorkbook | None = None
+        #: the whole sheet, typed, when fastexcel read it
+        self._table: pa.Table | None = None
         self._sample: list[tuple[int, list[Any]]] = []
+        # the sheet's XML is scanned while fastexcel reads it (both in native code mostly)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            scan = pool.submit(sheet_marks, path, sheet, _MARKS)
+            whole = None
+            if not options.skip_rows:
+                whole = fast.read_sheet(
+                    path, sheet, object, header=options.header, infer_rows=options.infer_rows
+                )
+            found = scan.result()
+        #: the error cells (calamine reads them as empty) by sheet row and column
+        self._errors = error_cells(path, sheet, scanned=True) if "error" in found else {}
+        #: read through fastexcel (else row by row)
+        self.fast = whole is not None and not self._errors and not fast.missing_words(path, found)
+        if whole is not None and self.fast:
+            self.schema, self._table = whole
+            return
+        self.book = _open(path)
         try:
             data = self.book.get_sheet_by_name(sheet)
             #: the sheet column of the first cell calamine returns in a row (0 = A)
             self._first_column = data.start[1] if data.start else 0
-            #: the error cells (calamine reads them as empty) by sheet row and column
-            self._errors = error_cells(path, sheet)
             self._rows = _rows(data, self._errors)
             header = _header(self._rows, options)
             for item in self._rows:
@@ -109,11 +138,17 @@ class SheetReader:
         )
 
     def close(self) -> None:
-        self.book.close()
+        self._table = None
+        if self.book is not None:
+            self.book.close()
 
     def records(self, batch_size: int) -> Iterator[pa.RecordBatch | BadRecord]:
         """Batches of every column of the schema; a BadRecord for each row with a cell that
         does not fit its column's type. Closes the workbook at the end."""
+        if self._table is not None:
+            table, self._table = self._table, None
+            yield from table.to_batches(max_chunksize=batch_size)
+            return
         schema = self.schema
         arrow_schema = schema.arrow_schema()
         columns: list[list[Any]] = [[] for _ in schema.fields]

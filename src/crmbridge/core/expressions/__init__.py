@@ -18,9 +18,11 @@ from crmbridge.core.expressions._pushdown import to_sqlalchemy
 from crmbridge.core.expressions._syntax import (
     FUNCTIONS,
     Function,
+    column_path,
     columns_of,
     conjoin,
     conjuncts,
+    has_paths,
     parse,
 )
 from crmbridge.core.expressions._transform import BatchTransform, RowError, TransformResult
@@ -34,11 +36,13 @@ __all__ = [
     "RowError",
     "TransformResult",
     "check_columns",
+    "column_path",
     "columns_of",
     "conjoin",
     "conjuncts",
     "convert_sql",
     "evaluate_constant",
+    "has_paths",
     "kind_of",
     "parse",
     "to_sqlalchemy",

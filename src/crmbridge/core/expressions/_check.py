@@ -30,30 +30,71 @@ from crmbridge.core.expressions._evaluate import (
     render,
     scratch,
 )
-from crmbridge.core.expressions._syntax import columns_of
+from crmbridge.core.expressions._syntax import column_path, columns_of
 from crmbridge.core.schema import FieldType, arrow_type, suggest
 
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.In, exp.Between)
 
 
-def check_columns(tree: exp.Expression, columns: Mapping[str, FieldType], *, what: str) -> None:
+def check_columns(
+    tree: exp.Expression, columns: Mapping[str, FieldType | pa.DataType], *, what: str
+) -> None:
     """Check that ``tree`` reads only ``columns`` and that its types fit together.
 
     An unknown column is an ExpressionError suggesting close names; so is a type error such
-    as ``upper(amount)`` on a number or text compared with a number.
+    as ``upper(amount)`` on a number or text compared with a number, and a field of a record
+    (``customer.name``) that its declared type does not have.
     """
     check_names(tree, columns, what=what)
     used = sorted(columns_of(tree))
-    schema = pa.schema([pa.field(name, arrow_type(columns[name])) for name in used])
+    types = {name: arrow_type(t) if isinstance(t, FieldType) else t for name, t in columns.items()}
+    check_paths(tree, types, what=what)
+    schema = pa.schema([pa.field(name, types[name]) for name in used])
     result_type(tree, schema, what=what)
 
 
 def check_names(tree: exp.Expression, known: Collection[str], *, what: str) -> None:
     for name in sorted(columns_of(tree)):
         if name not in known:
+            dotted = [c for c in tree.find_all(exp.Column) if column_path(c)[0] == name]
+            whole = ".".join(column_path(dotted[0])) if dotted else name
+            if whole in known:
+                hint = f'; a field named {whole!r} is written with quotes: "{whole}"'
+                raise expression_error(f"unknown column {name!r}", tree, what, hint)
             close = suggest(name, known)
             hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
             raise expression_error(f"unknown column {name!r}", tree, what, hint)
+
+
+def check_paths(tree: exp.Expression, types: Mapping[str, pa.DataType], *, what: str) -> None:
+    """Every ``a.b.c`` names fields its record type has (see core/nested.py)."""
+    for column in tree.find_all(exp.Column):
+        root, *path = column_path(column)
+        dtype = types[root]
+        walked = root
+        for key in path:
+            if pa.types.is_list(dtype):
+                raise expression_error(
+                    f"{walked!r} is a list, not a record",
+                    tree,
+                    what,
+                    "; count its items with length(), or write them as child records "
+                    "(children: in the profile)",
+                )
+            if not pa.types.is_struct(dtype):
+                hint = (
+                    f"; declare its fields in source.types, e.g. {walked}: {{{key}: string}}"
+                    if walked == root
+                    else ""
+                )
+                raise expression_error(f"{walked!r} is not a record", tree, what, hint)
+            names = [f.name for f in dtype]
+            if key not in names:
+                close = suggest(key, names)
+                hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+                raise expression_error(f"{walked!r} has no field {key!r}", tree, what, hint)
+            dtype = dtype.field(key).type
+            walked = f"{walked}.{key}"
 
 
 def result_type(tree: exp.Expression, schema: pa.Schema, *, what: str) -> pa.DataType:

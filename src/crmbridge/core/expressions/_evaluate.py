@@ -20,7 +20,7 @@ from sqlglot import exp
 from crmbridge.core.duck import connect
 from crmbridge.core.expressions._casts import FAILURE_MARK, convert_sql
 from crmbridge.core.expressions._errors import expression_error
-from crmbridge.core.expressions._syntax import columns_of
+from crmbridge.core.expressions._syntax import column_path, columns_of
 
 #: the name a batch is registered under
 INPUT = "_input"
@@ -69,7 +69,11 @@ def render(tree: exp.Expr, names: Mapping[str, str]) -> str:
 
     def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Column):
-            return exp.column(names[node.name], quoted=True)
+            root, *path = column_path(node)
+            value: exp.Expr = exp.column(names[root], quoted=True)
+            for key in path:  # a record's field: customer.name
+                value = exp.func("struct_extract", value, exp.Literal.string(key))
+            return value
         return node
 
     swapped = tree.transform(swap)

@@ -31,7 +31,7 @@ from sqlglot import exp
 
 from crmbridge.core.expressions._dialects import DIALECTS, ColumnKind, Dialect, Kind, LikePattern
 from crmbridge.core.expressions._evaluate import constant, freeze_clock, scratch
-from crmbridge.core.expressions._syntax import columns_of
+from crmbridge.core.expressions._syntax import columns_of, has_paths
 
 _Op = Callable[[Any, Any], sa.ColumnElement[bool]]
 _COMPARE: dict[type[exp.Expr], _Op] = {
@@ -68,7 +68,7 @@ def to_sqlalchemy(
     SQLAlchemy types decide what can be pushed down).
     """
     rules = DIALECTS.get(dialect)
-    if rules is None:
+    if rules is None or has_paths(predicate):  # records and JSON text: evaluated locally
         return None
     with ExitStack() as stack:
         renderer = _Renderer(columns, rules, lambda: stack.enter_context(scratch()))

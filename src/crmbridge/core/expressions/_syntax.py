@@ -48,6 +48,11 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("current_date", "current_date", "today in UTC, fixed for the whole run"),
     Function("current_timestamp", "current_timestamp", "now in UTC, fixed for the whole run"),
     Function("now", "now()", "same as current_timestamp"),
+    Function(
+        "json_extract_string",
+        "json_extract_string(j, '$.path')",
+        "the text at a path of JSON text (also j ->> 'key'); NULL where there is none",
+    ),
     Function("cast", "cast(x AS type)", "convert; a value that does not convert is an error"),
     Function("try_cast", "try_cast(x AS type)", "convert; NULL when the value does not convert"),
 )
@@ -72,6 +77,8 @@ _FUNCTION_NODES: frozenset[type[exp.Expr]] = frozenset(
         exp.CurrentTimestamp,
         exp.Cast,
         exp.TryCast,
+        exp.JSONExtractScalar,
+        exp.JSONExtract,
     }
 )
 #: functions sqlglot does not know by name
@@ -119,6 +126,10 @@ _PART_NODES: dict[type[exp.Expr], tuple[type[exp.Expr], ...]] = {
     exp.Var: (exp.Interval,),
     exp.DataType: (exp.Cast, exp.TryCast),
     exp.DataTypeParam: (exp.DataType,),
+    exp.JSONPath: (exp.JSONExtractScalar, exp.JSONExtract),
+    exp.JSONPathRoot: (exp.JSONPath,),
+    exp.JSONPathKey: (exp.JSONPath,),
+    exp.JSONPathSubscript: (exp.JSONPath,),
 }
 
 _T = exp.DType
@@ -180,13 +191,6 @@ def _check_node(node: exp.Expr, text: str, what: str) -> None:
 
 
 def _check_details(node: exp.Expr, text: str, what: str) -> None:
-    if isinstance(node, exp.Column) and node.table:
-        raise expression_error(
-            f"qualified column name {node.sql(dialect='duckdb')!r} is not allowed",
-            text,
-            what,
-            '; quote a name that contains a dot, e.g. "a.b"',
-        )
     if isinstance(node, exp.In) and (node.args.get("query") or node.args.get("unnest")):
         raise expression_error("subqueries and SELECT are not allowed", text, what)
     if isinstance(node, exp.In) and not node.expressions:
@@ -204,6 +208,13 @@ def _check_details(node: exp.Expr, text: str, what: str) -> None:
 
 
 def _disallowed(node: exp.Expr, text: str, what: str) -> Exception:
+    if isinstance(node, exp.Dot):
+        return expression_error(
+            f"{node.sql(dialect='duckdb')!r} goes deeper than a field of a field of a field",
+            text,
+            what,
+            '; quote a name that contains a dot, e.g. "a.b"',
+        )
     if isinstance(node, (exp.Subquery, exp.Query, exp.Exists)):
         return expression_error("subqueries and SELECT are not allowed", text, what)
     if isinstance(node, exp.Func):
@@ -229,9 +240,23 @@ def function_name(node: exp.Expr) -> str:
     return name if name.isidentifier() else node.key
 
 
+def column_path(column: exp.Column) -> tuple[str, ...]:
+    """The column a name reads, then the record fields within it: ``customer.address.city``
+    is ``('customer', 'address', 'city')``; ``"a.b"`` (quoted) is the column ``a.b``."""
+    return tuple(part.name for part in column.parts)
+
+
 def columns_of(tree: exp.Expr) -> set[str]:
-    """Names of the columns ``tree`` reads."""
-    return {column.name for column in tree.find_all(exp.Column)}
+    """Names of the columns ``tree`` reads (for ``customer.name``: ``customer``)."""
+    return {column_path(column)[0] for column in tree.find_all(exp.Column)}
+
+
+def has_paths(tree: exp.Expr) -> bool:
+    """Does ``tree`` read a record's field (``customer.name``) or JSON text (``->>``)?
+    Such parts are evaluated locally, never pushed down to a source."""
+    if any(len(column.parts) > 1 for column in tree.find_all(exp.Column)):
+        return True
+    return tree.find(exp.JSONExtractScalar, exp.JSONExtract) is not None
 
 
 def conjuncts(tree: exp.Expression) -> list[exp.Expression]:

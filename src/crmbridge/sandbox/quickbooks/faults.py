@@ -30,8 +30,9 @@ class Faults:
     * ``throttle_next(n, retry_after)``: the next n calls answer 429 ThrottleExceeded;
     * ``drop_next(n)``: the next n calls over a real socket are closed without an answer,
       before anything is applied;
-    * ``lose_answer_next(n)``: the next n calls over a real socket are *applied*, then the
-      connection is closed without an answer (the answer was lost on the way back);
+    * ``lose_answer_next(n, only=None)``: the next n calls over a real socket (of the route
+      ``only`` names, e.g. ``"POST /batch"``, when given) are *applied*, then the connection
+      is closed without an answer (the answer was lost on the way back);
     * ``expire_tokens_after(calls)``: every access token dies after that many API calls
       (401, code 3200); None turns it off. ``expire_tokens()`` ends every live one now.
 
@@ -46,6 +47,7 @@ class Faults:
         self._throttle: tuple[int, float | None] = (0, None)
         self._drop = 0
         self._lose = 0
+        self._lose_only: str | None = None
         self._expire_after: int | None = None
         self._expire_epoch = 0
         self._counts: Counter[str] = Counter()
@@ -83,9 +85,10 @@ class Faults:
         with self._lock:
             self._drop = max(0, n)
 
-    def lose_answer_next(self, n: int) -> None:
+    def lose_answer_next(self, n: int, only: str | None = None) -> None:
         with self._lock:
             self._lose = max(0, n)
+            self._lose_only = only
 
     def expire_tokens_after(self, calls: int | None) -> None:
         with self._lock:
@@ -102,6 +105,7 @@ class Faults:
             self._fail = (0, 500, "")
             self._throttle = (0, None)
             self._drop = self._lose = 0
+            self._lose_only = None
             self._expire_after = None
             self._counts.clear()
 
@@ -124,7 +128,7 @@ class Faults:
             if left:
                 self._throttle = (left - 1, retry_after)
                 return PlannedFault("throttle", status=429, retry_after=retry_after)
-            if self._lose and real_socket:
+            if self._lose and real_socket and self._lose_only in (None, name):
                 self._lose -= 1
                 return PlannedFault("lose")
             return None

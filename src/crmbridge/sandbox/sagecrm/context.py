@@ -28,6 +28,21 @@ class Context:
             raise not_web_enabled(entity.name)
         return entity
 
+    def check_right(self, user_id: int, entity: Entity, action: str) -> None:
+        """Raise ApiError (403) when the user's security profile withholds ``action``
+        (insert, edit, delete) on ``entity``."""
+        if not self.settings.denied:
+            return
+        user = self.store.user(user_id) or {}
+        logon = str(user.get("user_logon") or "").lower()
+        denied = {(u.lower(), e.lower(), a.lower()) for u, e, a in self.settings.denied}
+        if (logon, entity.name, action) in denied:
+            raise ApiError(
+                f"User '{user.get('user_logon')}' has no right to {action} {entity.name} "
+                "records (security profile)",
+                403,
+            )
+
     def check_password(self, logon: str, password: str) -> int:
         """The id of the user ``logon`` when ``password`` is right and the user may use web
         services; raises ApiError otherwise (counting wrong passwords towards a lockout)."""

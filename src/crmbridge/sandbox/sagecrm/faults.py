@@ -31,8 +31,10 @@ class Faults:
       answer, without doing anything (in-process calls are not dropped and keep the count);
     * ``take_over_next(n)``: the next n SOAP calls that carry a session find it ended, as when
       another program logs on with the same user (the session is gone for good);
-    * ``lose_answer_next(n)``: the next n calls are carried out, then the connection is closed
-      without an answer (in-process: HTTP 504) - "applied, then the answer was lost".
+    * ``lose_answer_next(n, call=None)``: the next n calls (of the operation ``call`` names,
+      e.g. ``"soap:add"`` or ``"rest:POST company"``, when given) are carried out, then the
+      connection is closed without an answer (in-process: HTTP 504) - "applied, then the
+      answer was lost".
 
     ``calls`` counts every call served, faulted ones included; ``call_counts()`` splits it per
     operation, e.g. ``{"soap:query": 3, "rest:GET company": 2}``.
@@ -45,6 +47,7 @@ class Faults:
         self._drop = 0
         self._take_over = 0
         self._lose = 0
+        self._lose_call: str | None = None
         self._counts: Counter[str] = Counter()
 
     @property
@@ -74,9 +77,10 @@ class Faults:
         with self._lock:
             self._take_over = max(0, n)
 
-    def lose_answer_next(self, n: int = 1) -> None:
+    def lose_answer_next(self, n: int = 1, call: str | None = None) -> None:
         with self._lock:
             self._lose = max(0, n)
+            self._lose_call = call
 
     def reset(self) -> None:
         """Every knob off and every counter back to zero."""
@@ -84,6 +88,7 @@ class Faults:
             self._latency = 0.0
             self._fail = (0, 500, "")
             self._drop = self._take_over = self._lose = 0
+            self._lose_call = None
             self._counts.clear()
 
     def call_counts(self) -> dict[str, int]:
@@ -104,7 +109,7 @@ class Faults:
             if self._take_over and has_session:
                 self._take_over -= 1
                 return PlannedFault("take_over")
-            if self._lose:
+            if self._lose and self._lose_call in (None, name):
                 self._lose -= 1
                 return PlannedFault("lose_answer")
             return None

@@ -92,17 +92,20 @@ def _route(ctx: Context, request: Request, user_id: int) -> Response:
                 raise ApiError(f"Record {record_id} of entity '{entity.name}' does not exist", 404)
             return Response(200, _resource(ctx, request, entity, row))
         if request.method == "PUT":
+            ctx.check_right(user_id, entity, "edit")
             values = _body(request)
             clean = ctx.store.clean(entity, values, ctx.settings.wire_zone, creating=False)
             ctx.store.update(entity, record_id, clean, user_id)
             return Response(200, _resource(ctx, request, entity, ctx.store.get(entity, record_id)))
         if request.method == "DELETE":
+            ctx.check_right(user_id, entity, "delete")
             ctx.store.soft_delete(entity, record_id, user_id)
             return Response(200, {"$key": str(record_id), "deleted": True})
         raise ApiError("Method not allowed", 405)
     if request.method == "GET":
         return _list(ctx, request, entity)
     if request.method == "POST":
+        ctx.check_right(user_id, entity, "insert")
         values = _body(request)
         clean = ctx.store.clean(entity, values, ctx.settings.wire_zone, creating=True)
         new_id = ctx.store.create(entity, clean, user_id)

@@ -41,6 +41,9 @@ class Settings:
     answer_namespace: str = "http://tempuri.org/type"
     #: consecutive wrong passwords that lock a user (0: never)
     lockout_after: int = 3
+    #: rights the users' security profiles withhold: (logon, entity, action) with action
+    #: "insert", "edit" or "delete" (e.g. ``("clerk", "company", "delete")``)
+    denied: frozenset[tuple[str, str, str]] = frozenset()
 
     @property
     def zone(self) -> ZoneInfo:

@@ -225,6 +225,7 @@ def add(ctx: Context, session: Session, entity: Entity, records: list[dict[str, 
     with store.transaction():
         for n, values in enumerate(records, 1):
             try:
+                ctx.check_right(session.user_id, entity, "insert")
                 columns, children = _split(entity, values)
                 clean = store.clean(entity, columns, ctx.settings.wire_zone, creating=True)
                 record_id = store.create(entity, clean, session.user_id)
@@ -242,6 +243,7 @@ def update(ctx: Context, session: Session, entity: Entity, records: list[dict[st
     with store.transaction():
         for n, values in enumerate(records, 1):
             try:
+                ctx.check_right(session.user_id, entity, "edit")
                 raw_id = values.pop(id_name, None)
                 if raw_id in (None, ""):
                     raise ApiError(f"no {id_name} given")
@@ -263,6 +265,7 @@ def delete(ctx: Context, session: Session, entity: Entity, ids: list[str]) -> st
     with ctx.store.transaction():
         for n, raw in enumerate(ids, 1):
             try:
+                ctx.check_right(session.user_id, entity, "delete")
                 ctx.store.soft_delete(entity, int(raw.strip()), session.user_id)
             except ValueError:
                 raise ApiError(f"Record {n}: invalid id '{raw}'") from None

@@ -346,6 +346,7 @@ ACCOUNTS = ModuleDef(
         LinkDef("notes", "Notes", "account_notes", "column", column="parent_id"),
         _email_link("accounts"),
     ),
+    custom_table="accounts_cstm",
 )
 
 CONTACTS = ModuleDef(
@@ -528,6 +529,9 @@ _STOCK = (ACCOUNTS, CONTACTS, LEADS, OPPORTUNITIES, NOTES, USERS)
 #: Custom fields an administrator can add with Studio, by ``Module.field``. A stock server has
 #: none of them; ``SugarSandbox(studio_fields=[...])`` adds them (values in ``<table>_cstm``).
 STUDIO_FIELDS: dict[str, FieldDef] = {
+    "Accounts.supplier_id_c": _f(
+        "supplier_id_c", "varchar", 36, source="custom", label="Supplier ID"
+    ),
     "Contacts.external_id_c": _f(
         "external_id_c", "varchar", 255, source="custom", label="External ID"
     ),

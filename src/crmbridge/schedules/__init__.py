@@ -1,0 +1,1 @@
+"""Schedules: cron times, the scheduler service and its command."""

@@ -1,0 +1,1 @@
+"""Scale-out on Celery: runs, and partitions of big ones, as tasks on workers (docs/workers.md)."""
