@@ -149,3 +149,34 @@ def test_an_unknown_field_is_one_clear_error(pair: SyncPair) -> None:
     pair.write_profile(replace={"{a: phone, b: phone_office}": "{a: phone, b: phone_ofice}"})
     with pytest.raises(ConfigError, match="phone_office"):
         pair.sync()
+
+
+def test_an_open_conflict_changed_again_is_replaced_not_doubled(pair: SyncPair) -> None:
+    seed(pair)
+    pair.sync()
+    pair.edit_a(1, phone="100")
+    pair.edit_b("x1", phone_office="200")
+    pair.sync()
+    pair.edit_a(1, phone="150")  # still in conflict, with another value
+    pair.sync()
+    (conflict,) = pair.state.sync.conflicts(pair.key, status="open")
+    assert (conflict.a_value, conflict.b_value) == ("150", "200")
+
+
+def test_an_open_conflict_settled_by_hand_is_closed_and_cannot_be_resolved_later(
+    pair: SyncPair,
+) -> None:
+    seed(pair)
+    pair.sync()
+    pair.edit_a(1, phone="100")
+    pair.edit_b("x1", phone_office="200")
+    pair.sync()
+    (conflict,) = pair.state.sync.conflicts(pair.key, status="open")
+    pair.edit_b("x1", phone_office="100")  # a person makes both sides equal
+    pair.sync()
+    assert pair.state.sync.conflicts(pair.key, status="open") == []
+    pair.edit_b("x1", phone_office="300")  # a later change on b
+    with pytest.raises(ConfigError, match="not open"):
+        pair.state.sync.resolve(conflict.id, {"take": "a"})  # would write a's old value back
+    pair.sync()
+    assert pair.a_row(1)["phone"] == "300"

@@ -94,3 +94,18 @@ def test_fuzzy_proposals_above_accept_above_are_made_without_asking(pair: SyncPa
     assert links.get("3") == "x1"  # 96: made
     assert "4" not in links  # 83: proposed only, neither linked nor created
     assert len(pair.rows_b()) == 4
+
+
+def test_a_held_record_is_looked_at_again_when_what_held_it_goes(pair: SyncPair) -> None:
+    pair.write_profile(
+        replace={"  object: accounts\n": SUPPLIERS_ONLY + "  modified: date_modified\n"}
+    )
+    pair.add_a(name="Acme", vat="DE1")
+    pair.add_b("x1", name="Acme", sic_code="DE1", account_type="Partner")  # outside b's filter
+    pair.sync()
+    assert pair.links() == {}  # held: x1 has its key but is outside b's filter
+    pair.add_a(name="Globex", vat="DE2")  # a's read of changes moves past Acme
+    pair.sync()
+    pair.delete_b("x1")  # what held Acme goes; nothing of Acme changed
+    pair.sync()
+    assert pair.b_of(1)["name"] == "Acme"  # created in b now

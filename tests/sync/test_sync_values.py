@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from tests.sync.conftest import SyncPair, counts
+from tests.sync.conftest import B_MODIFIED, SyncPair, counts
 
 LONG = "+49 30 1234567 ext. 89 (ask for the purchasing office)"  # 55 characters
 
@@ -80,3 +80,22 @@ def test_a_sync_between_postgresql_and_mariadb(
         assert pair.sync().report.lines == []
     finally:
         pair.close()
+
+
+def test_a_refused_write_is_tried_again_after_both_reads_moved_past_it(pair: SyncPair) -> None:
+    pair.write_profile(replace=B_MODIFIED)  # both sides read by changes
+    pair.add_a(name="Acme", phone="111", vat="DE1")
+    pair.add_b("x1", name="Acme", phone_office="111", sic_code="DE1")
+    pair.sync()
+    pair.edit_a(1, phone=LONG)  # refused by b (too long)
+    pair.add_a(name="Globex", phone=LONG, vat="DE2")  # its create refused too
+    counts(pair.sync(), a_to_b__rejected=2)
+    pair.add_a(name="Initech", phone="3", vat="DE3")  # both cursors move past them
+    pair.add_b("x4", name="Hooli", phone_office="4", sic_code="DE4")
+    counts(pair.sync(), a_to_b__rejected=2)
+    counts(pair.sync(), a_to_b__rejected=2)  # still tried: not forgotten
+    pair.edit_a(1, phone="+49 111")
+    pair.edit_a(2, phone="+49 222")
+    counts(pair.sync(), a_to_b__updated=1, a_to_b__created=1)
+    counts(pair.sync(), a_to_b__rejected=0)
+    pair.assert_in_step()

@@ -161,7 +161,8 @@ class SyncState:
     def log_conflicts(
         self, sync_key: str, rows: Sequence[Mapping[str, Any]], *, run_id: int | None
     ) -> None:
-        """Add conflicts; an open one identical to one logged already is not logged twice."""
+        """Add conflicts; an open one identical to one logged already is not logged twice, and
+        replaces (closes) an open one of the same field with other values."""
         if not rows:
             return
         now = datetime.now(UTC)
@@ -185,6 +186,17 @@ class SyncState:
                     ).first()
                     if same is not None:
                         continue
+                    # an open one of the field with other values is out of date: replaced
+                    conn.execute(
+                        sync_conflicts.update()
+                        .where(
+                            sync_conflicts.c.sync_key == sync_key,
+                            sync_conflicts.c.status == "open",
+                            sync_conflicts.c.a_id == row.get("a_id"),
+                            sync_conflicts.c.field == row["field"],
+                        )
+                        .values(status="closed")
+                    )
                 conn.execute(
                     sync_conflicts.insert().values(
                         sync_key=sync_key,

@@ -43,6 +43,9 @@ class Done:
     links_saved: int = 0
     links_removed: int = 0
     conflicts: int = 0
+    #: side -> ids of records whose write failed: the next sync looks at them again (its
+    #: read of changes may not return them)
+    retry: dict[str, set[str]] = field(default_factory=lambda: {s: set() for s in SIDES})
 
 
 def direction(side: str) -> str:
@@ -161,6 +164,11 @@ class Executor:
         )
         return writer, plan
 
+    def _retry(self, side: str, phase: str, op: Op, done: Done) -> None:
+        found = _retry_of(side, phase, op)
+        if found is not None:
+            done.retry[found[0]].add(found[1])
+
     # -- links ----------------------------------------------------------------------------
     def _links(self, batch: SyncBatch, created: dict[str, list[str | None]], done: Done) -> None:
         failed: dict[int, set[str]] = {}
@@ -170,6 +178,8 @@ class Executor:
                 for i, op in enumerate(ops):
                     outcome = done.outcomes.get((side, phase, i), ("rejected", None, None))[0]
                     good = outcome not in (Outcome.REJECTED.value, Outcome.SKIPPED.value)
+                    if not good:
+                        self._retry(side, phase, op, done)
                     if not good and op.link is not None:
                         failed.setdefault(op.link, set()).update(op.fields)
                         if phase == "create":
@@ -200,6 +210,16 @@ class Executor:
             done.conflicts = len(batch.conflicts)
         if batch.resolved:
             self.state.close(sorted(set(batch.resolved)))
+
+
+def _retry_of(side: str, phase: str, op: Op) -> tuple[str, str] | None:
+    """The record (side, id) a failed operation on ``side`` comes from, to look at again."""
+    if phase == "change" and op.id is not None:
+        return side, str(op.id)  # the record written; its link brings its partner
+    other = "b" if side == "a" else "a"
+    if phase == "create" and "#revived:" not in op.source:
+        return other, op.source  # the record that was to be created on ``side``
+    return None
 
 
 def _resolved(change: LinkChange, created: dict[str, list[str | None]]) -> tuple[str, str] | None:

@@ -23,7 +23,9 @@ A pair linked this run has no base: values that differ count as changed on both 
 (a conflict decided by the policy), except that a value on one side and nothing on the other
 fills the empty side. A value too long for the other side under ``too_long: hold`` is
 ``long``: held like a conflict. A conflict a person resolved (``crmbridge conflicts
-resolve``) decides its field the next time: ``to_b`` / ``to_a`` / ``value``.
+resolve``) decides its field the next time: ``to_b`` / ``to_a`` / ``value``. An open conflict
+whose field is decided otherwise than held (both sides made equal by hand, one side changed
+back to its base) is closed; one held again with other values is replaced by the new one.
 
 The *pair* is merged when both records are in their subsets; otherwise its kind says what
 happened: ``a_del`` / ``b_del`` (one record deleted), ``forget`` (both deleted, or deleted
@@ -48,6 +50,8 @@ from crmbridge.profiles.sync_model import Direction, Policy, SyncProfile, TooLon
 TO_B = ("to_b", "cf_b")
 TO_A = ("to_a", "cf_a")
 CONFLICTS = ("cf_a", "cf_b", "held", "long")
+#: the decisions that leave a field's conflict open
+HELD = ("held", "long")
 #: the base key that marks a pair whose deleted side was left alone (``deletes: ignore``)
 GONE_KEY = "$gone"
 _GONE_PATH = """'$."$gone"'"""
@@ -273,6 +277,7 @@ RESOLUTIONS_DDL = (
 __all__ = [
     "CONFLICTS",
     "GONE_KEY",
+    "HELD",
     "RECORD_FIELD",
     "RESOLUTIONS_DDL",
     "TO_A",

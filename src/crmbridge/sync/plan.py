@@ -21,7 +21,7 @@ from typing import Any
 from crmbridge.connectors.base import CreateIdentity
 from crmbridge.core.plan import OP_NAMESPACE, Action
 from crmbridge.profiles.sync_model import DeletePolicy, InsertPolicy, SyncProfile
-from crmbridge.sync.merge import CONFLICTS, RECORD_FIELD, TO_A, TO_B, FieldRule
+from crmbridge.sync.merge import CONFLICTS, HELD, RECORD_FIELD, TO_A, TO_B, FieldRule
 from crmbridge.sync.sides import SideSetup
 
 SIDES = ("a", "b")
@@ -186,7 +186,8 @@ class SyncPlanner:
         writes: dict[str, Op] = {}
         for rule in self.rules:
             i, decision = rule.i, row[f"d{rule.i}"]
-            if row[f"res{i}"] is not None:
+            still_open = row[f"take{i}"] == "open" and decision in HELD
+            if row[f"res{i}"] is not None and not still_open:
                 batch.resolved.append(int(row[f"res{i}"]))
             if decision in CONFLICTS:
                 batch.conflicts.append(self._conflict(row, rule, decision))
@@ -252,7 +253,7 @@ class SyncPlanner:
         op.why = op.why or f"{setup.store_in} holds the linked record's id"
 
     def _why(self, row: dict[str, Any], rule: FieldRule, decision: str, other: str) -> str:
-        if row[f"take{rule.i}"] is not None:
+        if row[f"take{rule.i}"] not in (None, "open"):
             return f"conflict resolved by hand: {row[f'take{rule.i}']}'s value"
         if decision in ("to_a", "to_b"):
             return f"changed on {other}"

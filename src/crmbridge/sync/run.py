@@ -31,7 +31,13 @@ from crmbridge.runner.run import side_text
 from crmbridge.state import BatchStatus, RunStatus, StateStore
 from crmbridge.sync.execute import Executor
 from crmbridge.sync.linking import LinkFinder, load_links
-from crmbridge.sync.merge import RESOLUTIONS_DDL, create_base_sql, merge_sql, rules_of
+from crmbridge.sync.merge import (
+    RECORD_FIELD,
+    RESOLUTIONS_DDL,
+    create_base_sql,
+    merge_sql,
+    rules_of,
+)
 from crmbridge.sync.plan import SyncBatch, SyncPlanner, decode, encode
 from crmbridge.sync.planfile import SyncPlanHeader, SyncPlanWriter, now_text
 from crmbridge.sync.report import RunReport
@@ -43,6 +49,8 @@ PAIRS_PER_BATCH = 2_000
 #: links merged per query: a query's answer is held whole, so the memory of a sync stays flat
 MERGE_PAGE = 50_000
 CURSOR_KEY = "cursor"
+#: the records whose writes failed or that were held in the last run, looked at again
+RETRY_KEY = "retry"
 
 
 class NeedsAcceptanceError(ConfigError):
@@ -136,6 +144,9 @@ class _Run:
         self.seq = 0
         self.run_id: int | None = None
         self.reads: dict[str, str] = {}
+        #: side -> ids of records whose writes failed or that were held in this run: the
+        #: next run looks at them again
+        self.retry: dict[str, set[str]] = {"a": set(), "b": set()}
         self.plan_writer: SyncPlanWriter | None = None
 
     # -- the run --------------------------------------------------------------------------
@@ -186,6 +197,10 @@ class _Run:
                     raise NeedsAcceptanceError(self._acceptance_message(ws))
                 for batch in self._batches(ws, a, b):
                     self._step(batch, executor)
+                # held records are looked at again next time (what held them may go away
+                # without them changing)
+                for side, record in ws.con.execute("SELECT side, id FROM holds").fetchall():
+                    self.retry[side].add(record)
             if self.plan_writer is not None:
                 self.plan_writer.close(
                     cursors={n: encode_value(v) for n, v in cursors.items()},
@@ -196,6 +211,8 @@ class _Run:
                 for name, value in cursors.items():
                     if value is not None:
                         state.set_value(self.key, f"{CURSOR_KEY}:{name}", encode_value(value))
+                retry = {name: sorted(ids) for name, ids in self.retry.items()}
+                state.set_value(self.key, RETRY_KEY, retry)
         except NeedsAcceptanceError:
             if state is not None and self.run_id is not None:
                 state.discard_run(self.run_id)
@@ -285,7 +302,8 @@ class _Run:
     # -- resuming -------------------------------------------------------------------------
     def _resume(self, executor: Executor) -> int | None:
         """Carry out the batch in flight of an interrupted run of this sync (its process is
-        gone: this run holds the lock) and close that run."""
+        gone: this run holds the lock) and close that run, linked to this one when it wrote
+        anything."""
         assert self.state is not None
         assert self.run_id is not None
         resumed = None
@@ -300,9 +318,11 @@ class _Run:
                 elif record.plan:
                     batch = SyncBatch.loads(record.plan)
                     done = executor.run(batch, attempt=2)
+                    self._failed(done)
+                    # counted once: in this run, which wrote it (the interrupted run keeps
+                    # the counts of what it confirmed)
                     self.counts.update(done.counts)
                     self.report.add(batch, done)
-                    counts.update(done.counts)
                     self.state.ledger.confirm(
                         run.id,
                         record.seq,
@@ -311,11 +331,14 @@ class _Run:
                         success_bytes=0,
                         error_bytes=0,
                     )
-                    resumed = run.id
+            # a run that wrote anything is continued by this one (which reads again what it
+            # did not get to), with its batch in flight or without
+            if batches:
+                resumed = run.id
             self.state.mark_interrupted(
                 run.id,
                 counts=dict(counts),
-                error=f"interrupted; its batch in flight was carried out by run {self.run_id}",
+                error=f"interrupted; continued by run {self.run_id}",
                 resumed_by=self.run_id if resumed == run.id else None,
             )
         return resumed
@@ -354,9 +377,25 @@ class _Run:
             highest[side.name] = (
                 top if top is not None else (decode_value(saved) if saved else None)
             )
+        self._again(ws, a, b, full_sides)
         self._load_links(ws, full_sides)
         self.full_sides = full_sides
         return highest
+
+    def _again(self, ws: Workspace, a: SideSetup, b: SideSetup, full_sides: list[str]) -> None:
+        """The records whose writes failed or that were held in the last run, fetched when a
+        read of changes did not return them: they are tried again (their links come with
+        them)."""
+        saved = self.state.get_value(self.key, RETRY_KEY) if self.state else None
+        for side in (a, b):
+            ids = (saved or {}).get(side.name) or []
+            if side.name in full_sides or not ids:
+                continue
+            fetched = side.fetch(ids)
+            if fetched is not None and fetched.num_rows:
+                rows, problems = side.rows(fetched, src="fetched", whole_condition=True)
+                ws.add_rows(side.name, rows)
+                self.report.problems(side.name, problems)
 
     def _load_links(self, ws: Workspace, full_sides: list[str]) -> None:
         if self.state is None:
@@ -397,8 +436,19 @@ class _Run:
             take = choice.get("take", "value")
             rows.append((conflict.a_id, conflict.field, take, choice.get("value"), conflict.id))
         if rows:
-            ws.con.executemany("INSERT INTO resolutions VALUES (?, ?, ?, ?, ?)", rows)
             finder.load_links("a", sorted({r[0] for r in rows}))
+        # open conflicts of fields (take "open"): closed when their field is no longer in
+        # conflict (made equal by hand, changed back), so a stale one is never resolved later
+        decided = {(r[0], r[1]) for r in rows}
+        for conflict in self.state.sync.conflicts(self.key, status="open", limit=100_000):
+            if conflict.a_id is None or conflict.field == RECORD_FIELD:
+                continue
+            where = (conflict.a_id, conflict.field)
+            if where not in decided:
+                rows.append((conflict.a_id, conflict.field, "open", None, conflict.id))
+                decided.add(where)
+        if rows:
+            ws.con.executemany("INSERT INTO resolutions VALUES (?, ?, ?, ?, ?)", rows)
 
     def _partners(self, ws: Workspace, finder: LinkFinder, a: SideSetup, b: SideSetup) -> None:
         """Every linked record of the workspace's links, fetched when the read did not
@@ -475,6 +525,7 @@ class _Run:
                 plan=batch.dumps(),
             )
         done = executor.run(batch)
+        self._failed(done)
         self.counts.update(done.counts)
         self.counts["links.saved"] += done.links_saved
         self.counts["links.removed"] += done.links_removed
@@ -489,6 +540,10 @@ class _Run:
                 success_bytes=0,
                 error_bytes=0,
             )
+
+    def _failed(self, done: Any) -> None:
+        for name, ids in done.retry.items():
+            self.retry[name] |= ids
 
     def _acceptance_message(self, ws: Workspace) -> str:
         made = ws.scalar("SELECT count(*) FROM links WHERE kind <> 'old'") or 0
