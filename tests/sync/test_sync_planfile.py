@@ -67,6 +67,8 @@ def test_a_record_changed_since_the_plan_is_refused_not_overwritten(pair: SyncPa
     (line,) = [x for x in done.report.lines if x.side == "b"]
     assert "changed since the plan was made" in (line.reason or "")
     assert pair.b_row("x1")["phone_office"] == "555"  # kept, never overwritten
+    # the refused record is looked at again by the next sync, as a refused write of a sync
+    assert "x1" in pair.state.get_value(pair.key, "retry")["b"]
     later = pair.sync()  # the next sync sees both changes: a conflict, decided by policy
     assert later.counts.get("conflicts") == 1
 

@@ -24,7 +24,7 @@ from crmbridge.state import RunStatus, StateStore, home_dir
 from crmbridge.sync.execute import Executor
 from crmbridge.sync.planfile import SyncPlanHeader, batches, read_header, stale
 from crmbridge.sync.report import RunReport
-from crmbridge.sync.run import CURSOR_KEY, SyncSummary, encode_value, sync_key
+from crmbridge.sync.run import CURSOR_KEY, RETRY_KEY, SyncSummary, encode_value, sync_key
 from crmbridge.sync.sides import open_sides
 
 APPLY_MODE = "sync-apply"
@@ -100,6 +100,7 @@ def _apply(
     )
     lock.assign(run_id)
     report = RunReport()
+    retry: dict[str, set[str]] = {"a": set(), "b": set()}
     counts: Counter[str] = Counter()
     error: str | None = None
     a, b = open_sides(loaded, connections)
@@ -121,6 +122,8 @@ def _apply(
                 plan=batch.dumps(),
             )
             done = executor.run(batch, attempt=2 if again else 1)
+            for name, ids in done.retry.items():
+                retry[name] |= ids
             counts.update(done.counts)
             counts["pairs.unchanged"] += batch.unchanged
             counts["links.saved"] += done.links_saved
@@ -138,6 +141,14 @@ def _apply(
         for name, value in header.cursors.items():
             if value is not None:
                 state.set_value(key, f"{CURSOR_KEY}:{name}", encode_value(value))
+        # the records to look at again next time: those the last sync kept, and the writes
+        # refused here (looking again at a record in step writes nothing)
+        saved = state.get_value(key, RETRY_KEY) or {}
+        state.set_value(
+            key,
+            RETRY_KEY,
+            {n: sorted(set(saved.get(n) or []) | retry[n]) for n in ("a", "b")},
+        )
     except CrmBridgeError as err:
         error = str(err.with_context(profile=loaded.name))
     finally:
