@@ -30,6 +30,7 @@ class Recipe:
         self.pg_url = pg_url
         self.monkeypatch = monkeypatch
         self.sandbox: SugarSandbox | None = None
+        self.data = ""
         self.server: Any = None
         self.replace = {DOC_PG_URL: pg_url}
         self.outputs: list[tuple[Line, str]] = []
@@ -44,6 +45,7 @@ class Recipe:
         command = line.args[0]
         if line.args[:3] == ["crmbridge", "sandbox", "sugarcrm"]:
             fields = [line.args[i + 1] for i, a in enumerate(line.args) if a == "--studio-field"]
+            self.data = line.args[line.args.index("--data") + 1]
             self.sandbox = SugarSandbox(studio_fields=fields)
             self.server = self.sandbox.serve()
             self.replace[DOC_CRM_URL] = self.server.url
@@ -65,7 +67,7 @@ class Recipe:
             sql = Path(options["-f"]).read_text() if "-f" in options else options["-c"]
             self.pg(sql)
         elif command == "sqlite3":
-            assert line.args[1] == "sandbox.sqlite"
+            assert line.args[1] == self.data  # the sandbox's own file, from any folder
             assert self.sandbox is not None
             self.sandbox.execute(line.args[2])
         else:
