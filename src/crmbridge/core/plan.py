@@ -767,7 +767,7 @@ def _changed_text(
 ) -> pa.Array:
     """``"phone, status"``: the fields an update changes (null for other operations)."""
     none = pa.scalar(None, pa.string())
-    if not fields:
+    if not fields or not pc.any(update).as_py():  # e.g. a batch of creates only
         return pa.nulls(len(update), pa.string())
     parts = [pc.if_else(sets[f], f + ", ", "") for f in fields]
     joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "")
