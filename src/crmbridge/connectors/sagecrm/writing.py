@@ -40,6 +40,7 @@ from crmbridge.connectors.common.answers import Done, Memory, write_result
 from crmbridge.connectors.sagecrm.changes import ChangeWriter, Create, Delete, Operation, Update
 from crmbridge.connectors.sagecrm.fields import EntityMeta
 from crmbridge.connectors.sagecrm.robust import OutcomeUnknownError
+from crmbridge.core import identity
 from crmbridge.core.outcomes import Outcome, RejectCode, WriteResult
 from crmbridge.core.schema import ROW_COLUMN
 from crmbridge.errors import ConfigError, ErrorContext, RetryableError
@@ -219,11 +220,18 @@ class EntityWriter:
         elif creates:
             rows = [tuple(op.values.get(k) for k in keys) for op in creates]
             found = self.find(keys, [r for r in rows if all(v is not None for v in r)])
-            by_key = {tuple(_same(r.get(k)) for k in keys): r for r in found}
-            for op, row in zip(creates, rows, strict=True):
-                record = by_key.get(tuple(_same(v) for v in row))
-                if record is not None:
-                    op.id = int(record[self.meta.id_field])
+            # key equality as everywhere: core/identity under the fields' key rules
+            schema = self.meta.schema
+            rules = {k: schema.field(k).key_rule for k in keys}
+            arrow = schema.select(list(keys)).arrow_schema()
+            wanted = pa.Table.from_pylist([dict(zip(keys, r, strict=True)) for r in rows], arrow)
+            there = pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in found], arrow)
+            at = identity.positions(
+                identity.encode(wanted, keys, rules), identity.encode(there, keys, rules)
+            ).to_pylist()
+            for op, index in zip(creates, at, strict=True):
+                if index is not None:
+                    op.id = int(found[index][self.meta.id_field])
                     op.confirmed = True
         return [op for op in ops if results[op.index] is None]
 
@@ -278,11 +286,6 @@ def _record_id(value: Any) -> int | None:
         return int(str(value)) if value is not None else None
     except ValueError:
         return None
-
-
-def _same(value: Any) -> Any:
-    """A key value as the server compares it (text without case)."""
-    return value.casefold() if isinstance(value, str) else value
 
 
 def key_rows(batch: pa.RecordBatch, names: Sequence[str]) -> list[tuple[Any, ...]]:
