@@ -21,10 +21,11 @@ from crmbridge.runner.apply import earlier_applies
 from crmbridge.runner.ledger import RunLock
 from crmbridge.runner.run import side_text
 from crmbridge.state import RunStatus, StateStore, home_dir
+from crmbridge.sync.cursors import save_cursors, save_retry, saved_retry
 from crmbridge.sync.execute import Executor
 from crmbridge.sync.planfile import SyncPlanHeader, batches, read_header, stale
 from crmbridge.sync.report import RunReport
-from crmbridge.sync.run import CURSOR_KEY, RETRY_KEY, SyncSummary, encode_value, sync_key
+from crmbridge.sync.run import SyncSummary, sync_key
 from crmbridge.sync.sides import open_sides
 
 APPLY_MODE = "sync-apply"
@@ -138,17 +139,11 @@ def _apply(
                 success_bytes=0,
                 error_bytes=0,
             )
-        for name, value in header.cursors.items():
-            if value is not None:
-                state.set_value(key, f"{CURSOR_KEY}:{name}", encode_value(value))
+        save_cursors(state, key, header.cursors)
         # the records to look at again next time: those the last sync kept, and the writes
         # refused here (looking again at a record in step writes nothing)
-        saved = state.get_value(key, RETRY_KEY) or {}
-        state.set_value(
-            key,
-            RETRY_KEY,
-            {n: sorted(set(saved.get(n) or []) | retry[n]) for n in ("a", "b")},
-        )
+        saved = saved_retry(state, key)
+        save_retry(state, key, {n: set(saved[n]) | retry[n] for n in ("a", "b")})
     except CrmBridgeError as err:
         error = str(err.with_context(profile=loaded.name))
     finally:

@@ -29,6 +29,15 @@ from crmbridge.profiles.loader import LoadedSync
 from crmbridge.runner.ledger import RunLock
 from crmbridge.runner.run import side_text
 from crmbridge.state import BatchStatus, RunStatus, StateStore
+from crmbridge.sync.cursors import (
+    encode_value,
+    highest,
+    save_cursors,
+    save_retry,
+    saved_cursor,
+    saved_retry,
+    since,
+)
 from crmbridge.sync.execute import Executor
 from crmbridge.sync.linking import LinkFinder, load_links
 from crmbridge.sync.merge import (
@@ -38,7 +47,7 @@ from crmbridge.sync.merge import (
     merge_sql,
     rules_of,
 )
-from crmbridge.sync.plan import SyncBatch, SyncPlanner, decode, encode
+from crmbridge.sync.plan import SyncBatch, SyncPlanner
 from crmbridge.sync.planfile import SyncPlanHeader, SyncPlanWriter, now_text
 from crmbridge.sync.report import RunReport
 from crmbridge.sync.sides import SideSetup, open_sides
@@ -48,9 +57,6 @@ from crmbridge.sync.workspace import LINKS_SCHEMA, Workspace
 PAIRS_PER_BATCH = 2_000
 #: links merged per query: a query's answer is held whole, so the memory of a sync stays flat
 MERGE_PAGE = 50_000
-CURSOR_KEY = "cursor"
-#: the records whose writes failed or that were held in the last run, looked at again
-RETRY_KEY = "retry"
 
 
 class NeedsAcceptanceError(ConfigError):
@@ -208,11 +214,8 @@ class _Run:
                 )
                 self.plan_writer = None
             if state is not None and not self.options.dry_run:
-                for name, value in cursors.items():
-                    if value is not None:
-                        state.set_value(self.key, f"{CURSOR_KEY}:{name}", encode_value(value))
-                retry = {name: sorted(ids) for name, ids in self.retry.items()}
-                state.set_value(self.key, RETRY_KEY, retry)
+                save_cursors(state, self.key, cursors)
+                save_retry(state, self.key, self.retry)
         except NeedsAcceptanceError:
             if state is not None and self.run_id is not None:
                 state.discard_run(self.run_id)
@@ -346,23 +349,21 @@ class _Run:
     # -- reading --------------------------------------------------------------------------
     def _read(self, ws: Workspace, a: SideSetup, b: SideSetup, first: bool) -> dict[str, Any]:
         """Read both sides into the workspace; the highest modified value each read saw."""
-        highest: dict[str, Any] = {}
+        reached: dict[str, Any] = {}
         full_sides = []
         for side in (a, b):
             ws.prepare_side(side.name, side.rows(_empty(side), src="read")[0])
-            since = None
-            saved = (
-                self.state.get_value(self.key, f"{CURSOR_KEY}:{side.name}") if self.state else None
-            )
+            start = None
+            saved = saved_cursor(self.state, self.key, side.name)
             if side.incremental and not first and not self.options.full and saved is not None:
-                since = _low(decode_value(saved), side.spec.overlap_seconds)
-            self.reads[side.name] = "full" if since is None else f"changes since {since}"
-            if since is None:
+                start = since(saved, side.spec.overlap_seconds)
+            self.reads[side.name] = "full" if start is None else f"changes since {start}"
+            if start is None:
                 full_sides.append(side.name)
             top = None
             for raw in side.read(
-                since=since,
-                include_deleted=since is not None and side.tombstones,
+                since=start,
+                include_deleted=start is not None and side.tombstones,
                 batch_size=self.profile.batch_size,
             ):
                 if raw.num_rows == 0:
@@ -373,22 +374,20 @@ class _Run:
                 self.report.problems(side.name, problems)
                 self.counts[f"{side.name}.unreadable"] += len(problems)
                 if side.modified:
-                    top = _max(top, raw.column(side.modified))
-            highest[side.name] = (
-                top if top is not None else (decode_value(saved) if saved else None)
-            )
+                    top = highest(top, raw.column(side.modified))
+            reached[side.name] = top if top is not None else saved
         self._again(ws, a, b, full_sides)
         self._load_links(ws, full_sides)
         self.full_sides = full_sides
-        return highest
+        return reached
 
     def _again(self, ws: Workspace, a: SideSetup, b: SideSetup, full_sides: list[str]) -> None:
         """The records whose writes failed or that were held in the last run, fetched when a
         read of changes did not return them: they are tried again (their links come with
         them)."""
-        saved = self.state.get_value(self.key, RETRY_KEY) if self.state else None
+        saved = saved_retry(self.state, self.key)
         for side in (a, b):
-            ids = (saved or {}).get(side.name) or []
+            ids = saved[side.name]
             if side.name in full_sides or not ids:
                 continue
             fetched = side.fetch(ids)
@@ -586,32 +585,6 @@ def _slug(name: str) -> str:
 def _empty(side: SideSetup) -> pa.RecordBatch:
     schema = side.schema.select(side.read_fields).arrow_schema()
     return pa.RecordBatch.from_pylist([], schema=schema)
-
-
-def _max(top: Any, column: pa.Array | pa.ChunkedArray) -> Any:
-    import pyarrow.compute as pc
-
-    value = pc.max(column).as_py()
-    if value is None:
-        return top
-    return value if top is None or value > top else top
-
-
-def _low(value: Any, overlap: float) -> Any:
-    if isinstance(value, dt.datetime):
-        return value - dt.timedelta(seconds=overlap)
-    return value
-
-
-def encode_value(value: Any) -> Any:
-    try:
-        return encode(value)
-    except TypeError:
-        return value
-
-
-def decode_value(value: Any) -> Any:
-    return decode(value) if isinstance(value, dict) else value
 
 
 __all__ = ["NeedsAcceptanceError", "SyncOptions", "SyncSummary", "run_sync", "sync_key"]
