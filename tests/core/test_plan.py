@@ -21,9 +21,9 @@ from crmbridge.core.plan import (
     SOURCE_KEY_COLUMN,
     VERSION_COLUMN,
     OnMultiple,
-    Planner,
     PlanSpec,
 )
+from crmbridge.core.planner import Planner
 from crmbridge.core.schema import ROW_COLUMN
 
 

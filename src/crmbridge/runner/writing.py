@@ -34,9 +34,9 @@ from crmbridge.core.plan import (
     WRITES,
     Action,
     Plan,
-    Planner,
     PlanSpec,
 )
+from crmbridge.core.planner import Planner
 from crmbridge.core.retry import RetryPolicy, with_retries
 from crmbridge.core.schema import ROW_COLUMN
 from crmbridge.errors import ErrorContext, FatalError, RecordError, RetryableError
