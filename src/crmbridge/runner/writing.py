@@ -44,8 +44,8 @@ from crmbridge.runner.outputs import OUTCOME_SCHEMA, outcome_table
 
 log = logging.getLogger("crmbridge.runner")
 
-#: key values per match call
-MATCH_PAGE = 1000
+#: key values per match call (a connector pages further as its system needs)
+MATCH_PAGE = 10_000
 #: how the engine repeats a write that failed transiently or may have been applied
 WRITE_RETRIES = RetryPolicy(attempts=4, backoff=0.5, max_pause=30.0)
 

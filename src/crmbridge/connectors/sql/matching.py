@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from crmbridge.connectors.base import ID_COLUMN, VERSION_COLUMN, MatchRequest
+from crmbridge.connectors.sql import fetch_postgres
 from crmbridge.connectors.sql.reading import key_condition, key_tuples, rows_to_batch
 from crmbridge.connectors.sql.tables import TableInfo
 from crmbridge.connectors.sql.values import raw_column
@@ -75,12 +76,24 @@ def match_rows(conn: sa.Connection, info: TableInfo, request: MatchRequest) -> p
     names = list(dict.fromkeys([*keys, *request.fields, *found_by]))
     fields = [info.schema.field(n) for n in names]
     select = sa.select(*(raw_column(info.column(n)) for n in names))
-    batches = [
-        rows_to_batch(conn.execute(select.where(where)).all(), fields)
-        for where in _conditions(conn, info, request)
-    ]
+    postgres = conn.dialect.name == "postgresql"
+    fast = postgres and fetch_postgres.parses_exactly(info, names)
+    if postgres and all(request.rules.get(k) is not KeyRule.PHONE for k in keys):
+        # a lookup by key values: the index on the keys is used even when the statistics
+        # are stale (a table filling up during the run looks empty, and would be read whole
+        # for every batch)
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    parts: list[pa.Table] = []
+    for where in _conditions(conn, info, request):
+        found = fetch_postgres.fetch(conn, info, select.where(where), fields) if fast else None
+        if found is None:  # a value only the exact reader explains (or not PostgreSQL)
+            found = pa.Table.from_batches(
+                [rows_to_batch(conn.execute(select.where(where)).all(), fields)]
+            )
+        parts.append(found)
     schema = pa.schema([pa.field(f.name, f.arrow_type) for f in fields])
-    table = pa.Table.from_batches(batches, schema=schema).combine_chunks()
+    table = pa.concat_tables([p.cast(schema) for p in parts]) if parts else schema.empty_table()
+    table = table.combine_chunks()
     table = table.append_column(ID_COLUMN, encode_ids(table, found_by))
     table = table.append_column(VERSION_COLUMN, pa.nulls(table.num_rows, pa.string()))
     keep = [*keys, *[f for f in request.fields if f not in keys], ID_COLUMN, VERSION_COLUMN]
