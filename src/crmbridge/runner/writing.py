@@ -64,8 +64,10 @@ class TargetWriter:
     remember: bool = False
     retries: RetryPolicy = WRITE_RETRIES
     _planner: Planner = field(init=False)
-    #: operation key of a create -> the id the target gave the record (this run)
+    #: operation key of a create -> the id the target gave the record (this plan's earlier
+    #: waves: a later wave's operations on the records they create name them so)
     _created: dict[str, str] = field(default_factory=dict, init=False)
+    _note_created: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self._planner = Planner(self.spec, remember=self.remember)
@@ -125,10 +127,14 @@ class TargetWriter:
         writes = pc.is_in(ops.column(ACTION_COLUMN), pa.array([a.value for a in WRITES]))
         outcomes = [planned_outcomes(ops.filter(pc.invert(writes)))]
         todo = ops.filter(writes)
-        for wave in _waves(todo):
+        waves = _waves(todo)
+        self._created = {}
+        for number, wave in enumerate(waves):
             wave = self._resolve(wave)
+            self._note_created = number < len(waves) - 1  # a later wave may need the ids
             for chunk in chunks(wave.combine_chunks().to_batches()[0], self.max_batch_size):
                 outcomes.append(self._apply_isolating(chunk, attempt))
+        self._created = {}
         table = pa.concat_tables(outcomes)
         return table.take(pc.sort_indices(table, sort_keys=[(ROW_COLUMN, "ascending")]))
 
@@ -200,6 +206,14 @@ class TargetWriter:
                 f"{chunk.num_rows} operations",
                 context=self.context,
             )
+        if self._note_created:
+            self._note(chunk, result)
+        return outcome_table(
+            chunk.column(ROW_COLUMN), result.outcome, result.target_id, result.reason, result.codes
+        )
+
+    def _note(self, chunk: pa.RecordBatch, result: WriteResult) -> None:
+        """Remember the ids of the records ``chunk`` created."""
         created = pc.and_(
             pc.equal(chunk.column(ACTION_COLUMN), Action.CREATE.value),
             pc.equal(result.outcome, Outcome.CREATED.value),
@@ -211,9 +225,6 @@ class TargetWriter:
         ):
             if key is not None and record_id is not None:
                 self._created[key] = record_id
-        return outcome_table(
-            chunk.column(ROW_COLUMN), result.outcome, result.target_id, result.reason, result.codes
-        )
 
 
 def planned_outcomes(ops: pa.Table) -> pa.Table:

@@ -144,3 +144,31 @@ def _wait_for_scans(url: str, before: tuple[int, int]) -> tuple[int, int]:
         if change != (0, 0) or time.monotonic() > deadline:
             return change
         time.sleep(0.2)
+
+
+def test_keys_are_sent_as_array_texts_that_keep_every_character(pg_url: str) -> None:
+    """The keys of a batch go as one array text per key column (written by Arrow, not one
+    Python value at a time); quotes, backslashes, commas, braces and NULL-like words survive."""
+    names = ['a"b', "c\\d", "e,f", "{g}", "NULL", "", " h ", "Zoë"]
+    execute(
+        pg_url,
+        "CREATE TABLE t (k varchar(10), n int, day date, v text, PRIMARY KEY (k, n))",
+        *[
+            f"INSERT INTO t VALUES ('{k}', {i}, '2024-01-0{i + 1}', 'x')"
+            for i, k in enumerate(names)
+        ],
+    )
+    conn = connector(pg_url)
+    try:
+        keys = pa.record_batch(
+            {
+                "k": pa.array([*names, "missing", None, "a very long key, longer than 10"]),
+                "n": pa.array([*range(len(names)), 0, 1, 2], pa.int64()),
+            }
+        )
+        found = conn.match(MatchRequest("t", ["k", "n"], keys, fields=["day"]))
+    finally:
+        conn.close()
+    assert sorted((r["k"], r["n"]) for r in found.to_pylist()) == sorted(
+        (k, i) for i, k in enumerate(names)
+    )

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -121,6 +122,10 @@ def _conditions(
             )
         else:
             columns.append(column)
+    if dialect == "postgresql" and all(r is KeyRule.EXACT for r in rules.values()):
+        literals = _array_literals(values.select(keys))
+        if literals is not None:  # the keys as array texts, written by Arrow
+            return [_any_of_texts(columns, literals)] if literals[0][0] != "{}" else []
     tuples = [t for t in key_tuples(info, keys, values) if None not in t]
     if any(rules[k] is not KeyRule.EXACT for k in keys):  # both spellings of ß and the like
         tuples += [tuple(v.casefold() if isinstance(v, str) else v for v in t) for t in tuples]
@@ -132,6 +137,51 @@ def _conditions(
         key_condition(columns, tuples[start : start + step], dialect)
         for start in range(0, len(tuples), max(1, step))
     ]
+
+
+#: Arrow types whose text PostgreSQL reads back as the same value, and the array type it is
+#: read as (compared with the column by the index's own cross-type operators)
+_ARRAY_OF = (
+    (pa.types.is_integer, postgresql.ARRAY(sa.BigInteger)),
+    (pa.types.is_string, postgresql.ARRAY(sa.Text)),
+    (pa.types.is_date32, postgresql.ARRAY(sa.Date)),
+    (pa.types.is_decimal, postgresql.ARRAY(sa.Numeric)),
+)
+
+
+def _array_literals(values: pa.Table) -> list[tuple[str, Any]] | None:
+    """Per key column, the rows with every key as a PostgreSQL array text (``{1,2}``,
+    ``{"a","b \\"c\\""}``) and its array type; None for a type without an exact text."""
+    complete = values.filter(functools.reduce(pc.and_, [pc.is_valid(c) for c in values.columns]))
+    out: list[tuple[str, Any]] = []
+    for column in complete.columns:
+        kind = next((t for test, t in _ARRAY_OF if test(column.type)), None)
+        if kind is None:
+            return None
+        text = pc.cast(column, pa.string())
+        if pa.types.is_string(column.type):
+            text = pc.replace_substring(pc.replace_substring(text, "\\", "\\\\"), '"', '\\"')
+            text = pc.binary_join_element_wise('"', text, '"', "")
+        items = pa.ListArray.from_arrays(
+            pa.array([0, len(text)], pa.int32()),
+            _flat(text) if len(text) else pa.array([], pa.string()),
+        )
+        joined = pc.binary_join(items, ",")[0].as_py()
+        out.append(("{" + joined + "}", kind))
+    return out
+
+
+def _any_of_texts(columns: Sequence[Any], literals: Sequence[tuple[str, Any]]) -> Any:
+    """``k = ANY(CAST(:text AS type[]))``; several keys: ``IN (SELECT * FROM unnest(...))``."""
+    arrays = [
+        sa.cast(sa.bindparam(f"k{i}", text, type_=sa.Text), kind)
+        for i, (text, kind) in enumerate(literals)
+    ]
+    if len(columns) == 1:
+        return columns[0] == sa.any_(arrays[0])
+    names = [f"k{i}" for i in range(len(arrays))]
+    pairs = sa.func.unnest(*arrays).table_valued(*names).render_derived()
+    return sa.tuple_(*columns).in_(sa.select(*(pairs.c[n] for n in names)))
 
 
 def _any_of(

@@ -153,11 +153,20 @@ class _Result:
         reason: str | Sequence[str | None] | None = None,
         code: RejectCode | None = None,
     ) -> None:
+        word, code_word = outcome.value, code.value if code else None
+        n = len(self.outcome)
+        reasons = [reason] * len(positions) if isinstance(reason, str | None) else list(reason)
+        if len(positions) == n and list(positions) == list(range(n)):  # the whole call at once
+            self.outcome = [word] * n
+            self.ids = list(ids) if ids is not None else self.ids
+            self.reason = reasons
+            self.code = [code_word] * n
+            return
         for j, i in enumerate(positions):
-            self.outcome[i] = outcome.value
+            self.outcome[i] = word
             self.ids[i] = ids[j] if ids is not None else self.ids[i]
-            self.reason[i] = reason if isinstance(reason, str) or reason is None else reason[j]
-            self.code[i] = code.value if code else None
+            self.reason[i] = reasons[j]
+            self.code[i] = code_word
 
     def build(self) -> WriteResult:
         return WriteResult.build(
