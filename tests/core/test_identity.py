@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import unicodedata
 
 import pyarrow as pa
@@ -9,6 +11,7 @@ import pytest
 
 from crmbridge.core.identity import (
     KeyRule,
+    content_keys,
     encode,
     match_counts,
     normalize,
@@ -84,3 +87,27 @@ def test_positions_and_counts() -> None:
 @pytest.mark.parametrize("rule", list(KeyRule))
 def test_every_rule_normalises_null_to_null(rule: KeyRule) -> None:
     assert normalize(pa.array([None], pa.string()), rule).to_pylist() == [None]
+
+
+def test_content_keys_are_the_md5_of_the_position_and_values_as_text() -> None:
+    """Stable across versions (the ledger keeps them between runs): texts and integers joined
+    by Arrow give the same bytes as other types' DuckDB text form."""
+
+    def md5(*parts: str) -> str:
+        return hashlib.md5("\x1f".join(parts).encode()).hexdigest()
+
+    texts = pa.record_batch(
+        {
+            "_row": pa.array([1, 2], pa.int64()),
+            "a": pa.array(["Zoë", None]),
+            "n": pa.array([None, -3], pa.int64()),
+        }
+    )
+    assert content_keys(texts, ["a", "n"], "_row").to_pylist() == [
+        md5("1", "Zoë", "\x1e"),
+        md5("2", "\x1e", "-3"),
+    ]
+    typed = pa.record_batch(
+        {"_row": pa.array([7], pa.int64()), "d": pa.array([dt.date(2024, 1, 31)]), "a": ["x"]}
+    )
+    assert content_keys(typed, ["d", "a"], "_row").to_pylist() == [md5("7", "2024-01-31", "x")]

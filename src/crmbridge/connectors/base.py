@@ -145,6 +145,9 @@ class Capabilities:
     pushdown: str = "none"
     #: ``link`` is implemented (relate records, e.g. a CRM's relationships)
     links: bool = False
+    #: ``match`` may run on one thread while ``apply`` writes on another (the engine then
+    #: plans the next batch while the current one is written)
+    concurrent_match: bool = False
     #: when the engine may call ``create_object`` for a target that does not exist:
     #: "always" (files: the object is the file), "on_request" (SQL tables: when the profile
     #: says ``target.create: true``) or "never" (CRM modules)

@@ -89,11 +89,9 @@ class Coercer:
         }
         if not todo or batch.num_rows == 0:
             return batch, []
-        selects = [
-            f"{self._convert(n, todo[n])} AS {_quote(n)}" if n in todo else _quote(n)
-            for n in batch.schema.names
-        ]
-        self._con.register("source", batch)
+        # only the converted columns go through DuckDB; the others are kept as they are
+        selects = [f"{self._convert(n, dtype)} AS {_quote(n)}" for n, dtype in todo.items()]
+        self._con.register("source", batch.select(list(todo)))
         try:
             converted = self._con.sql(f"SELECT {', '.join(selects)} FROM source").to_arrow_table()
         finally:

@@ -167,17 +167,29 @@ def match_counts(wanted: pa.Array, available: pa.Array) -> pa.Array:
 
 def content_keys(batch: pa.RecordBatch, columns: Sequence[str], position: str) -> pa.Array:
     """The identity of records that have no key of their own (rows of a file): a hash of
-    their position (column ``position``) and their content (``columns``)."""
+    their position (column ``position``) and their content (``columns``).
+
+    The md5 of the values as text, a missing value as ``\x1e``, joined by ``\x1f``: texts
+    and integers are joined by Arrow, other types take DuckDB's text form (the same bytes)."""
     if batch.num_rows == 0:
         return pa.array([], pa.string())
     names = [position, *columns]
-    alias = {n: f"c{i}" for i, n in enumerate(names)}
-    parts = " || chr(31) || ".join(f"coalesce(CAST({alias[n]} AS VARCHAR), chr(30))" for n in names)
     con = connect()
     try:
-        renamed = batch.select(names).rename_columns([alias[n] for n in names])
-        con.register("records", renamed)
-        table = con.sql(f"SELECT md5({parts}) AS k FROM records").to_arrow_table()
+        kinds = [batch.column(n).type for n in names]
+        if all(pa.types.is_string(t) or pa.types.is_integer(t) for t in kinds):
+            parts = [pc.fill_null(pc.cast(batch.column(n), pa.string()), "\x1e") for n in names]
+            joined = pc.binary_join_element_wise(*parts, PART_SEPARATOR)
+            con.register("records", pa.table({"j": joined}))
+            table = con.sql("SELECT md5(j) AS k FROM records").to_arrow_table()
+        else:
+            alias = {n: f"c{i}" for i, n in enumerate(names)}
+            text = " || chr(31) || ".join(
+                f"coalesce(CAST({alias[n]} AS VARCHAR), chr(30))" for n in names
+            )
+            renamed = batch.select(names).rename_columns([alias[n] for n in names])
+            con.register("records", renamed)
+            table = con.sql(f"SELECT md5({text}) AS k FROM records").to_arrow_table()
     finally:
         con.close()
     return _flat(table.column("k"))

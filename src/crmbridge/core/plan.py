@@ -170,6 +170,19 @@ class Plan:
     #: the matched record's current values (update / unchanged / delete / duplicate rows; else
     #: null), aligned with ``ops``: what an update changes from
     before: pa.Table
+    #: the identities (``core.identity.encode``, the target's stored form) of the records the
+    #: plan was made for; None: unknown. Another batch's plan made while this one is written
+    #: holds only while no identity is in both (:meth:`shares_records_with`)
+    touches: pa.Array | None = None
+
+    def shares_records_with(self, other: Plan) -> bool:
+        """Whether the two plans may be about one record (always, when one cannot tell)."""
+        if self.touches is None or other.touches is None:
+            return True
+        mine, theirs = self.touches.drop_null(), other.touches.drop_null()
+        if len(mine) == 0 or len(theirs) == 0:
+            return False
+        return bool(pc.any(pc.is_in(mine, value_set=theirs)).as_py())
 
     @property
     def actions(self) -> pa.ChunkedArray:

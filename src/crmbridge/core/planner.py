@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -82,7 +82,7 @@ class Planner:
         if self.remember:
             for change in changes:
                 self._virtual = _fold(self._virtual, change)
-        return _assemble(proposed, parts, self.spec.fields)
+        return replace(_assemble(proposed, parts, self.spec.fields), touches=wanted)
 
     def _identity(self, batch: pa.RecordBatch | pa.Table) -> pa.Array:
         if not self.spec.keys:

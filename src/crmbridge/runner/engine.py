@@ -9,15 +9,18 @@ Each source batch goes through the same steps (all vectorized over Arrow):
          -> ledger: intent -> apply -> links -> success / error files -> ledger: confirm
 
 A record rejected at any step is in the error file with its reason; nothing is dropped
-silently. Only the main thread writes the target and the ledger (the files' own thread writes
-the files, runner/outputs.py); the source is read in a background thread a couple of batches
-ahead.
+silently. The source is read in a background thread a couple of batches ahead and mapped one
+batch ahead in another. Only the main thread writes the ledger (the files' own thread writes the
+files, runner/outputs.py); where the target allows it (``Capabilities.concurrent_match``), a
+batch's writes run on a writer thread while the main thread plans the next batch, a plan kept
+only if the batch in flight touches none of its records (``Plan.shares_records_with``).
 """
 
 from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -34,11 +37,11 @@ from crmbridge.core.outcomes import Outcome, RejectCode, WriteMode
 from crmbridge.core.plan import SOURCE_KEY_COLUMN, Plan
 from crmbridge.core.validate import validate
 from crmbridge.errors import CrmBridgeError, RecordError
-from crmbridge.profiles.model import OnReject
+from crmbridge.profiles.model import Missing, OnReject
 from crmbridge.runner.children import ChildWriter
 from crmbridge.runner.children import count as count_children
 from crmbridge.runner.incremental import Cursor
-from crmbridge.runner.ledger import Recovery, RunLedger
+from crmbridge.runner.ledger import Pending, Recovery, RunLedger
 from crmbridge.runner.outputs import OUTCOME, OUTCOME_SCHEMA, REASON, RunFiles, outcome_table
 from crmbridge.runner.prepare import Prepared
 from crmbridge.runner.relations import Relations, pending_column
@@ -170,6 +173,15 @@ class Pipeline:
         self._target_coercer = Coercer(target_types)
         self.relations = Relations(prepared, state=state, run_id=run_id, dry_run=dry_run)
         spec = prepared.plan_spec
+        #: a batch may be planned while the one before is written: the target allows it, and
+        #: the write phase writes nothing else first (references it creates, children)
+        self.ahead = (
+            not dry_run
+            and prepared.target_exists
+            and prepared.target_caps.concurrent_match
+            and not prepared.children
+            and not any(r.missing is Missing.CREATE for r in prepared.profile.references.values())
+        )
         if again and run_id is not None:  # inserted once more: new records, new ids
             spec = replace(spec, namespace=f"{spec.namespace}\x1frun {run_id}")
         self.writer = TargetWriter(
@@ -404,43 +416,74 @@ def execute(
                 mapped = pipeline.map(pipeline.number(raw))
                 yield replace(mapped, raw=raw)
 
+        def record(numbered: pa.RecordBatch, result: StepResult, behind: int = 0) -> bool:
+            """Files, counts and the ledger's confirmation of one finished batch; whether the
+            run stops here. ``behind``: rows read after it (being written)."""
+            files.add(numbered, result.outcomes)
+            for name, table in result.children.items():
+                files.add_children(name, table)
+            record_unreadable()
+            totals.add(result)
+            if ledger is not None:
+                ledger.confirm(result, totals, files)
+            progress.done = progress.read - behind
+            if on_progress:
+                on_progress(progress)
+            totals.stopped = _policy_stop(prepared, totals, result, stop_at_reject)
+            return totals.stopped is not None
+
         # records are mapped one batch ahead, in a thread of their own, while the target
         # writes the batch before: except when a reject stops the run at once
         mapped_batches = mapping() if stop_at_reject else read_ahead(mapping(), MAP_AHEAD)
-        with closing(mapped_batches):
-            for mapped in mapped_batches:
-                numbered = mapped.source
-                progress.read += numbered.num_rows
-                if stop_at_reject:
-                    mapped = _until_first_reject(mapped)
-                mapped = pipeline.references(mapped)
-                if ledger is not None:
-                    result = ledger.step(pipeline, mapped, files.children_sizes)
-                else:
-                    plan = pipeline.plan(mapped)
-                    if plans is not None:
-                        plans(plan, numbered)
-                    result = pipeline.finish(mapped, plan, pipeline.apply(plan))
-                files.add(numbered, result.outcomes)
-                for name, table in result.children.items():
-                    files.add_children(name, table)
-                record_unreadable()
-                totals.add(result)
-                if ledger is not None:
-                    ledger.confirm(result, totals, files)
-                progress.done = progress.read
-                if on_progress:
-                    on_progress(progress)
-                totals.stopped = _policy_stop(prepared, totals, result, stop_at_reject)
-                if totals.stopped:
-                    break
-            if ledger is not None and not totals.stopped:
-                leftovers = ledger.leftovers(pipeline)  # in-flight operations not read again
-                if leftovers is not None:
-                    result = StepResult(leftovers, 0)
-                    files.add_orphans(leftovers)
-                    totals.add(result)
-                    ledger.confirm(result, totals, files)
+        # and a batch is planned while the one before is written, on a thread of its own
+        pipelined = ledger is not None and pipeline.ahead and not stop_at_reject
+        writer = ThreadPoolExecutor(1, "crmbridge-write") if pipelined else None
+        pending: Pending | None = None
+        try:
+            with closing(mapped_batches):
+                for mapped in mapped_batches:
+                    numbered = mapped.source
+                    progress.read += numbered.num_rows
+                    if stop_at_reject:
+                        mapped = _until_first_reject(mapped)
+                    mapped = pipeline.references(mapped)
+                    if ledger is not None and writer is not None:
+                        early = None
+                        if pending is not None:
+                            early = ledger.plan_ahead(pipeline, mapped)
+                            done, pending = pending, None
+                            stop = record(
+                                done.mapped.source, ledger.end(pipeline, done), numbered.num_rows
+                            )
+                            if stop:
+                                break
+                            if early is not None and early.shares_records_with(done.plan):
+                                early = None  # made before what it depends on was written
+                        sizes = files.children_sizes
+                        pending = ledger.begin(pipeline, mapped, sizes, plan=early, writer=writer)
+                        continue
+                    if ledger is not None:
+                        result = ledger.step(pipeline, mapped, files.children_sizes)
+                    else:
+                        plan = pipeline.plan(mapped)
+                        if plans is not None:
+                            plans(plan, numbered)
+                        result = pipeline.finish(mapped, plan, pipeline.apply(plan))
+                    if record(numbered, result):
+                        break
+                if pending is not None and ledger is not None:
+                    done, pending = pending, None
+                    record(done.mapped.source, ledger.end(pipeline, done))
+                if ledger is not None and not totals.stopped:
+                    leftovers = ledger.leftovers(pipeline)  # in-flight operations not read again
+                    if leftovers is not None:
+                        result = StepResult(leftovers, 0)
+                        files.add_orphans(leftovers)
+                        totals.add(result)
+                        ledger.confirm(result, totals, files)
+        finally:
+            if writer is not None:  # a write under way is finished, never left half done
+                writer.shutdown(wait=True)
     record_unreadable()
     return totals
 

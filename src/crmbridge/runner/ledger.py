@@ -19,6 +19,7 @@ import datetime as dt
 import os
 import threading
 from collections.abc import Mapping
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -263,6 +264,16 @@ def _cut_files(run: RunRecord, success: int | None, error: int | None) -> None:
 
 
 @dataclass
+class Pending:
+    """A batch whose intent is recorded and whose writes are under way."""
+
+    mapped: Mapped
+    plan: Plan
+    outcomes: Future[pa.Table]
+    seq: int  #: its number in the ledger
+
+
+@dataclass
 class RunLedger:
     """Records a real run's batches; carries an interrupted run's in-flight batch out."""
 
@@ -285,8 +296,29 @@ class RunLedger:
         """Plan, record the intent, apply, and finish one batch (links, keys to remember).
 
         ``children``: the sizes of the children files now (cut back to after a crash)."""
+        return self.end(pipeline, self.begin(pipeline, mapped, children))
+
+    def plan_ahead(self, pipeline: Pipeline, mapped: Mapped) -> Plan | None:
+        """The plan of ``mapped``, made while the batch before is still being written; None
+        while operations of the interrupted run are still to be found (planned in order)."""
+        if self.recovery is not None and self.recovery.in_flight is not None:
+            return None
+        return pipeline.plan(mapped)
+
+    def begin(
+        self,
+        pipeline: Pipeline,
+        mapped: Mapped,
+        children: Mapping[str, int] | None = None,
+        *,
+        plan: Plan | None = None,
+        writer: Executor | None = None,
+    ) -> Pending:
+        """Record the batch's intent and start applying it (on ``writer``'s thread, if
+        given). ``plan``: made by :meth:`plan_ahead`, still true."""
         recorded, todo = self._recorded_for(mapped)
-        plan = pipeline.plan(todo)
+        if plan is None or recorded is not None:
+            plan = pipeline.plan(todo)
         self._seq += 1
         rows = mapped.source.column(ROW_COLUMN)
         first = rows[0].as_py() if len(rows) else self._last
@@ -306,12 +338,31 @@ class RunLedger:
             position=position,
             plan=_ipc(ops) if _writes(ops) else None,
         )
-        outcomes = pipeline.apply(plan)
-        if recorded is not None:
-            again = pipeline.apply(Plan(recorded, plan.before.slice(0, 0)), attempt=2)
-            outcomes = pa.concat_tables([again, outcomes])
-        self.state.ledger.applied(self.run_id, self._seq)
-        return pipeline.finish(mapped, plan, outcomes)
+        planned = plan
+
+        def write() -> pa.Table:
+            outcomes = pipeline.apply(planned)
+            if recorded is not None:
+                again = pipeline.apply(Plan(recorded, planned.before.slice(0, 0)), attempt=2)
+                outcomes = pa.concat_tables([again, outcomes])
+            return outcomes
+
+        outcomes: Future[pa.Table]
+        if writer is not None:
+            outcomes = writer.submit(write)
+        else:
+            outcomes = Future()
+            try:
+                outcomes.set_result(write())
+            except BaseException as err:  # raised by end(), as from the writer's thread
+                outcomes.set_exception(err)
+        return Pending(mapped, plan, outcomes, self._seq)
+
+    def end(self, pipeline: Pipeline, pending: Pending) -> StepResult:
+        """Wait for the batch's writes, record them applied, and finish the batch."""
+        outcomes = pending.outcomes.result()
+        self.state.ledger.applied(self.run_id, pending.seq)
+        return pipeline.finish(pending.mapped, pending.plan, outcomes)
 
     def confirm(self, result: StepResult, totals: Totals, files: RunFiles) -> None:
         success, error = files.sizes

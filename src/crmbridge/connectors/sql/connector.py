@@ -122,8 +122,11 @@ class SqlConnector(Connector):
 
     @property
     def system(self) -> str:
+        return system_name(self._backend())
+
+    def _backend(self) -> str:
         url = self._url or sa.make_url(self.settings.url)
-        return system_name(url.get_backend_name())
+        return url.get_backend_name()
 
     def _context(self, object: str | None = None) -> ErrorContext:
         return ErrorContext(connection=self.name, object=object)
@@ -146,6 +149,9 @@ class SqlConnector(Connector):
             create_identity=CreateIdentity.KEY,
             pushdown="WHERE clause: filters the expression language can render exactly in SQL",
             create_objects="on_request",
+            # a server answers a lookup on one connection while another writes; SQLite's
+            # one file may make a reader wait for (or fail beside) the writer
+            concurrent_match=self._backend() != "sqlite",
         )
 
     def check(self) -> ConnectionInfo:
