@@ -75,6 +75,9 @@ def test_occurrence_and_waves_keep_source_order() -> None:
     assert occurrence(ids).to_pylist() == [0, 0, 1, 0, 2, 1, 0, 0]
     assert [w.to_pylist() for w in waves(ids)] == [[0, 1, 3, 6, 7], [2, 5], [4]]
     assert [w.to_pylist() for w in waves(pa.array(["x", "y"]))] == [[0, 1]]
+    # distinct identities and nulls: one wave (nulls never repeat one another)
+    assert occurrence(pa.array(["x", None, "y", None])).to_pylist() == [0, 0, 0, 0]
+    assert [w.to_pylist() for w in waves(pa.array([None, "x", None]))] == [[0, 1, 2]]
 
 
 def test_positions_and_counts() -> None:

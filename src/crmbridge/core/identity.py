@@ -122,10 +122,10 @@ def occurrence(identity: pa.Array) -> pa.Array:
     n = len(identity)
     if n < 2:
         return pa.array([0] * n, pa.int64())
+    if pc.count_distinct(identity, mode="only_valid").as_py() == n - identity.null_count:
+        return pa.repeat(0, n).cast(pa.int64())  # the usual case: no identity repeats
     table = pa.table({"k": identity, "i": pa.array(range(n), pa.int64())})
     grouped = table.group_by("k", use_threads=False).aggregate([("i", "list")])
-    if grouped.num_rows == n:
-        return pa.array([0] * n, pa.int64())  # the usual case: no identity repeats
     rank = [0] * n
     for key, rows in zip(
         grouped.column("k").to_pylist(), grouped.column("i_list").to_pylist(), strict=True
@@ -143,6 +143,8 @@ def waves(identity: pa.Array) -> list[pa.Array]:
     rank = occurrence(identity)
     top = pc.max(rank).as_py() if len(rank) else 0
     indices = pa.array(range(len(identity)), pa.int64())
+    if not top:
+        return [indices]
     return [indices.filter(pc.equal(rank, w)) for w in range(int(top or 0) + 1)]
 
 

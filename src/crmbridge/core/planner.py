@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -71,7 +72,7 @@ class Planner:
             if len(rows) == 0:
                 continue
             decided = self._decide(
-                proposed.take(rows), stored.take(rows), wanted.take(rows), state, wave
+                _take(proposed, rows), _take(stored, rows), _take(wanted, rows), state, wave
             )
             state = _after(state, decided)
             changes.append(decided.changes)
@@ -190,8 +191,8 @@ class Planner:
         reasons: pa.Array,
     ) -> _Decided:
         spec = self.spec
-        values = proposed.take(rows)
-        ours_stored = stored.take(rows)
+        values = _take(proposed, rows)
+        ours_stored = _take(stored, rows)
         before = _aligned(state, at)
         is_update = pc.equal(action, Action.UPDATE.value)
         is_create = pc.equal(action, Action.CREATE.value)
@@ -396,7 +397,7 @@ def _assemble(proposed: pa.RecordBatch, parts: list[_Decided], fields: Sequence[
         [_conform(d.before, before_schema, rows=d.ops.num_rows) for d in parts]
     )
     order = pc.sort_indices(ops, sort_keys=[(ROW_COLUMN, "ascending"), (WAVE_COLUMN, "ascending")])
-    return Plan(ops.take(order), before.take(order))
+    return Plan(_take(ops, order), _take(before, order))
 
 
 def _expand_all(
@@ -534,6 +535,20 @@ def _missing_part(batch: pa.RecordBatch, keys: Sequence[str], i: int) -> str:
         if value is None or (isinstance(value, str) and not value.strip()):
             return k
     return keys[0]
+
+
+_Taken = TypeVar("_Taken", pa.Array, pa.RecordBatch, pa.Table)
+
+
+def _take(data: _Taken, rows: pa.Array) -> _Taken:
+    """``data.take(rows)``; ``data`` itself when ``rows`` are all its rows in order (the
+    usual case: one wave, no record skipped), without copying every column."""
+    n = len(data)
+    if len(rows) != n or (n and (rows[0].as_py() != 0 or rows[-1].as_py() != n - 1)):
+        return data.take(rows)
+    if n < 2 or pc.all(pc.equal(pc.pairwise_diff(rows), 1)).as_py():
+        return data
+    return data.take(rows)
 
 
 __all__ = ["Planner"]
