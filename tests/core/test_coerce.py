@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 
 from crmbridge.connectors.base import ROW_COLUMN
-from crmbridge.core.coerce import Coercer, Rejection
+from crmbridge.core.coerce import Coercer, Rejection, describe_type, plain_cast
 
 UTC = dt.UTC
 
@@ -82,3 +82,52 @@ def test_lists_of_text_convert_to_text_and_back() -> None:
     assert rejected == []
     assert out.column("tags").to_pylist() == ["[a, b]", "[]", None]
     assert out.column("text").to_pylist() == [["x", "y"], [], None]
+
+
+PLAIN = {
+    "i": (pa.int64(), ["0", "-0", "007", "42", "-123456789012345678", None]),
+    "d": (pa.date32(), ["2024-02-29", "0001-01-01", "9999-12-31", None]),
+    "t": (
+        pa.timestamp("us", tz="UTC"),
+        ["2024-01-02 03:04:05", "2024-01-02T23:59:59.5", "1970-01-01 00:00:00.000001", None],
+    ),
+    "n": (pa.timestamp("us"), ["2024-01-02 03:04:05.123456", None]),
+    "m": (pa.decimal128(12, 2), ["0", "-0.5", "1234567890.12", "3.1", None]),
+    "z": (pa.decimal128(5, 0), ["12345", "-1", None]),
+}
+
+
+@pytest.mark.parametrize("name", list(PLAIN))
+def test_plain_forms_convert_as_the_general_rules_do(name: str) -> None:
+    """Arrow's conversion of a column in plain form gives exactly what the general rules give
+    (forced here by one value in another form, which they also reject)."""
+    dtype, values = PLAIN[name]
+    plain = plain_cast(pa.array(values, pa.string()), dtype)
+    assert plain is not None
+    general, rejected = Coercer({name: dtype}).apply(_batch(**{name: [*values, "x y"]}))
+    assert [r.reason for r in rejected] == [f"'x y' is not a {describe_type(dtype)}"]
+    assert plain.to_pylist() == general.column(name).to_pylist()
+
+
+@pytest.mark.parametrize(
+    ("dtype", "value"),
+    [
+        (pa.int64(), " 1"),
+        (pa.int64(), "+1"),
+        (pa.int64(), "0x1A"),
+        (pa.int64(), "1e3"),
+        (pa.int64(), "1234567890123456789"),  # 19 digits: the general rules decide
+        (pa.int64(), ""),
+        (pa.date32(), "2024-02-30"),
+        (pa.date32(), "2024-1-5"),
+        (pa.date32(), "0000-01-01"),
+        (pa.timestamp("us", tz="UTC"), "2024-01-02 03:04:05Z"),
+        (pa.timestamp("us", tz="UTC"), "2024-01-02"),
+        (pa.timestamp("us", tz="UTC"), "2024-01-02 24:00:00"),
+        (pa.decimal128(12, 2), "1.235"),  # rounded by the general rules
+        (pa.decimal128(12, 2), "1e2"),
+        (pa.decimal128(12, 2), "12345678901"),  # too many digits before the point
+    ],
+)
+def test_other_forms_are_left_to_the_general_rules(dtype: pa.DataType, value: str) -> None:
+    assert plain_cast(pa.array(["1", value] if dtype == pa.int64() else [value]), dtype) is None

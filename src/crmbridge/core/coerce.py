@@ -1,6 +1,8 @@
 """Converting a batch's columns to given types, rejecting (not crashing on) values that don't fit.
 
-One DuckDB query per batch does every conversion; a value that was present before and is
+A text column whose every value has its type's plain form (``42``, ``2024-01-31``,
+``2024-01-31 10:00:00``, ``12.50``) is converted by Arrow (:func:`plain_cast`, the same values);
+one DuckDB query per batch converts the other columns: a value that was present before and is
 NULL after did not convert, and its record is reported as a :class:`Rejection`. The rules are
 those of ``try_cast`` in the expression language (docs/expressions.md, "Conversions"): text
 must follow the type's one format (``'0x1A'``, ``'1e3'`` and ``'12.5'`` are not integers),
@@ -89,6 +91,12 @@ class Coercer:
         }
         if not todo or batch.num_rows == 0:
             return batch, []
+        # columns in their types' plain form are converted by Arrow, the rest by DuckDB
+        plain = {n: plain_cast(batch.column(n), t) for n, t in todo.items()}
+        done = {n: c for n, c in plain.items() if c is not None}
+        todo = {n: t for n, t in todo.items() if n not in done}
+        if not todo:
+            return _with_columns(batch, done, self.types), []
         # only the converted columns go through DuckDB; the others are kept as they are
         selects = [f"{self._convert(n, dtype)} AS {_quote(n)}" for n, dtype in todo.items()]
         self._con.register("source", batch.select(list(todo)))
@@ -112,16 +120,66 @@ class Coercer:
                         row, name, f"{value!r} is not a {describe_type(dtype)}"
                     )
             failed = pc.or_(failed, lost)
-        columns = [
-            converted.column(n).combine_chunks().cast(todo[n]) if n in todo else batch.column(n)
-            for n in batch.schema.names
-        ]
-        out = pa.RecordBatch.from_arrays(
-            columns,
-            schema=pa.schema(
-                [pa.field(n, todo.get(n, batch.schema.field(n).type)) for n in batch.schema.names]
-            ),
-        )
+        for name, dtype in todo.items():
+            done[name] = converted.column(name).combine_chunks().cast(dtype)
+        out = _with_columns(batch, done, self.types)
         if rejections:
             out = out.filter(pc.invert(failed))
         return out, list(rejections.values())
+
+
+def _with_columns(
+    batch: pa.RecordBatch, columns: Mapping[str, pa.Array], types: Mapping[str, pa.DataType]
+) -> pa.RecordBatch:
+    """``batch`` with ``columns`` in place of its own (typed per ``types``)."""
+    names = batch.schema.names
+    return pa.RecordBatch.from_arrays(
+        [columns[n] if n in columns else batch.column(n) for n in names],
+        schema=pa.schema(
+            [pa.field(n, types[n] if n in columns else batch.schema.field(n).type) for n in names]
+        ),
+    )
+
+
+_YEAR = "(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})"
+_ISO_DATE = f"{_YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+_ISO_TIME = "([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]([.][0-9]{1,6})?"
+
+
+def _plain_form(dtype: pa.DataType) -> str | None:
+    """The strict text form whose values Arrow converts to ``dtype`` exactly as the rules
+    above do (a subset of what they accept); None: no such form."""
+    if dtype == pa.int64():
+        return "^-?[0-9]{1,18}$"
+    if dtype == pa.date32():
+        return f"^{_ISO_DATE}$"
+    if pa.types.is_timestamp(dtype) and dtype.unit == "us" and dtype.tz in (None, "UTC"):
+        return f"^{_ISO_DATE}[T ]{_ISO_TIME}$"  # no offset: UTC
+    if pa.types.is_decimal128(dtype):
+        whole = dtype.precision - dtype.scale
+        if whole < 1:
+            return None
+        part = f"([.][0-9]{{1,{dtype.scale}}})?" if dtype.scale else ""
+        return f"^-?[0-9]{{1,{whole}}}{part}$"
+    return None
+
+
+def plain_cast(column: pa.Array | pa.ChunkedArray, dtype: pa.DataType) -> pa.Array | None:
+    """A text column converted by Arrow when every value has its type's plain form (the
+    usual file: ``42``, ``2024-01-31``, ``2024-01-31 10:00:00``, ``12.50``), without the
+    per-value checks of the general rules; None when a value has another form (the general
+    rules then convert the column and explain what does not fit)."""
+    if not pa.types.is_string(column.type):
+        return None
+    form = _plain_form(dtype)
+    if form is None:
+        return None
+    values = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pc.any(pc.invert(pc.match_substring_regex(values, form))).as_py():
+        return None
+    try:
+        if pa.types.is_timestamp(dtype):
+            return values.cast(pa.timestamp("us")).cast(dtype)
+        return values.cast(dtype)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None  # e.g. 2024-02-30: the general rules reject it with the reason
