@@ -167,6 +167,14 @@ def match_counts(wanted: pa.Array, available: pa.Array) -> pa.Array:
     return pc.fill_null(pc.take(numbers, at), 0).cast(pa.int64())
 
 
+def shared(identities: pa.Array, others: pa.Array) -> bool:
+    """Whether an identity of ``identities`` is also in ``others`` (nulls share nothing)."""
+    mine, theirs = identities.drop_null(), others.drop_null()
+    if len(mine) == 0 or len(theirs) == 0:
+        return False
+    return bool(pc.any(pc.is_in(mine, value_set=theirs)).as_py())
+
+
 def content_keys(batch: pa.RecordBatch, columns: Sequence[str], position: str) -> pa.Array:
     """The identity of records that have no key of their own (rows of a file): a hash of
     their position (column ``position``) and their content (``columns``).
@@ -207,5 +215,6 @@ __all__ = [
     "normalize",
     "occurrence",
     "positions",
+    "shared",
     "waves",
 ]

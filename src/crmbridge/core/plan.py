@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from crmbridge.core import identity
 from crmbridge.core.identity import KeyRule
 from crmbridge.core.outcomes import Outcome, WriteMode
 from crmbridge.core.schema import ROW_COLUMN
@@ -179,10 +180,7 @@ class Plan:
         """Whether the two plans may be about one record (always, when one cannot tell)."""
         if self.touches is None or other.touches is None:
             return True
-        mine, theirs = self.touches.drop_null(), other.touches.drop_null()
-        if len(mine) == 0 or len(theirs) == 0:
-            return False
-        return bool(pc.any(pc.is_in(mine, value_set=theirs)).as_py())
+        return identity.shared(self.touches, other.touches)
 
     @property
     def actions(self) -> pa.ChunkedArray:

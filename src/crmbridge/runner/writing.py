@@ -67,7 +67,6 @@ class TargetWriter:
     #: operation key of a create -> the id the target gave the record (this plan's earlier
     #: waves: a later wave's operations on the records they create name them so)
     _created: dict[str, str] = field(default_factory=dict, init=False)
-    _note_created: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self._planner = Planner(self.spec, remember=self.remember)
@@ -131,9 +130,9 @@ class TargetWriter:
         self._created = {}
         for number, wave in enumerate(waves):
             wave = self._resolve(wave)
-            self._note_created = number < len(waves) - 1  # a later wave may need the ids
+            keep_ids = number < len(waves) - 1  # a later wave may need the ids it creates
             for chunk in chunks(wave.combine_chunks().to_batches()[0], self.max_batch_size):
-                outcomes.append(self._apply_isolating(chunk, attempt))
+                outcomes.append(self._apply_isolating(chunk, attempt, keep_ids))
         self._created = {}
         table = pa.concat_tables(outcomes)
         return table.take(pc.sort_indices(table, sort_keys=[(ROW_COLUMN, "ascending")]))
@@ -151,11 +150,11 @@ class TargetWriter:
         filled = pc.coalesce(wave.column(ID_COLUMN), known)
         return wave.set_column(wave.column_names.index(ID_COLUMN), ID_COLUMN, filled)
 
-    def _apply_isolating(self, chunk: pa.RecordBatch, attempt: int) -> pa.Table:
+    def _apply_isolating(self, chunk: pa.RecordBatch, attempt: int, keep_ids: bool) -> pa.Table:
         """Apply ``chunk``; when the target refuses a record by raising a RecordError, the
         operations are applied half by half until that record stands alone, rejected."""
         try:
-            return self._apply_chunk(chunk, attempt)
+            return self._apply_chunk(chunk, attempt, keep_ids)
         except RecordError as err:
             if chunk.num_rows == 1:
                 rows = chunk.column(ROW_COLUMN)
@@ -169,12 +168,13 @@ class TargetWriter:
         half = chunk.num_rows // 2
         return pa.concat_tables(
             [
-                self._apply_isolating(chunk.slice(0, half), attempt),
-                self._apply_isolating(chunk.slice(half), attempt),
+                self._apply_isolating(chunk.slice(0, half), attempt, keep_ids),
+                self._apply_isolating(chunk.slice(half), attempt, keep_ids),
             ]
         )
 
-    def _apply_chunk(self, chunk: pa.RecordBatch, attempt: int) -> pa.Table:
+    def _apply_chunk(self, chunk: pa.RecordBatch, attempt: int, keep_ids: bool) -> pa.Table:
+        """Apply one chunk; ``keep_ids``: remember the ids of the records it creates."""
         spec = self.spec
         columns = [ACTION_COLUMN, ID_COLUMN, OP_KEY_COLUMN, ROW_COLUMN, *spec.fields]
         ops = chunk.select(columns)
@@ -206,7 +206,7 @@ class TargetWriter:
                 f"{chunk.num_rows} operations",
                 context=self.context,
             )
-        if self._note_created:
+        if keep_ids:
             self._note(chunk, result)
         return outcome_table(
             chunk.column(ROW_COLUMN), result.outcome, result.target_id, result.reason, result.codes
