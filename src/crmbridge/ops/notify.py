@@ -20,8 +20,6 @@ from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
-import httpx
-
 from crmbridge.profiles.ops_model import Notify, NotifyOn, Settings, Smtp
 
 log = logging.getLogger("crmbridge.notify")
@@ -119,6 +117,8 @@ def notify(event: RunEvent, own: Notify | None, settings: Settings | None = None
                 extra={"run_id": event.run_id, "profile": event.profile},
             )
     if rule.webhook:
+        import httpx  # here: most runs notify nobody, and httpx costs ~60 ms to import
+
         try:
             post_webhook(event, rule.webhook)
             sent.append(f"webhook {rule.webhook}")
@@ -149,6 +149,8 @@ def send_email(event: RunEvent, to: list[str], smtp: Smtp) -> None:
 
 
 def post_webhook(event: RunEvent, url: str) -> None:
+    import httpx
+
     response = httpx.post(url, json=event.as_json(), timeout=TIMEOUT)
     response.raise_for_status()
 

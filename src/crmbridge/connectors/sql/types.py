@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import sys
+
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 
 from crmbridge.core.schema import (
     DEFAULT_DECIMAL_PRECISION,
@@ -26,11 +27,18 @@ DEFAULT_KEY_LENGTH = 255
 MAX_VARCHAR_LENGTH = 4000
 
 
+def _mysql_types() -> Any:
+    """SQLAlchemy's MySQL dialect when it is loaded, else None: a reflected type can only be
+    one of its types then, and importing it costs ~90 ms for every other database."""
+    return sys.modules.get("sqlalchemy.dialects.mysql")
+
+
 def field_type_of(sqltype: sa.types.TypeEngine[Any]) -> tuple[FieldType, dict[str, Any]] | None:
     """The field type (and length/precision/allowed values) for a SQL type; None: unsupported."""
     if isinstance(sqltype, sa.Boolean):
         return FieldType.BOOLEAN, {}
-    if isinstance(sqltype, mysql.TINYINT) and sqltype.display_width == 1:
+    mysql = _mysql_types()
+    if mysql is not None and isinstance(sqltype, mysql.TINYINT) and sqltype.display_width == 1:
         return FieldType.BOOLEAN, {}  # MySQL / MariaDB BOOLEAN is TINYINT(1)
     if isinstance(sqltype, sa.Enum):
         values = tuple(str(v) for v in sqltype.enums)
@@ -50,7 +58,9 @@ def field_type_of(sqltype: sa.types.TypeEngine[Any]) -> tuple[FieldType, dict[st
         return FieldType.DATETIME, {}
     if isinstance(sqltype, sa.Date):
         return FieldType.DATE, {}
-    if isinstance(sqltype, sa.String) and not isinstance(sqltype, sa.JSON | mysql.SET):
+    if isinstance(sqltype, sa.String) and not isinstance(sqltype, sa.JSON):
+        if mysql is not None and isinstance(sqltype, mysql.SET):
+            return None
         length = sqltype.length
         if length and not isinstance(sqltype, sa.Text):
             return FieldType.STRING, {"length": length}
@@ -119,6 +129,8 @@ def sql_type_for(field: Field, *, key: bool = False) -> sa.types.TypeEngine[Any]
     if ftype is FieldType.DATE:
         return sa.Date()
     if ftype is FieldType.DATETIME:
+        from sqlalchemy.dialects import mysql
+
         return sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
     length = field.length
     if ftype is FieldType.TEXT and not key:
