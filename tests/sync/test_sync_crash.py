@@ -180,3 +180,59 @@ def test_kill_9_during_a_sync_and_the_rerun_converges(crash_pair: SyncPair) -> N
             _check(pair, after, codes, SHARED + 2 * ONLY - 200 + 600, 600)
     finally:
         pair.close()
+
+
+#: ``crmbridge sync`` killed (``os._exit(9)``) right after its first batch was written, before
+#: the ledger knew (``WRITE_KILL``), or right after it closed the interrupted run it continued
+#: (``CLOSE_KILL``)
+KILLED_SYNC = """
+import os, sys
+from crmbridge.state import StateStore
+from crmbridge.sync.execute import Executor
+real_close, real_run = StateStore.mark_interrupted, Executor.run
+def close(self, *args, **kwargs):
+    real_close(self, *args, **kwargs)
+    if os.environ.get("CLOSE_KILL"):
+        os._exit(9)
+def run(self, batch, *, attempt=1):
+    done = real_run(self, batch, attempt=attempt)
+    if os.environ.get("WRITE_KILL"):
+        os._exit(9)
+    return done
+StateStore.mark_interrupted, Executor.run = close, run
+from crmbridge.cli.app import main
+main(["sync", sys.argv[1], "--accept-links"])
+"""
+
+
+def test_a_batch_finished_by_a_run_that_is_killed_too_is_counted_once(
+    pair: SyncPair,
+) -> None:
+    """Run 1 writes a batch and dies before confirming it; run 2 carries it out again, closes
+    run 1 and dies; run 3 ends. Every create is in the history once (run 2 used to keep the
+    batch's counts in memory only, so they were lost)."""
+    pair.write_profile()
+    for i in range(5):
+        pair.add_a(name=f"S{i}", vat=f"V{i}", updated_at=pair.tick())
+    script = pair.folder / "killed.py"
+    script.write_text(KILLED_SYNC)
+    env = {**os.environ, "CRMBRIDGE_STATE_URL": f"sqlite:///{pair.folder}/state.sqlite"}
+    env["CRMBRIDGE_HOME"] = str(pair.folder / "home")
+    for kill in ("WRITE_KILL", "CLOSE_KILL"):
+        died = subprocess.run(
+            [sys.executable, str(script), str(pair.profile_path)],
+            cwd=pair.folder,
+            env={**env, kill: "1"},
+            capture_output=True,
+            text=True,
+        )
+        assert died.returncode == 9, died.stderr
+    pair.sync()
+    assert len(pair.rows_b()) == 5
+    runs = pair.state.list_runs(limit=10)
+    assert [r.status for r in reversed(runs)] == [
+        RunStatus.INTERRUPTED,
+        RunStatus.INTERRUPTED,
+        RunStatus.SUCCEEDED,
+    ]
+    assert sum(r.counts.get("a_to_b.created", 0) for r in runs) == 5

@@ -322,10 +322,11 @@ class _Run:
                     batch = SyncBatch.loads(record.plan)
                     done = executor.run(batch, attempt=2)
                     self._failed(done)
-                    # counted once: in this run, which wrote it (the interrupted run keeps
-                    # the counts of what it confirmed)
-                    self.counts.update(done.counts)
                     self.report.add(batch, done)
+                    # counted once, in the interrupted run whose batch it is, by the same
+                    # transaction that confirms it: this run may be killed too before it
+                    # records anything of its own
+                    counts.update(done.counts)
                     self.state.ledger.confirm(
                         run.id,
                         record.seq,

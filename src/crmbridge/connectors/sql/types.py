@@ -6,9 +6,8 @@ picks the column type for a field on each dialect.
 
 from __future__ import annotations
 
-from typing import Any
-
 import sys
+from typing import Any
 
 import sqlalchemy as sa
 
