@@ -203,3 +203,37 @@ def test_a_value_map_may_not_take_a_sql_function_name(
         """
     with pytest.raises(ProfileError, match="'rank' is the name of a SQL function"):
         run_profile(write_profile(tmp_path, profile), connections=store, state=state)
+
+
+STAFF = "".join(
+    ["email,name,manager\n", "boss@x.com,Boss,\n"]
+    + [f"e{i}@x.com,E{i},boss@x.com\n" for i in range(40)]
+)
+
+
+def test_a_reference_to_the_target_itself_finds_records_of_earlier_batches(
+    tmp_path: Path, db: str, store: ConnectionStore, state: StateStore
+) -> None:
+    """Each employee's manager is created by the batch before: batches are mapped (and their
+    references looked up) only after the batch before was written, never ahead of it."""
+    (tmp_path / "people.csv").write_text(STAFF, encoding="utf-8")
+    profile = f"""
+        source: {{connection: {{type: csv, path: .}}, object: people.csv}}
+        target:
+          connection: {{type: sql, url: "{db}"}}
+          object: contacts
+          mode: upsert
+          match_keys: [email]
+        mapping: {{email: email, name: name}}
+        references:
+          account_id:
+            object: contacts
+            match: {{email: manager}}
+            missing: reject
+        batch_size: 1
+        """
+    loaded = write_profile(tmp_path, profile)
+    summary = run_profile(loaded, connections=store, state=state, output_dir=tmp_path / "r")
+    assert {k: v for k, v in summary.counts.items() if v} == {"created": 41}
+    managers = _rows(db, "SELECT DISTINCT account_id FROM contacts WHERE email <> 'boss@x.com'")
+    assert managers == [("boss@x.com",)]

@@ -10,10 +10,11 @@ Each source batch goes through the same steps (all vectorized over Arrow):
 
 A record rejected at any step is in the error file with its reason; nothing is dropped
 silently. The source is read in a background thread a couple of batches ahead and mapped one
-batch ahead in another. Only the main thread writes the ledger (the files' own thread writes the
-files, runner/outputs.py); where the target allows it (``Capabilities.concurrent_match``), a
-batch's writes run on a writer thread while the main thread plans the next batch, a plan kept
-only if the batch in flight touches none of its records (``Plan.shares_records_with``).
+batch ahead in another (not when a reference looks up the object the run writes). Only the
+main thread writes the ledger (the files' own thread writes the files, runner/outputs.py);
+where the target allows it (``Capabilities.concurrent_match``), a batch's writes run on a
+writer thread while the main thread plans the next batch, a plan kept only if the batch in
+flight touches none of its records (``Plan.shares_records_with``).
 """
 
 from __future__ import annotations
@@ -173,10 +174,17 @@ class Pipeline:
         self._target_coercer = Coercer(target_types)
         self.relations = Relations(prepared, state=state, run_id=run_id, dry_run=dry_run)
         spec = prepared.plan_spec
+        #: a reference looks records up in the object the run writes: a batch is mapped (its
+        #: references looked up) only once the batch before is written
+        self.reads_own_writes = any(
+            r.object.casefold() == prepared.profile.target.object.casefold()
+            for r in prepared.profile.references.values()
+        )
         #: a batch may be planned while the one before is written: the target allows it, and
         #: the write phase writes nothing else first (references it creates, children)
         self.ahead = (
             not dry_run
+            and not self.reads_own_writes
             and prepared.target_exists
             and prepared.target_caps.concurrent_match
             and not prepared.children
@@ -433,8 +441,10 @@ def execute(
             return totals.stopped is not None
 
         # records are mapped one batch ahead, in a thread of their own, while the target
-        # writes the batch before: except when a reject stops the run at once
-        mapped_batches = mapping() if stop_at_reject else read_ahead(mapping(), MAP_AHEAD)
+        # writes the batch before: except when a reject stops the run at once, or when the
+        # mapping looks up what the batch before writes
+        in_order = stop_at_reject or pipeline.reads_own_writes
+        mapped_batches = mapping() if in_order else read_ahead(mapping(), MAP_AHEAD)
         # and a batch is planned while the one before is written, on a thread of its own
         pipelined = ledger is not None and pipeline.ahead and not stop_at_reject
         writer = ThreadPoolExecutor(1, "crmbridge-write") if pipelined else None
