@@ -12,6 +12,7 @@ from tests.runner.conftest import write_csv, write_profile
 
 from crmbridge.connections import ConnectionStore
 from crmbridge.connectors.csv.connector import CsvConnector
+from crmbridge.connectors.sql.connector import SqlConnector
 from crmbridge.runner import RunSummary, run_profile
 from crmbridge.state import RunStatus, StateStore
 
@@ -139,3 +140,57 @@ def test_a_sheet_of_an_unchanged_workbook_is_not_read_again(
     again = run_profile(loaded, connections=store, state=state, output_dir=tmp_path / "o")
     assert nonzero(again.counts) == {"unchanged": 2}
     assert again.note is not None
+
+
+def test_an_unchanged_file_is_not_read_and_the_target_not_opened(
+    tmp_path: Path, store: ConnectionStore, state: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check comes before anything is prepared: only the source file is hashed."""
+    write_csv(tmp_path / "people.csv", PEOPLE)
+    run(tmp_path, store, state)
+    monkeypatch.setattr(SqlConnector, "open", _refuse)
+    again = run(tmp_path, store, state)
+    assert again.status is RunStatus.SUCCEEDED
+    assert nonzero(again.counts) == {"unchanged": 3}
+
+
+def test_a_run_killed_after_the_success_makes_the_next_run_read(
+    tmp_path: Path, store: ConnectionStore, state: StateStore
+) -> None:
+    write_csv(tmp_path / "people.csv", PEOPLE)
+    first = run(tmp_path, store, state)
+    assert first.run_id is not None
+    killed = state.start_run(  # as a `kill -9` leaves it: still `running`
+        profile=first.profile,
+        profile_path=str(tmp_path / "profile.yaml"),
+        source="csv:people.csv",
+        target="sql:people",
+        mode="upsert",
+        dry_run=False,
+        profile_key=state.get_run(first.run_id).profile_key,
+    )
+    again = run(tmp_path, store, state)
+    assert again.note is None  # read
+    assert nonzero(again.counts) == {"unchanged": 3}
+    assert state.get_run(killed).status is RunStatus.INTERRUPTED
+
+
+def test_a_saved_connection_pointed_elsewhere_reads_the_file(
+    tmp_path: Path, store: ConnectionStore, state: StateStore
+) -> None:
+    write_csv(tmp_path / "people.csv", PEOPLE)
+    store.add("warehouse", "sql", {"url": f"sqlite:///{tmp_path}/one.sqlite"})
+    text = PROFILE.replace(
+        '{{type: sql, url: "sqlite:///{folder}/target.sqlite"}}', "warehouse"
+    ).format(mode="upsert", name="name")
+
+    def run_saved() -> RunSummary:
+        loaded = write_profile(tmp_path, text)
+        return run_profile(loaded, connections=store, state=state, output_dir=tmp_path / "out")
+
+    assert nonzero(run_saved().counts) == {"created": 3}
+    assert run_saved().note is not None  # unchanged
+    store.add("warehouse", "sql", {"url": f"sqlite:///{tmp_path}/two.sqlite"}, replace=True)
+    moved = run_saved()
+    assert moved.note is None
+    assert nonzero(moved.counts) == {"created": 3}

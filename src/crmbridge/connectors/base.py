@@ -50,17 +50,19 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
-from sqlglot import exp
 
 from crmbridge.core.identity import KeyRule
 from crmbridge.core.outcomes import WriteMode, WriteResult
 from crmbridge.core.plan import ACTION_COLUMN, ID_COLUMN, OP_KEY_COLUMN, VERSION_COLUMN
 from crmbridge.core.schema import ROW_COLUMN, ObjectSchema
 from crmbridge.errors import ErrorContext, UnsupportedOperationError
+
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 __all__ = [
     "ACTION_COLUMN",

@@ -36,8 +36,6 @@ from typing import TypeAlias
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crmbridge.core.duck import connect
-
 
 class KeyRule(enum.StrEnum):
     EXACT = "exact"
@@ -184,6 +182,8 @@ def content_keys(batch: pa.RecordBatch, columns: Sequence[str], position: str) -
     if batch.num_rows == 0:
         return pa.array([], pa.string())
     names = [position, *columns]
+    from crmbridge.core.duck import connect  # DuckDB is imported when first needed
+
     con = connect()
     try:
         kinds = [batch.column(n).type for n in names]
