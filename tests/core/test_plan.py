@@ -249,6 +249,36 @@ def test_a_remembering_planner_forgets_deleted_records() -> None:
     assert actions(again) == ["reject"]
 
 
+def test_a_remembering_planner_takes_the_latest_of_many_notes() -> None:
+    """Notes of a record across batches: the last one planned is what a later batch meets,
+    also for a record the target holds (its candidate is replaced by the note)."""
+    planner = Planner(spec(WriteMode.UPSERT), remember=True)
+    names = ["A", "B", "C", "D"]
+    for i, name in enumerate(names):
+        batch = proposed(
+            [{"email": "bob@x.com", "name": name}, {"email": f"n{i}@x.com", "name": name}],
+            start=1 + 2 * i,
+        )
+        assert actions(planner.plan(batch, candidates=candidates(LEADS))) == ["update", "create"]
+    last = proposed(
+        [{"email": "bob@x.com", "name": "D"}, {"email": "n1@x.com", "name": "B"}], start=20
+    )
+    plan = planner.plan(last, candidates=candidates(LEADS))
+    assert actions(plan) == ["unchanged", "unchanged"]
+    assert plan.before.column("name").to_pylist() == ["D", "B"]
+
+
+def test_an_insert_without_keys_keeps_no_notes() -> None:
+    """Without match keys no record can meet another: a dry run remembers nothing (it kept
+    every planned record and compared each batch with all of them: a 1M-row dry run took
+    twice the time of the real run and 800 MB)."""
+    planner = Planner(spec(WriteMode.INSERT, keys=()), remember=True)
+    for start in (1, 3):
+        batch = proposed([{"email": "a@x.com", "name": "A"}, {"email": "b", "name": "B"}], start)
+        assert actions(planner.plan(batch)) == ["create", "create"]
+    assert planner._virtual is None
+
+
 def test_skipped_records_are_in_the_plan_with_their_reason() -> None:
     batch = proposed([{"email": "a@x.com", "name": "A"}, {"email": "b@x.com", "name": "B"}])
     skip = pa.array([None, "inserted by run 12"], pa.string())

@@ -80,7 +80,7 @@ class Planner:
         if skip is not None and not pc.all(todo).as_py():
             rows = pc.indices_nonzero(pc.invert(todo))
             parts.append(self._skipped(proposed.take(rows), skip.take(rows)))
-        if self.remember:
+        if self.remember and self.spec.keys:  # without keys, no record can meet another
             for change in changes:
                 self._virtual = _fold(self._virtual, change)
         return replace(_assemble(proposed, parts, self.spec.fields), touches=wanted)
@@ -112,7 +112,7 @@ class Planner:
                 }
             )
             table = table.filter(pc.is_valid(table.column(_IDENTITY)))
-        virtual = self._virtual
+        virtual = _latest(self._virtual, table.column(_HANDLE), wanted)
         if virtual is None or virtual.num_rows == 0:
             return table
         replaced = pc.is_in(table.column(_HANDLE), value_set=virtual.column(_HANDLE))
@@ -377,13 +377,36 @@ def _after(state: pa.Table, decided: _Decided) -> pa.Table:
 
 
 def _fold(virtual: pa.Table | None, changes: pa.Table) -> pa.Table | None:
-    """Remember ``changes`` (replacing earlier notes of the same records)."""
+    """Remember ``changes``: appended to the notes (the chunks are kept, nothing is copied);
+    a record's latest note is the one that counts (:func:`_latest`)."""
     if changes.num_rows == 0:
         return virtual
-    if virtual is None:
-        return changes
-    old = pc.is_in(virtual.column(_HANDLE), value_set=changes.column(_HANDLE))
-    return _concat(virtual.filter(pc.invert(pc.fill_null(old, False))), changes)
+    return changes if virtual is None else _concat(virtual, changes)
+
+
+def _latest(notes: pa.Table | None, handles: pa.ChunkedArray, wanted: pa.Array) -> pa.Table | None:
+    """The latest note of each record a batch can meet: one of its candidates (``handles``)
+    or one whose identity it wants. Two lookups in the notes, whatever their size."""
+    if notes is None or notes.num_rows == 0:
+        return None
+    hit = pc.fill_null(pc.is_in(notes.column(_IDENTITY), value_set=wanted, skip_nulls=True), False)
+    met = pa.chunked_array(
+        [*notes.column(_HANDLE).filter(hit).chunks, *handles.chunks], pa.string()
+    ).combine_chunks()
+    if len(met) == 0:
+        return None
+    found = pc.fill_null(pc.is_in(notes.column(_HANDLE), value_set=met), False)
+    mine = notes.filter(found)
+    if mine.num_rows == 0:
+        return None
+    order = pa.array(range(mine.num_rows), pa.int64())
+    last = (
+        pa.table({_HANDLE: mine.column(_HANDLE), "n": order})
+        .group_by(_HANDLE, use_threads=False)
+        .aggregate([("n", "max")])
+        .column("n_max")
+    )
+    return mine.take(pc.take(last, pc.sort_indices(last)))  # in the order they were noted
 
 
 def _assemble(proposed: pa.RecordBatch, parts: list[_Decided], fields: Sequence[str]) -> Plan:
