@@ -152,14 +152,7 @@ def resolve(loaded: LoadedProfile, side: str, store: ConnectionStore | None) -> 
     return store.get(ref)
 
 
-def open_source(loaded: LoadedProfile, store: ConnectionStore | None) -> Connector:
-    """The profile's source connector, opened (:func:`prepare` takes it over)."""
-    source = resolve(loaded, "source", store).connector(base_dir=_base_dir(loaded, "source"))
-    source.open()
-    return source
-
-
-def _base_dir(loaded: LoadedProfile, side: str) -> Path | None:
+def base_dir(loaded: LoadedProfile, side: str) -> Path | None:
     """Relative paths of an inline connection are relative to the profile's folder; a saved
     connection's are absolute (or, saved by an older crmbridge, relative to the current
     folder, as for `crmbridge connection test`)."""
@@ -180,34 +173,25 @@ def prepare(
     ``create``: create a missing target object (a real run); preview and dry run leave it.
     ``cursor``: an incremental read's cursor: the source reads from it when it can
     (``ReadRequest.since``), else the condition is evaluated locally. ``source``: the
-    profile's source connector, opened already (see :func:`open_source`); it is closed with
+    profile's source connector, opened already (``runner/unchanged.py``); it is closed with
     the run, or here when the profile is wrong."""
     profile = loaded.profile
     problems = _Problems(loaded)
-    sides = ("source", "target") if source is None else ("target",)
+    opened: list[Connector] = [] if source is None else [source]
     try:
+        sides = ("source", "target") if source is None else ("target",)
         found = {
             side: problems.attempt((side, "connection"), partial(resolve, loaded, side, store))
             for side in sides
         }
         problems.raise_if_any()
-    except BaseException:
-        if source is not None:
-            source.close()
-        raise
-    opened: list[Connector] = [] if source is None else [source]
-    try:
-        if source is None:
-            connection = found["source"]
+        for side in sides:
+            connection = found[side]
             assert connection is not None
-            source = connection.connector(base_dir=_base_dir(loaded, "source"))
-            source.open()
-            opened.append(source)
-        target_connection = found["target"]
-        assert target_connection is not None
-        target = target_connection.connector(base_dir=_base_dir(loaded, "target"))
-        target.open()
-        opened.append(target)
+            connector = connection.connector(base_dir=base_dir(loaded, side))
+            connector.open()
+            opened.append(connector)
+        source, target = opened
         return _plan(loaded, profile, problems, source, target, create, cursor)
     except BaseException:
         for connector in opened:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
-import json
 import re
 import traceback
 from collections.abc import Callable, Mapping
@@ -23,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 from crmbridge.connections import ConnectionStore
-from crmbridge.connectors.base import ROW_COLUMN, BadRecord, Connector
+from crmbridge.connectors.base import ROW_COLUMN, BadRecord
 from crmbridge.core.outcomes import Outcome, WriteMode
 from crmbridge.errors import ConfigError, CrmBridgeError, ProfileError
 from crmbridge.profiles.loader import LoadedProfile
@@ -39,12 +37,11 @@ from crmbridge.runner.outputs import (
     bad_record_reason,
 )
 from crmbridge.runner.planfile import PlanHeader, PlanWriter, now_text
-from crmbridge.runner.prepare import Prepared, open_source, prepare, resolve
+from crmbridge.runner.prepare import Prepared, prepare
+from crmbridge.runner.unchanged import SOURCE_VERSION, source_version, unchanged_since
 from crmbridge.state import RunStatus, StateStore, home_dir
 
 COUNT_NAMES = [o.value for o in Outcome] + [FILTERED]
-#: state value (scope: the profile's identity): the source version of the last success
-SOURCE_VERSION = "source:version"
 
 
 @dataclass
@@ -182,7 +179,7 @@ def _run(
     skip_check = state is not None and repeatable and not (restart or again or plan_out)
     source, version = None, None
     if state is not None and run_id is not None and skip_check:
-        source, version, previous = _unchanged_since(loaded, connections, state, run_id)
+        source, version, previous = unchanged_since(loaded, connections, state, run_id)
         if previous is not None:
             return _unchanged_source(summary, state, previous, dry=dry, pushed=None)
     try:
@@ -201,7 +198,7 @@ def _run(
     recovery: Recovery | None = None
     try:
         if state is not None and repeatable and version is None:
-            version = _source_version(loaded, connections, prepared.source)
+            version = source_version(loaded, connections, prepared.source)
         if state is not None and run_id is not None and not dry:
             recovery = recover(state, prepared, restart=restart, new_run=run_id)
         if recovery is not None and cursor is not None:
@@ -352,54 +349,6 @@ def _unchanged_source(
         "was read, every record is as that run left it (--restart reads it again)"
     )
     return result
-
-
-def _unchanged_since(
-    loaded: LoadedProfile, connections: ConnectionStore | None, state: StateStore, run_id: int
-) -> tuple[Connector | None, str | None, dict[str, Any] | None]:
-    """Before anything is prepared: the source's version (None when the source cannot tell
-    one cheaply), and the last successful run's record when the version is the one that run
-    read and no run of the profile stopped since (so nothing is left to continue). The source
-    connector is opened when the last success recorded a version (only then is it worth
-    asking): it is returned for :func:`prepare` to use."""
-    previous = state.get_value(loaded.key, SOURCE_VERSION)
-    if not isinstance(previous, dict) or previous.get("version") is None:
-        return None, None, None
-    try:
-        source = open_source(loaded, connections)
-    except CrmBridgeError:  # prepare() reports it, with every other problem of the profile
-        return None, None, None
-    try:
-        version = _source_version(loaded, connections, source)
-        last = state.runs_before(loaded.key, run_id, limit=1)
-    except BaseException:
-        source.close()
-        raise
-    finished = bool(last) and last[0].status is RunStatus.SUCCEEDED
-    if version is None or version != previous["version"] or not finished:
-        return source, version, None
-    source.close()
-    return None, version, previous
-
-
-def _source_version(
-    loaded: LoadedProfile, connections: ConnectionStore | None, source: Connector
-) -> str | None:
-    """What the next run compares to tell that nothing changed: the source's fingerprint
-    (None when the source cannot give one cheaply), the profile's text and parameters, and
-    the settings of both connections (their secrets masked)."""
-    found = source.fingerprint(loaded.profile.source.object)
-    if found is None:
-        return None
-    digest = hashlib.sha256(found.encode())
-    with contextlib.suppress(OSError):
-        digest.update(loaded.path.read_bytes())
-    digest.update(json.dumps(loaded.params, sort_keys=True).encode())
-    for side in ("source", "target"):
-        with contextlib.suppress(CrmBridgeError):
-            connection = resolve(loaded, side, connections)
-            digest.update(f"{connection.type}:{connection.settings.model_dump_json()}".encode())
-    return digest.hexdigest()
 
 
 def plan_header(prepared: Prepared) -> PlanHeader:
