@@ -1,10 +1,13 @@
 """A batch is planned while the one before it is written (PostgreSQL, MariaDB: a target whose
 ``match`` may run beside ``apply``). A plan made that early holds only when the batch in
 flight writes none of its records; otherwise the batch is planned again once that write is
-committed, so a key repeated in the next batch is updated, never created twice."""
+committed, so a key repeated in the next batch is updated, never created twice. And the next
+batch is queued behind the one being written (its intent recorded), so the target never waits
+for the run's bookkeeping between two batches."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -89,3 +92,34 @@ def test_a_key_in_consecutive_batches_is_updated_not_created_twice(
     # 7 batches, each planned while the one before was written; the 3 that repeat the key
     # of the batch in flight were planned again after it was committed
     assert len(plans) == 7 + 3
+
+
+@pytest.mark.postgres
+def test_the_next_batch_is_queued_while_the_one_before_is_written(
+    tmp_path: Path,
+    pg_url: str,
+    store: ConnectionStore,
+    state: StateStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_csv(tmp_path / "people.csv", "id,name\n1,Ann\n2,Bob\n3,Cy\n4,Di\n")
+    real_apply = TargetWriter.apply
+    queued: list[int] = []  # per write: batches recorded in the ledger when it started
+
+    def apply(self: TargetWriter, plan: Plan, *, attempt: int = 1) -> pa.Table:
+        if not queued:  # the first write waits (up to 10 s) for the second batch's intent
+            run = state.list_runs(limit=1)[0]
+            deadline = time.monotonic() + 10
+            while len(state.ledger.batches(run.id)) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            queued.append(len(state.ledger.batches(run.id)))
+        return real_apply(self, plan, attempt=attempt)
+
+    monkeypatch.setattr(TargetWriter, "apply", apply)
+    loaded = write_profile(tmp_path, PROFILE.format(url=pg_url))
+    summary = run_profile(loaded, connections=store, state=state, output_dir=tmp_path / "out")
+    assert queued == [2]  # planned, recorded and waiting behind the first
+    assert {k: v for k, v in summary.counts.items() if v} == {"created": 4}
+    batches = state.ledger.batches(summary.run_id)
+    assert [b.status.value for b in batches] == ["confirmed"] * 4
+    assert [b.counts.get("created") for b in batches] == [1, 1, 1, 1]

@@ -424,16 +424,19 @@ def execute(
                 mapped = pipeline.map(pipeline.number(raw))
                 yield replace(mapped, raw=raw)
 
-        def record(numbered: pa.RecordBatch, result: StepResult, behind: int = 0) -> bool:
-            """Files, counts and the ledger's confirmation of one finished batch; whether the
-            run stops here. ``behind``: rows read after it (being written)."""
+        def record(
+            numbered: pa.RecordBatch, result: StepResult, behind: int = 0, seq: int | None = None
+        ) -> bool:
+            """Files, counts and the ledger's confirmation of one finished batch (``seq``: its
+            number in the ledger, default the last begun); whether the run stops here.
+            ``behind``: rows read after it (being written)."""
             files.add(numbered, result.outcomes)
             for name, table in result.children.items():
                 files.add_children(name, table)
             record_unreadable()
             totals.add(result)
             if ledger is not None:
-                ledger.confirm(result, totals, files)
+                ledger.confirm(result, totals, files, seq=seq)
             progress.done = progress.read - behind
             if on_progress:
                 on_progress(progress)
@@ -445,10 +448,31 @@ def execute(
         # mapping looks up what the batch before writes
         in_order = stop_at_reject or pipeline.reads_own_writes
         mapped_batches = mapping() if in_order else read_ahead(mapping(), MAP_AHEAD)
-        # and a batch is planned while the one before is written, on a thread of its own
+        # and a batch is planned while the one before is written, on a thread of its own;
+        # with no count that can stop the run, it is also queued behind the one being written
+        # (its intent recorded), so the target does not wait for this thread's bookkeeping
         pipelined = ledger is not None and pipeline.ahead and not stop_at_reject
+        queue_ahead = pipelined and profile.errors.max_rejects is None
         writer = ThreadPoolExecutor(1, "crmbridge-write") if pipelined else None
-        pending: Pending | None = None
+        flying: deque[Pending] = deque()  # begun, oldest first
+
+        def finish_oldest(unread: int = 0) -> bool:
+            """Wait for the oldest batch in flight and record it; whether the run stops.
+            ``unread``: rows read and not yet begun."""
+            assert ledger is not None
+            done = flying.popleft()
+            behind = unread + sum(p.mapped.source.num_rows for p in flying)
+            result = ledger.end(pipeline, done)
+            return record(done.mapped.source, result, behind, seq=done.seq)
+
+        def finish_all(unread: int = 0) -> bool:
+            """Record every batch in flight (those begun are written, even after a stop)."""
+            stop = False
+            while flying:
+                stop = finish_oldest(unread) or stop
+            return stop
+
+        failed = True
         try:
             with closing(mapped_batches):
                 for mapped in mapped_batches:
@@ -458,19 +482,20 @@ def execute(
                         mapped = _until_first_reject(mapped)
                     mapped = pipeline.references(mapped)
                     if ledger is not None and writer is not None:
-                        early = None
-                        if pending is not None:
-                            early = ledger.plan_ahead(pipeline, mapped)
-                            done, pending = pending, None
-                            stop = record(
-                                done.mapped.source, ledger.end(pipeline, done), numbered.num_rows
-                            )
-                            if stop:
-                                break
-                            if early is not None and early.shares_records_with(done.plan):
-                                early = None  # made before what it depends on was written
+                        early = ledger.plan_ahead(pipeline, mapped) if flying else None
+                        if early is not None and any(
+                            early.shares_records_with(p.plan) for p in flying
+                        ):
+                            early = None  # made before what it depends on was written
+                        if (early is None or not queue_ahead) and finish_all(numbered.num_rows):
+                            break
                         sizes = files.children_sizes
-                        pending = ledger.begin(pipeline, mapped, sizes, plan=early, writer=writer)
+                        flying.append(
+                            ledger.begin(pipeline, mapped, sizes, plan=early, writer=writer)
+                        )
+                        if len(flying) > 1 and finish_oldest():
+                            finish_all()
+                            break
                         continue
                     if ledger is not None:
                         result = ledger.step(pipeline, mapped, files.children_sizes)
@@ -481,9 +506,7 @@ def execute(
                         result = pipeline.finish(mapped, plan, pipeline.apply(plan))
                     if record(numbered, result):
                         break
-                if pending is not None and ledger is not None:
-                    done, pending = pending, None
-                    record(done.mapped.source, ledger.end(pipeline, done))
+                finish_all()
                 if ledger is not None and not totals.stopped:
                     leftovers = ledger.leftovers(pipeline)  # in-flight operations not read again
                     if leftovers is not None:
@@ -491,9 +514,11 @@ def execute(
                         files.add_orphans(leftovers)
                         totals.add(result)
                         ledger.confirm(result, totals, files)
+            failed = False
         finally:
-            if writer is not None:  # a write under way is finished, never left half done
-                writer.shutdown(wait=True)
+            if writer is not None:  # a write under way is finished, never left half done;
+                # one queued behind it is not started (its intent is carried out on resume)
+                writer.shutdown(wait=True, cancel_futures=failed)
     record_unreadable()
     return totals
 

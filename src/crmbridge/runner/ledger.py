@@ -364,12 +364,15 @@ class RunLedger:
         self.state.ledger.applied(self.run_id, pending.seq)
         return pipeline.finish(pending.mapped, pending.plan, outcomes)
 
-    def confirm(self, result: StepResult, totals: Totals, files: RunFiles) -> None:
+    def confirm(
+        self, result: StepResult, totals: Totals, files: RunFiles, *, seq: int | None = None
+    ) -> None:
+        """Record batch ``seq`` (default: the last begun) confirmed: it is in the files."""
         success, error = files.sizes
         counts = result.counts()
         self.state.ledger.confirm(
             self.run_id,
-            self._seq,
+            self._seq if seq is None else seq,
             counts=counts,
             run_counts=dict(totals.counts),
             success_bytes=success,
