@@ -94,6 +94,7 @@ PLAIN = {
     "n": (pa.timestamp("us"), ["2024-01-02 03:04:05.123456", None]),
     "m": (pa.decimal128(12, 2), ["0", "-0.5", "1234567890.12", "3.1", None]),
     "z": (pa.decimal128(5, 0), ["12345", "-1", None]),
+    "b": (pa.bool_(), ["true", "false", "TRUE", "False", "1", "0", None]),
 }
 
 
@@ -127,7 +128,54 @@ def test_plain_forms_convert_as_the_general_rules_do(name: str) -> None:
         (pa.decimal128(12, 2), "1.235"),  # rounded by the general rules
         (pa.decimal128(12, 2), "1e2"),
         (pa.decimal128(12, 2), "12345678901"),  # too many digits before the point
+        (pa.bool_(), "yes"),
+        (pa.bool_(), "t"),
+        (pa.bool_(), " true"),
+        (pa.bool_(), "tRUE"),
     ],
 )
 def test_other_forms_are_left_to_the_general_rules(dtype: pa.DataType, value: str) -> None:
     assert plain_cast(pa.array(["1", value] if dtype == pa.int64() else [value]), dtype) is None
+
+
+@pytest.mark.parametrize(
+    ("values", "source", "dtype"),
+    [
+        (["995292.23", "-1.50", None], pa.decimal128(38, 9), pa.decimal128(12, 2)),
+        (["7", "-123", None], pa.decimal128(20, 4), pa.decimal128(5, 0)),
+        (["42", None], pa.int64(), pa.int32()),
+        (["42", None], pa.int32(), pa.int64()),
+    ],
+)
+def test_numbers_that_fit_the_new_type_as_they_are_are_converted_by_arrow(
+    values: list[str | None], source: pa.DataType, dtype: pa.DataType
+) -> None:
+    column = pa.array(values, pa.string()).cast(source)
+    plain = plain_cast(column, dtype)
+    assert plain is not None
+    assert plain.type == dtype
+    general, rejected = Coercer({"v": dtype}).apply(_batch(v=column))
+    assert rejected == []
+    assert plain.to_pylist() == general.column("v").to_pylist()
+
+
+@pytest.mark.parametrize(
+    ("value", "source", "dtype", "expected"),
+    [
+        ("1.25", pa.decimal128(38, 9), pa.decimal128(12, 1), Decimal("1.3")),  # rounded
+        ("-1.25", pa.decimal128(38, 9), pa.decimal128(12, 1), Decimal("-1.3")),
+        ("2.5", pa.decimal128(10, 2), pa.int64(), 3),
+        ("99999", pa.decimal128(38, 9), pa.decimal128(4, 1), None),  # does not fit
+        (str(2**40), pa.int64(), pa.int32(), None),
+    ],
+)
+def test_numbers_that_change_are_left_to_the_general_rules(
+    value: str, source: pa.DataType, dtype: pa.DataType, expected: object
+) -> None:
+    column = pa.array([value], pa.string()).cast(source)
+    assert plain_cast(column, dtype) is None
+    out, rejected = Coercer({"v": dtype}).apply(_batch(v=column))
+    if expected is None:
+        assert [r.field for r in rejected] == ["v"]
+    else:
+        assert out.column("v").to_pylist() == [expected]

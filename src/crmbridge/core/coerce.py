@@ -1,13 +1,14 @@
 """Converting a batch's columns to given types, rejecting (not crashing on) values that don't fit.
 
-A text column whose every value has its type's plain form (``42``, ``2024-01-31``,
-``2024-01-31 10:00:00``, ``12.50``) is converted by Arrow (:func:`plain_cast`, the same values);
-one DuckDB query per batch converts the other columns: a value that was present before and is
-NULL after did not convert, and its record is reported as a :class:`Rejection`. The rules are
-those of ``try_cast`` in the expression language (docs/expressions.md, "Conversions"): text
-must follow the type's one format (``'0x1A'``, ``'1e3'`` and ``'12.5'`` are not integers),
-spaces around it are ignored, text date-times without an offset are UTC, numbers are rounded
-half away from zero to the target's scale (integers: no decimals).
+A text column whose every value has its type's plain form (``42``, ``2024-01-31``, ``2024-01-31
+10:00:00``, ``12.50``, ``true``), and a number column whose every value fits the new type as it
+is, is converted by Arrow (:func:`plain_cast`, the same values); one DuckDB query per batch
+converts the other columns: a value that was present before and is NULL after did not convert,
+and its record is reported as a :class:`Rejection`. The rules are those of ``try_cast`` in the
+expression language (docs/expressions.md, "Conversions"): text must follow the type's one format
+(``'0x1A'``, ``'1e3'`` and ``'12.5'`` are not integers), spaces around it are ignored, text
+date-times without an offset are UTC, numbers are rounded half away from zero to the target's
+scale (integers: no decimals).
 """
 
 from __future__ import annotations
@@ -151,6 +152,8 @@ def _plain_form(dtype: pa.DataType) -> str | None:
     above do (a subset of what they accept); None: no such form."""
     if dtype == pa.int64():
         return "^-?[0-9]{1,18}$"
+    if dtype == pa.bool_():
+        return "^(true|false|TRUE|FALSE|True|False|1|0)$"
     if dtype == pa.date32():
         return f"^{_ISO_DATE}$"
     if pa.types.is_timestamp(dtype) and dtype.unit == "us" and dtype.tz in (None, "UTC"):
@@ -168,7 +171,14 @@ def plain_cast(column: pa.Array | pa.ChunkedArray, dtype: pa.DataType) -> pa.Arr
     """A text column converted by Arrow when every value has its type's plain form (the
     usual file: ``42``, ``2024-01-31``, ``2024-01-31 10:00:00``, ``12.50``), without the
     per-value checks of the general rules; None when a value has another form (the general
-    rules then convert the column and explain what does not fit)."""
+    rules then convert the column and explain what does not fit). A number converted to
+    another number type is converted by Arrow when no value changes (``12.50`` to two
+    decimals, a whole number to a wider type)."""
+    if _is_number(column.type) and _is_number(dtype):
+        try:
+            return column.cast(dtype, safe=True)  # refuses to round, cut or overflow
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None  # the general rules round it or explain why it does not fit
     if not pa.types.is_string(column.type):
         return None
     form = _plain_form(dtype)
@@ -183,3 +193,7 @@ def plain_cast(column: pa.Array | pa.ChunkedArray, dtype: pa.DataType) -> pa.Arr
         return values.cast(dtype)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None  # e.g. 2024-02-30: the general rules reject it with the reason
+
+
+def _is_number(dtype: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(dtype) or pa.types.is_decimal(dtype))

@@ -357,3 +357,32 @@ def test_halving_names_the_output_that_fails() -> None:
         result = t.apply(_patterns(bad_at=0))
     assert result.batch.num_rows == 7
     assert [(e.row, e.field) for e in result.errors] == [(1, "m")]
+
+
+def test_outputs_that_are_unchanged_columns_are_taken_without_a_query(
+    people: pa.RecordBatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outputs = {"who": "first_name", "score": "lead_score", "closed": "date_closed"}
+    with transform(outputs, "TRUE") as queried:  # a filter: one query per batch
+        expected = queried.apply(people)
+    queries: list[str] = []
+    with transform(outputs) as direct, transform({"who": "upper(first_name)"}) as mapped:
+        for t in (direct, mapped):
+            real = t._query
+            monkeypatch.setattr(
+                t, "_query", lambda sql, data, q=real: queries.append(sql) or q(sql, data)
+            )
+        result = direct.apply(people)
+        assert queries == []
+        assert mapped.apply(people).batch.column("who").to_pylist()[0] == "ANN"
+        assert len(queries) == 1
+    assert result.batch.schema == expected.batch.schema
+    assert result.batch.to_pylist() == expected.batch.to_pylist()
+    assert result.errors == []
+
+
+def test_a_table_of_several_chunks_is_taken_as_one_batch(people: pa.RecordBatch) -> None:
+    table = pa.Table.from_batches([people.slice(0, 1), people.slice(1)])
+    with transform({"who": "first_name"}) as t:
+        result = t.apply(table)  # type: ignore[arg-type]
+    assert result.batch.column("who").to_pylist() == people.column("first_name").to_pylist()

@@ -22,6 +22,7 @@ from crmbridge.core.expressions._evaluate import (
     internal_names,
     render,
 )
+from crmbridge.core.expressions._syntax import column_path
 from crmbridge.core.schema import ROW_COLUMN
 
 
@@ -94,6 +95,17 @@ class BatchTransform:
             ]
             + [input_schema.field(ROW_COLUMN)]
         )
+        #: the input column of each output, when every output is one unchanged
+        self._direct = self._columns_taken(outputs) if self._filter is None else None
+
+    def _columns_taken(self, outputs: Mapping[str, exp.Expression]) -> list[str] | None:
+        taken = []
+        for tree, out in zip(outputs.values(), self.output_schema, strict=False):
+            path = column_path(tree) if isinstance(tree, exp.Column) else ()
+            if len(path) != 1 or self._input_schema.field(path[0]).type != out.type:
+                return None
+            taken.append(path[0])
+        return taken
 
     def _compile(
         self, name: str, tree: exp.Expression, dtype: pa.DataType | None, now: datetime
@@ -129,6 +141,9 @@ class BatchTransform:
                 f"batch columns {batch.schema} differ from the input schema {expected} "
                 "the transform was compiled for"
             )
+        if self._direct is not None:
+            arrays = [_whole(batch.column(name)) for name in [*self._direct, ROW_COLUMN]]
+            return TransformResult(pa.RecordBatch.from_arrays(arrays, schema=self.output_schema))
         errors: list[RowError] = []
         parts = self._evaluate(batch.rename_columns(list(self._names.values())), errors)
         table = pa.concat_tables(parts or [self._empty_result])
@@ -237,6 +252,10 @@ class BatchTransform:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _whole(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
 
 
 def _fails(sql: str) -> str:
