@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TypeVar
 
 import pyarrow as pa
@@ -67,20 +68,25 @@ class Planner:
         todo = pa.repeat(True, proposed.num_rows) if skip is None else pc.is_null(skip)
         parts: list[_Decided] = []
         changes: list[pa.Table] = []
-        for wave, rows in enumerate(identity.waves(wanted)):
+        remember = self.remember and bool(self.spec.keys)  # without keys no record meets another
+        split = identity.waves(wanted)
+        for wave, rows in enumerate(split):
             rows = rows.filter(todo.take(rows))
             if len(rows) == 0:
                 continue
             decided = self._decide(
                 _take(proposed, rows), _take(stored, rows), _take(wanted, rows), state, wave
             )
-            state = _after(state, decided)
-            changes.append(decided.changes)
+            later = wave < len(split) - 1  # a later wave sees what this one does
+            if later or remember:
+                change = decided.changes()
+                state = _after(state, change) if later else state
+                changes.append(change)
             parts.append(decided)
         if skip is not None and not pc.all(todo).as_py():
             rows = pc.indices_nonzero(pc.invert(todo))
             parts.append(self._skipped(proposed.take(rows), skip.take(rows)))
-        if self.remember and self.spec.keys:  # without keys, no record can meet another
+        if remember:
             for change in changes:
                 self._virtual = _fold(self._virtual, change)
         return replace(_assemble(proposed, parts, self.spec.fields), touches=wanted)
@@ -241,9 +247,8 @@ class Planner:
                 **{name: values.column(name) for name in spec.fields},
             }
         )
-        changes = self._changes(ops, ours_stored, before)
         shown = [n for n in spec.fields if n in before.column_names]
-        return _Decided(ops, before.select(shown), changes)
+        return _Decided(ops, before.select(shown), partial(self._changes, ops, ours_stored, before))
 
     def _reasons(
         self,
@@ -355,19 +360,24 @@ class Planner:
                 **{name: proposed.column(name) for name in self.spec.fields},
             }
         )
-        return _Decided(ops, pa.table({"_": pa.nulls(n)}).drop_columns(["_"]), pa.table({}))
+        return _Decided(ops, pa.table({"_": pa.nulls(n)}).drop_columns(["_"]), _no_changes)
 
 
 @dataclass
 class _Decided:
     ops: pa.Table
     before: pa.Table  # current values of the matched records, aligned with ops
-    changes: pa.Table  # state rows after the operations that write (with _DELETED)
+    #: the state rows after the operations that write (with _DELETED), made when needed
+    changes: Callable[[], pa.Table]
 
 
-def _after(state: pa.Table, decided: _Decided) -> pa.Table:
-    """``state`` after ``decided``'s operations: changed records replaced, deleted ones gone."""
-    changes = decided.changes
+def _no_changes() -> pa.Table:
+    return pa.table({})
+
+
+def _after(state: pa.Table, changes: pa.Table) -> pa.Table:
+    """``state`` after the ``changes`` of operations: changed records replaced, deleted ones
+    gone."""
     if changes.num_rows == 0:
         return state
     gone = pc.is_in(state.column(_HANDLE), value_set=changes.column(_HANDLE))

@@ -134,7 +134,10 @@ class TargetWriter:
             for chunk in chunks(wave.combine_chunks().to_batches()[0], self.max_batch_size):
                 outcomes.append(self._apply_isolating(chunk, attempt, keep_ids))
         self._created = {}
-        table = pa.concat_tables(outcomes)
+        table = pa.concat_tables([t for t in outcomes if t.num_rows] or outcomes[:1])
+        rows = table.column(ROW_COLUMN)
+        if len(rows) < 2 or pc.all(pc.less(rows[:-1], rows[1:])).as_py():
+            return table  # in order already (the usual batch: one wave of creates)
         return table.take(pc.sort_indices(table, sort_keys=[(ROW_COLUMN, "ascending")]))
 
     def _resolve(self, wave: pa.Table) -> pa.Table:

@@ -129,6 +129,8 @@ def apply_ops(
                 rows = pc.indices_nonzero(pc.equal(actions, action))
                 if len(rows):
                     step(conn, bulk, target, request, rows, result, secrets)
+                if len(rows) == n:
+                    break  # every operation was of this kind
     except sa.exc.SQLAlchemyError as err:
         raise translate(
             err, f"writing to table {info.name!r}", context=context, secrets=secrets
@@ -144,6 +146,8 @@ class _Result:
         self.ids: list[str | None] = [None] * n
         self.reason: list[str | None] = [None] * n
         self.code: list[str | None] = [None] * n
+        #: every operation created its record: their ids (see :meth:`created`)
+        self._whole: pa.Array | None = None
 
     def set(
         self,
@@ -168,7 +172,13 @@ class _Result:
             self.reason[i] = reasons[j]
             self.code[i] = code_word
 
+    def created(self, ids: pa.Array) -> None:
+        """Every operation of the call created its record (``ids``: theirs, in order)."""
+        self._whole = ids
+
     def build(self) -> WriteResult:
+        if self._whole is not None:
+            return WriteResult.uniform(len(self.outcome), Outcome.CREATED, self._whole)
         return WriteResult.build(
             [o or Outcome.REJECTED.value for o in self.outcome], self.ids, self.reason, self.code
         )
@@ -223,11 +233,17 @@ def _create(
             positions, op_keys = _confirm_marked(conn, markers, positions, op_keys, result)
             if not len(positions):
                 return
-    rows = _typed(target, request.ops.take(positions), target.columns)
+    every = len(positions) == request.ops.num_rows  # all the call's operations, in order
+    rows = _typed(target, request.ops if every else request.ops.take(positions), target.columns)
     guard = bool(target.keys)
     done, refused = _isolated(
         conn, lambda part: bulk.insert(conn, target, part, guard=guard), rows, secrets
     )
+    if every and not refused and len(done) == 1 and markers is None:
+        inserted, made_ids = done[0][1]
+        if pc.all(inserted).as_py():  # the usual call: every row went in at once
+            result.created(_created_id_array(conn, target, rows, made_ids))
+            return
     where = positions.to_pylist()
     for part, (inserted, made_ids) in done:
         at = [where[i] for i in part.indices]
@@ -283,17 +299,21 @@ def _created_ids(
     conn: sa.Connection, target: Target, rows: pa.Table, made: pa.Array | None
 ) -> list[str | None]:
     """The id of each created row: its locator's values, or the database-made key."""
+    return _strings(_created_id_array(conn, target, rows, made))
+
+
+def _created_id_array(
+    conn: sa.Connection, target: Target, rows: pa.Table, made: pa.Array | None
+) -> pa.Array:
     found_by = target.locator
-    if not found_by:
-        return [None] * rows.num_rows
+    if not found_by or (target.generated_ids and made is None and not target.keys):
+        return pa.nulls(rows.num_rows, pa.string())
     if not target.generated_ids:
-        return _strings(encode_ids(rows, found_by))
+        return _text(encode_ids(rows, found_by))
     if made is not None:
-        return _strings(made)
-    if not target.keys:
-        return [None] * rows.num_rows
+        return _text(made)
     stored = _aligned(conn, target, rows, list(found_by))
-    return _strings(encode_ids(stored, found_by))
+    return _text(encode_ids(stored, found_by))
 
 
 def _holds(conn: sa.Connection, target: Target, rows: pa.Table) -> list[bool]:
@@ -457,6 +477,12 @@ def _isolated(
 
 def _strings(values: pa.Array) -> list[str | None]:
     return [None if v is None else str(v) for v in values.to_pylist()]
+
+
+def _text(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    return values if values.type == pa.string() else values.cast(pa.string())
 
 
 __all__ = ["POS", "VALUE_PREFIX", "BulkWriter", "Target", "apply_ops"]
