@@ -172,3 +172,29 @@ def test_keys_are_sent_as_array_texts_that_keep_every_character(pg_url: str) -> 
     assert sorted((r["k"], r["n"]) for r in found.to_pylist()) == sorted(
         (k, i) for i, k in enumerate(names)
     )
+
+
+def test_a_copy_that_fails_midway_raises_the_servers_error_and_the_connection_goes_on(
+    pg_url: str,
+) -> None:
+    """The COPY's rows are read with libpq's own calls (one message per row): all of them, and
+    an error the server sends after some rows is raised, with the connection left usable."""
+    engine = sa.create_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            raw: Any = conn.connection.driver_connection
+            many = "COPY (SELECT i, repeat('x', i % 7) FROM generate_series(1, 50000) i) TO STDOUT"
+            lines = fetch_postgres._copy_out(raw, many).decode().splitlines()
+            assert len(lines) == 50000
+            assert lines[-1] == "50000\t" + "x" * (50000 % 7)
+            failing = "COPY (SELECT 1 / (20000 - i) FROM generate_series(1, 30000) i) TO STDOUT"
+            with pytest.raises(Exception, match="division by zero"):
+                fetch_postgres._copy_out(raw, failing)
+            conn.rollback()
+            assert conn.exec_driver_sql("SELECT 41 + 1").scalar() == 42
+            with pytest.raises(Exception, match="syntax error"):
+                fetch_postgres._copy_out(raw, "COPY (SELEC 1) TO STDOUT")
+            conn.rollback()
+            assert conn.exec_driver_sql("SELECT 'still here'").scalar() == "still here"
+    finally:
+        engine.dispose()
