@@ -367,16 +367,18 @@ def _update(
         )
         ids = part.column(ID_COLUMN).to_pylist()
         for piece, found in done:
-            for j, i in enumerate(piece.indices):
-                if found[j].as_py():
-                    result.set([where[members[i]]], Outcome.UPDATED, [ids[i]])
-                else:
-                    result.set(
-                        [where[members[i]]],
-                        Outcome.REJECTED,
-                        reason="the record is gone (deleted since the plan)",
-                        code=RejectCode.NOT_FOUND,
-                    )
+            hit = found.to_pylist()
+            updated = [i for j, i in enumerate(piece.indices) if hit[j]]
+            gone = [i for j, i in enumerate(piece.indices) if not hit[j]]
+            result.set(
+                [where[members[i]] for i in updated], Outcome.UPDATED, [ids[i] for i in updated]
+            )
+            result.set(
+                [where[members[i]] for i in gone],
+                Outcome.REJECTED,
+                reason="the record is gone (deleted since the plan)",
+                code=RejectCode.NOT_FOUND,
+            )
         for index, message in refused:
             result.set(
                 [where[members[index]]],
