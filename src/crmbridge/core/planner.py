@@ -67,7 +67,6 @@ class Planner:
         state = self._state(candidates, wanted)
         todo = pa.repeat(True, proposed.num_rows) if skip is None else pc.is_null(skip)
         parts: list[_Decided] = []
-        changes: list[pa.Table] = []
         remember = self.remember and bool(self.spec.keys)  # without keys no record meets another
         split = identity.waves(wanted)
         for wave, rows in enumerate(split):
@@ -81,14 +80,12 @@ class Planner:
             if later or remember:
                 change = decided.changes()
                 state = _after(state, change) if later else state
-                changes.append(change)
+                if remember:  # noted for the batches after (the state above is made already)
+                    self._virtual = _fold(self._virtual, change)
             parts.append(decided)
         if skip is not None and not pc.all(todo).as_py():
             rows = pc.indices_nonzero(pc.invert(todo))
             parts.append(self._skipped(proposed.take(rows), skip.take(rows)))
-        if remember:
-            for change in changes:
-                self._virtual = _fold(self._virtual, change)
         return replace(_assemble(proposed, parts, self.spec.fields), touches=wanted)
 
     def _identity(self, batch: pa.RecordBatch | pa.Table) -> pa.Array:
